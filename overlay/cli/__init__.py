@@ -1,0 +1,17 @@
+"""The `overlay` command line: one module per command group, errors as one-line messages."""
+
+from __future__ import annotations
+
+import sys
+
+from overlay.cli import config_cmd  # noqa: F401  (registers its commands)
+from overlay.cli.app import app
+from overlay.errors import OverlayError
+
+
+def main() -> None:
+    try:
+        app()
+    except OverlayError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        sys.exit(error.exit_code)

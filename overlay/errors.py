@@ -1,0 +1,71 @@
+"""Overlay's expected failures, turned into messages only at the edges.
+
+    OverlayError
+    ├── ConfigError          settings that cannot be loaded or make no sense
+    ├── VaultNotFound        no vault named, or the named folder is not there
+    ├── PathOutsideVault     a requested path escapes the vault
+    ├── NoteNotFound         a path or title that names no note
+    ├── StoreLocked          another process is writing the index
+    ├── StoreError           the index cannot be opened or is inconsistent
+    ├── ModelUnavailable     an embedder or LLM cannot be loaded or reached
+    └── DependencyMissing    an optional package is not installed
+
+The CLI prints `error: <message>` and exits with `exit_code`; the HTTP server
+maps each class to a status code in one handler.
+"""
+
+from __future__ import annotations
+
+
+class OverlayError(Exception):
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(OverlayError):
+    exit_code = 2
+    http_status = 400
+
+
+class VaultNotFound(OverlayError):
+    exit_code = 2
+    http_status = 404
+
+
+class PathOutsideVault(OverlayError):
+    exit_code = 2
+    http_status = 400
+
+
+class NoteNotFound(OverlayError):
+    exit_code = 2
+    http_status = 404
+
+
+class StoreLocked(OverlayError):
+    exit_code = 3
+    http_status = 409
+
+
+class StoreError(OverlayError):
+    exit_code = 3
+    http_status = 500
+
+
+class ModelUnavailable(OverlayError):
+    exit_code = 4
+    http_status = 503
+
+
+class DependencyMissing(OverlayError):
+    exit_code = 4
+    http_status = 501
+
+    def __init__(self, package: str, purpose: str, extra: str | None = None) -> None:
+        hint = f"pip install 'overlay[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{purpose} needs the '{package}' package: {hint}")
+        self.package = package

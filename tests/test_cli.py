@@ -1,0 +1,69 @@
+"""The CLI as a person meets it: help everywhere, JSON where asked, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from overlay.cli import app
+
+runner = CliRunner()
+
+
+def all_commands() -> list[tuple[str, click.Command]]:
+    root = typer.main.get_command(app)
+    found: list[tuple[str, click.Command]] = []
+
+    def walk(prefix: str, command: click.Command) -> None:
+        found.append((prefix, command))
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(f"{prefix} {name}".strip(), sub)
+
+    walk("", root)
+    return found
+
+
+@pytest.mark.parametrize("name, command", all_commands(), ids=lambda v: str(v) or "overlay")
+def test_every_command_has_help_text(name: str, command: click.Command) -> None:
+    assert (command.help or "").strip(), f"'overlay {name}' has no help text"
+    result = runner.invoke(app, [*name.split(), "--help"])
+    assert result.exit_code == 0, result.output
+
+
+def test_config_show_json_reports_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OVERLAY_LLM__BACKEND", "openai")
+    result = runner.invoke(app, ["--vault", str(tmp_path), "config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["settings"]["llm"]["backend"] == "openai"
+    assert shown["sources"]["llm.backend"] == "env"
+    assert shown["sources"]["vault"] == "cli"
+    assert shown["data_dir"] and str(tmp_path) not in shown["data_dir"]
+
+
+def test_expected_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.toml"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from overlay.cli import main; main()",
+            "--config",
+            str(missing),
+            "config",
+            "show",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: config file {missing} does not exist"
