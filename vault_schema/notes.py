@@ -58,8 +58,9 @@ class Footnote:
 class Callout:
     type: str  # lower-cased: 'note', 'nexus_user', ...
     title: str
-    body: str
-    line: int
+    body: str  # the lines after the header, '> ' prefixes removed
+    line: int  # 1-based line of the '> [!type]' header
+    end_line: int = 0  # 1-based line of the callout's last line
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class ParseWarning:
     """Something in a file Overlay read around rather than trusted."""
 
     path: str
-    code: str  # 'frontmatter', 'encoding', 'binary', 'too-large', 'unreadable'
+    code: str  # 'frontmatter', 'encoding', 'binary', 'too-large', 'unreadable', 'vanished'
     message: str
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from overlay.cli import config_cmd  # noqa: F401  (registers its commands)
+from overlay.cli import config_cmd, parse  # noqa: F401  (register their commands)
 from overlay.cli.app import app
 from overlay.errors import OverlayError
 
