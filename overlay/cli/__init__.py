@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from overlay.cli import config_cmd, parse  # noqa: F401  (register their commands)
+from overlay.cli import (  # noqa: F401  (register their commands)
+    config_cmd,
+    index,
+    parse,
+)
 from overlay.cli.app import app
 from overlay.errors import OverlayError
 

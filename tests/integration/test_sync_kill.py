@@ -1,0 +1,96 @@
+"""SIGKILL a real `overlay index` mid-way; the next run ends exactly where a clean run does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexer.store import Store
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+OVERLAY = str(Path(sys.executable).parent / "overlay")
+NOTES = 14
+
+
+def committed_notes(data: Path) -> int:
+    try:
+        with sqlite3.connect(data / "index.sqlite3", timeout=0.1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM notes").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # not created yet
+
+
+def index(vault: Path, data: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "OVERLAY_INDEX__BATCH_SIZE": "2"}  # many small commits to kill
+    return subprocess.Popen(
+        [OVERLAY, "--data-dir", str(data), "index", str(vault), "--quiet", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def snapshot(data: Path) -> dict[str, Any]:
+    with Store(data) as store:
+        return {
+            "notes": {n.path: n.content_hash for n in store.notes()},
+            "chunks": [(c.note_path, c.ordinal, c.id) for c in store.chunks()],
+            "links": [(x.source, x.target, x.resolved) for x in store.links()],
+            "vectors": sorted(store.vector_ids()),
+            "held": sorted(store.chunk_ids()),
+        }
+
+
+def test_a_killed_first_index_resumes_to_the_same_index_as_a_clean_run(
+    make_vault: Any, tmp_path: Path
+) -> None:
+    vault = Path(
+        make_vault(
+            {
+                f"Notes/note {i:02d}.md": (
+                    f"# Note {i}\nFact number {i}: the key is {i * 7919 % 1000}. "
+                    f"See [[note {(i + 1) % NOTES:02d}]].\n\n## Details\nMore about topic {i}.\n"
+                )
+                for i in range(NOTES)
+            }
+        )
+    )
+    data = tmp_path / "killed"
+    process = index(vault, data)
+    deadline = time.monotonic() + 300
+    while committed_notes(data) < 4 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    partial = committed_notes(data)
+    assert 4 <= partial < NOTES, "the kill came too late to interrupt anything"
+    with Store(data) as store:
+        committed_chunks = len(store.chunk_ids())
+
+    resumed = index(vault, data, "--json")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    report = json.loads(out)
+    assert len(report["added"]) == NOTES - partial and report["unchanged"] == partial
+
+    clean = index(vault, tmp_path / "clean", "--json")
+    clean_out, clean_err = clean.communicate(timeout=300)
+    assert clean.returncode == 0, clean_err
+    clean_report = json.loads(clean_out)
+
+    # committed work is kept: the restart embeds only what had not been committed
+    assert report["chunks_embedded"] == clean_report["chunks_embedded"] - committed_chunks
+    killed_state, clean_state = snapshot(data), snapshot(tmp_path / "clean")
+    assert killed_state == clean_state  # same notes, chunks, links and vectors
+    assert killed_state["vectors"] == killed_state["held"]  # manifest == Chroma
