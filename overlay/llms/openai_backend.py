@@ -1,0 +1,182 @@
+"""The `openai` backend: any OpenAI-compatible server, vLLM first.
+
+LlamaIndex's `OpenAILike` does the talking. On top of it Overlay adds three
+things: Qwen3's thinking is switched by `chat_template_kwargs` in the request
+body (vLLM and llama.cpp's server read it; other templates ignore it), inline
+`<think>` blocks are moved out of the answer into a `ThinkingBlock` (vLLM
+started with `--reasoning-parser qwen3` already returns them apart, as
+`reasoning`), and an unreachable server or an unknown model becomes
+`ModelUnavailable` instead of a stack trace.
+
+Structured output with vLLM (verified with vLLM 0.32): pass
+`response_format={"type": "json_schema", "json_schema": {"name": ..., "schema": ...}}`
+to `chat`, or `extra_body={"structured_outputs": {"json": schema}}`; the older
+`guided_json` is silently ignored by current vLLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    ThinkingBlock,
+)
+
+from overlay.config import LLMSettings
+from overlay.errors import DependencyMissing, ModelUnavailable
+from overlay.llms.local import answer_message
+from overlay.llms.reasoning import ReasoningStream, split_reasoning
+
+try:
+    import openai
+    from llama_index.llms.openai_like import OpenAILike
+except ImportError as error:  # pragma: no cover - both are main dependencies
+    raise DependencyMissing("llama-index-llms-openai-like", "the 'openai' backend") from error
+
+
+class OpenAICompatibleLLM(OpenAILike):
+    """OpenAILike with reasoning kept out of answers and server failures as ModelUnavailable."""
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "overlay_openai_compatible"
+
+    def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        with self._failures():
+            response = super()._chat(messages, **kwargs)
+        return _without_inline_reasoning(response)
+
+    def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        stream = super()._stream_chat(messages, **kwargs)
+
+        def gen() -> ChatResponseGen:
+            with self._failures():
+                yield from _split_stream(stream)
+
+        return gen()
+
+    async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        with self._failures():
+            response = await super()._achat(messages, **kwargs)
+        return _without_inline_reasoning(response)
+
+    async def _astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        with self._failures():
+            stream = await super()._astream_chat(messages, **kwargs)
+
+        async def gen() -> ChatResponseAsyncGen:
+            splitter = _StreamSplitter()
+            with self._failures():
+                async for response in stream:
+                    for part in splitter.feed(response):
+                        yield part
+                for part in splitter.close():
+                    yield part
+
+        return gen()
+
+    def _failures(self) -> _ServerFailures:
+        return _ServerFailures(str(self.api_base), self.model)
+
+
+def openai_llm(settings: LLMSettings) -> OpenAICompatibleLLM:
+    """The LlamaIndex LLM for an OpenAI-compatible server described by `settings`.
+
+    With `settings.adapter` set, requests name the adapter as the model: that is
+    how vLLM serves a hot-loaded LoRA.
+    """
+    template_kwargs = {"enable_thinking": settings.thinking}
+    return OpenAICompatibleLLM(
+        model=settings.adapter or settings.model,
+        api_base=settings.base_url,
+        api_key=settings.api_key,
+        is_chat_model=True,
+        context_window=settings.context_window,
+        max_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        max_retries=1,
+        timeout=120.0,
+        additional_kwargs={"extra_body": {"chat_template_kwargs": template_kwargs}},
+    )
+
+
+class _ServerFailures:
+    """Turns the openai client's connection and not-found errors into ModelUnavailable."""
+
+    def __init__(self, base_url: str, model: str) -> None:
+        self._base_url = base_url
+        self._model = model
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: Any, traceback: Any) -> None:
+        if isinstance(error, openai.APIConnectionError):
+            raise ModelUnavailable(
+                f"cannot reach the OpenAI-compatible server at {self._base_url} "
+                f"({error}); start it or set llm.base_url"
+            ) from error
+        if isinstance(error, openai.NotFoundError):
+            raise ModelUnavailable(
+                f"the server at {self._base_url} does not serve the model '{self._model}'"
+            ) from error
+
+
+def _without_inline_reasoning(response: ChatResponse) -> ChatResponse:
+    """The response with a `<think>` block in its text moved into a ThinkingBlock."""
+    reasoning, answer = split_reasoning(response.message.content or "")
+    if not reasoning:
+        return response
+    thinking = [b.content for b in response.message.blocks if isinstance(b, ThinkingBlock)]
+    message = answer_message("\n".join([*[t for t in thinking if t], reasoning]), answer)
+    message.additional_kwargs = response.message.additional_kwargs
+    return response.model_copy(update={"message": message})
+
+
+class _StreamSplitter:
+    """Re-cuts streamed chat responses so that `delta` and content hold the answer only."""
+
+    def __init__(self) -> None:
+        self._splitter = ReasoningStream()
+        self._reasoning = ""
+        self._answer = ""
+
+    def feed(self, response: ChatResponse) -> Iterator[ChatResponse]:
+        server_reasoning = str(response.additional_kwargs.get("thinking_delta") or "")
+        inline_reasoning, delta = self._splitter.feed(response.delta or "")
+        yield from self._emit(response, server_reasoning + inline_reasoning, delta)
+
+    def close(self) -> Iterator[ChatResponse]:
+        reasoning, delta = self._splitter.close()
+        if reasoning or delta:
+            yield from self._emit(ChatResponse(message=answer_message("", "")), reasoning, delta)
+
+    def _emit(self, response: ChatResponse, reasoning: str, delta: str) -> Iterator[ChatResponse]:
+        if not (self._reasoning or reasoning) and delta == (response.delta or ""):
+            self._answer += delta
+            yield response  # nothing to re-cut: keep tool calls and all
+            return
+        self._reasoning += reasoning
+        self._answer += delta
+        message = answer_message(self._reasoning, self._answer)
+        message.additional_kwargs = response.message.additional_kwargs
+        extra = {k: v for k, v in response.additional_kwargs.items() if k != "thinking_delta"}
+        if reasoning:
+            extra["thinking_delta"] = reasoning
+        yield response.model_copy(
+            update={"message": message, "delta": delta, "additional_kwargs": extra}
+        )
+
+
+def _split_stream(stream: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
+    splitter = _StreamSplitter()
+    for response in stream:
+        yield from splitter.feed(response)
+    yield from splitter.close()
