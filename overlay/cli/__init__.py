@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 
 from overlay.cli import (  # noqa: F401  (register their commands)
+    chat,
     config_cmd,
     index,
     parse,
+    search,
+    serve,
 )
 from overlay.cli.app import app
 from overlay.errors import OverlayError

@@ -1,0 +1,321 @@
+// The HTTP client of Overlay's plugin API (/api/v1): fetch + Server-Sent Events.
+// No Obsidian imports, so node's test runner drives it against a real server.
+// Streaming uses fetch (Obsidian's requestUrl cannot stream); the server's CORS
+// allows app://obsidian.md, capacitor://localhost and http://localhost.
+
+export interface ClientOptions {
+  baseUrl: string; // e.g. http://127.0.0.1:8765
+  token: string; // `overlay token`
+  fetch?: typeof fetch; // for tests; default: the global fetch
+}
+
+export interface Health {
+  status: "ok";
+  version: string;
+  state: "indexing" | "idle";
+}
+
+export interface IndexStatus {
+  notes: number;
+  chunks: number;
+  links: number;
+  unresolved_links?: number | null;
+  embedder?: string | null;
+  last_sync?: Record<string, unknown> | null;
+  size_bytes?: number | null;
+  [key: string]: unknown;
+}
+
+export interface Status {
+  state: "indexing" | "idle";
+  vault: string;
+  last_error: string | null;
+  index: IndexStatus;
+}
+
+export interface SearchHit {
+  note_path: string;
+  heading_path: string[];
+  chunk_id: string;
+  snippet: string;
+  score: number;
+  dense: number | null;
+  lexical: number | null;
+  graph: number | null;
+}
+
+export interface RelatedNote {
+  note_path: string;
+  title: string;
+  score: number;
+  reasons: string[];
+}
+
+export interface Section {
+  path: string;
+  heading: string | null;
+  text: string;
+}
+
+export interface Citation {
+  n: number;
+  note_path: string;
+  heading_path: string[];
+  snippet: string;
+  cited?: boolean;
+  target?: string;
+}
+
+export interface Answer {
+  text: string;
+  reasoning: string;
+  citations: Citation[];
+  model: string;
+  question?: string;
+  abstained?: boolean;
+}
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface SyncResult {
+  state: "indexing" | "idle";
+  finished: boolean;
+  report: Record<string, unknown> | null;
+  error: string | null;
+}
+
+export type ChatEvent =
+  | { kind: "sources"; citations: Citation[] }
+  | { kind: "token"; text: string }
+  | { kind: "reasoning"; text: string }
+  | { kind: "done"; answer: Answer };
+
+export interface ServerSentEvent {
+  event: string; // "message" when the frame names none
+  data: string;
+}
+
+/** An error the server answered with: `type` is its class (Unauthorized, NoteNotFound, …). */
+export class OverlayError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = "OverlayError";
+  }
+}
+
+export class OverlayClient {
+  private readonly baseUrl: string;
+  private readonly token: string;
+  private readonly fetcher: typeof fetch;
+
+  constructor(options: ClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.token = options.token;
+    this.fetcher = options.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  /** Needs no token: is the server up, and is it indexing? */
+  health(): Promise<Health> {
+    return this.json("GET", "/health");
+  }
+
+  status(): Promise<Status> {
+    return this.json("GET", "/status");
+  }
+
+  async search(query: string, topK?: number): Promise<SearchHit[]> {
+    const params: Record<string, string> = { q: query };
+    if (topK !== undefined) params.top_k = String(topK);
+    const result = await this.json<{ hits: SearchHit[] }>("GET", "/search", { params });
+    return result.hits;
+  }
+
+  async related(notePath: string, topK = 10): Promise<RelatedNote[]> {
+    const params = { path: notePath, top_k: String(topK) };
+    const result = await this.json<{ related: RelatedNote[] }>("GET", "/notes/related", {
+      params,
+    });
+    return result.related;
+  }
+
+  /** What a citation points to: a note, or one heading's section of it. */
+  section(path: string, heading?: string | null): Promise<Section> {
+    const params: Record<string, string> = { path };
+    if (heading) params.heading = heading;
+    return this.json("GET", "/notes/section", { params });
+  }
+
+  sync(paths?: string[], wait = false): Promise<SyncResult> {
+    return this.json("POST", "/sync", { body: { paths: paths ?? null, wait } });
+  }
+
+  answer(messages: ChatMessage[], options: { rag?: boolean } = {}): Promise<Answer> {
+    const body = { messages, rag: options.rag ?? true, stream: false };
+    return this.json("POST", "/chat", { body });
+  }
+
+  /** The answer as it is written: sources first, then tokens, then the whole answer. */
+  async *streamAnswer(
+    messages: ChatMessage[],
+    options: { rag?: boolean; signal?: AbortSignal } = {},
+  ): AsyncGenerator<ChatEvent> {
+    const body = { messages, rag: options.rag ?? true, stream: true };
+    const response = await this.request("POST", "/chat", { body, signal: options.signal });
+    if (!response.body) throw new OverlayError("NoBody", "the server sent no stream", 0);
+    for await (const frame of parseEventStream(response.body)) {
+      yield toChatEvent(frame);
+    }
+  }
+
+  private async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.request(method, path, options);
+    return (await response.json()) as T;
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<Response> {
+    const query = options.params ? "?" + new URLSearchParams(options.params).toString() : "";
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.token}` };
+    if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    let response: Response;
+    try {
+      response = await this.fetcher(`${this.baseUrl}/api/v1${path}${query}`, {
+        method,
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: options.signal,
+      });
+    } catch (error) {
+      if ((error as Error).name === "AbortError") throw error;
+      throw new OverlayError("Unreachable", `cannot reach Overlay at ${this.baseUrl}`, 0);
+    }
+    if (!response.ok) throw await errorOf(response);
+    return response;
+  }
+}
+
+interface RequestOptions {
+  params?: Record<string, string>;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+async function errorOf(response: Response): Promise<OverlayError> {
+  const text = await response.text();
+  try {
+    const { error } = JSON.parse(text) as { error: { type: string; message: string } };
+    return new OverlayError(error.type, error.message, response.status);
+  } catch {
+    return new OverlayError("HttpError", `HTTP ${response.status}: ${text.slice(0, 200)}`, response.status);
+  }
+}
+
+function toChatEvent(frame: ServerSentEvent): ChatEvent {
+  const data = JSON.parse(frame.data);
+  switch (frame.event) {
+    case "sources":
+      return { kind: "sources", citations: data.citations as Citation[] };
+    case "token":
+    case "reasoning":
+      return { kind: frame.event, text: data.text as string };
+    case "done":
+      return { kind: "done", answer: data as Answer };
+    case "error":
+      throw new OverlayError(data.type, data.message, 200);
+    default:
+      throw new OverlayError("BadStream", `unexpected event '${frame.event}'`, 200);
+  }
+}
+
+/**
+ * Server-Sent Events from a byte stream (the WHATWG rules that matter here): UTF-8
+ * decoded across chunk boundaries, LF / CRLF / CR line ends (a CRLF split between two
+ * chunks included), `event:` and multi-line `data:`, comments (`:`) ignored; a frame
+ * ends at an empty line.
+ */
+export async function* parseEventStream(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<ServerSentEvent> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder("utf-8");
+  const frames = new FrameBuilder();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      const held = !done && buffer.endsWith("\r") ? 1 : 0; // maybe half of a CRLF
+      const lines = buffer.slice(0, buffer.length - held).split(/\r\n|\r|\n/);
+      buffer = (done ? "" : (lines.pop() ?? "")) + buffer.slice(buffer.length - held);
+      for (const line of lines) {
+        const frame = frames.push(line);
+        if (frame) yield frame;
+      }
+      if (done) break;
+    }
+    const last = frames.push(""); // a stream that ends without the final empty line
+    if (last) yield last;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+class FrameBuilder {
+  private event = "";
+  private data: string[] = [];
+
+  /** Take one line; return the frame an empty line completes. */
+  push(line: string): ServerSentEvent | null {
+    if (line === "") {
+      const frame = this.data.length
+        ? { event: this.event || "message", data: this.data.join("\n") }
+        : null;
+      this.event = "";
+      this.data = [];
+      return frame;
+    }
+    if (line.startsWith(":")) return null;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") this.event = value;
+    else if (field === "data") this.data.push(value);
+    return null;
+  }
+}
+
+/** Obsidian's link text for a citation: `path#heading` without `.md`, as openLinkText wants. */
+export function citationLink(citation: Pick<Citation, "note_path" | "heading_path">): string {
+  const note = citation.note_path.replace(/\.md$/, "");
+  const heading = citation.heading_path[citation.heading_path.length - 1];
+  return heading ? `${note}#${heading}` : note;
+}
+
+/** A message for people, from whatever a call threw. */
+export function describeError(error: unknown): string {
+  if (error instanceof OverlayError) {
+    if (error.type === "Unreachable") return `${error.message}; is \`overlay serve\` running?`;
+    if (error.status === 401) return "the token is wrong; paste `overlay token` into the settings";
+    return error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The answer's `[n]` markers as links to their notes (`\[[[path#heading|n]]\]`). */
+export function linkCitations(answer: Answer): string {
+  const byNumber = new Map(answer.citations.map((c) => [c.n, c]));
+  return answer.text.replace(/\[(\d{1,2})\]/g, (marker, n: string) => {
+    const citation = byNumber.get(Number(n));
+    return citation ? `\\[[[${citationLink(citation)}|${n}]]\\]` : marker;
+  });
+}

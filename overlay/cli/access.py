@@ -1,0 +1,58 @@
+"""How a CLI command reaches the vault: through the running daemon when there is one
+(DESIGN decision 8: one process owns the store), else by opening the index itself.
+
+Both paths give the same plain dicts (the `to_dict()` forms), so each command renders
+one shape whichever way the answer came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+
+from overlay.chat import ChatTurn
+from overlay.cli.app import state
+from overlay.client import DaemonClient
+from overlay.errors import StoreError
+from overlay.memory import Memory
+
+Event = tuple[
+    str, Any
+]  # ('sources', {"citations"}), ('token'|'reasoning', {"text"}), ('done', answer)
+
+
+def daemon(ctx: typer.Context) -> DaemonClient | None:
+    return DaemonClient.discover(state(ctx).settings())
+
+
+def local_memory(ctx: typer.Context) -> Memory:
+    """The index of the configured vault; an empty one is an error with the fix in it."""
+    memory = Memory(state(ctx).settings())
+    if memory.store.stats().notes == 0:
+        raise StoreError("the index is empty: run `overlay index` first (or `overlay serve`)")
+    return memory
+
+
+def search_hits(ctx: typer.Context, query: str, top_k: int | None) -> list[dict[str, Any]]:
+    if (client := daemon(ctx)) is not None:
+        with client:
+            hits: list[dict[str, Any]] = client.search(query, top_k)
+            return hits
+    return [hit.to_dict() for hit in local_memory(ctx).search(query, top_k)]
+
+
+def answer_events(ctx: typer.Context, turns: list[ChatTurn], rag: bool) -> Iterator[Event]:
+    messages = [{"role": t.role, "content": t.content} for t in turns]
+    if (client := daemon(ctx)) is not None:
+        with client:
+            yield from client.stream_answer(messages, rag=rag)
+        return
+    for event in local_memory(ctx).stream_answer(turns, rag=rag):
+        if event.kind == "sources":
+            yield "sources", {"citations": [c.to_dict() for c in event.data]}
+        elif event.kind == "done":
+            yield "done", event.data.to_dict()
+        else:
+            yield event.kind, {"text": event.data}

@@ -1,0 +1,68 @@
+"""`overlay ask` and `overlay chat`: answers from the vault, streamed, with sources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+
+from overlay.chat import ChatTurn
+from overlay.cli.access import Event, answer_events
+from overlay.cli.app import JsonOption, app, console, print_json
+
+NoRag = Annotated[bool, typer.Option("--no-rag", help="Ask the bare model, without your notes.")]
+
+
+def finished(events: Iterator[Event], *, echo: bool) -> dict[str, Any]:
+    """The finished answer (`Answer.to_dict()`); with `echo`, tokens and sources printed."""
+    answer: dict[str, Any] = {}
+    for kind, data in events:
+        if kind == "token" and echo:
+            typer.echo(data["text"], nl=False)
+        elif kind == "done":
+            answer = data
+    if echo:
+        typer.echo("")
+        for citation in answer.get("citations", []):
+            mark = "*" if citation["cited"] else " "
+            console.print(
+                f"[dim]{mark}[{citation['n']}] {citation['target']}[/dim]", highlight=False
+            )
+    return answer
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="A question about your notes.")],
+    no_rag: NoRag = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Answer one question from your notes, with numbered sources (* = cited).
+
+    JSON: `{text, reasoning, citations: [{n, note_path, heading_path, snippet, cited,
+    target}], model, question, abstained}`.
+    """
+    answer = finished(
+        answer_events(ctx, [ChatTurn("user", question)], not no_rag), echo=not json_output
+    )
+    if json_output:
+        print_json(answer)
+
+
+@app.command()
+def chat(ctx: typer.Context, no_rag: NoRag = False) -> None:
+    """Talk with your notes: follow-up questions keep the conversation (Ctrl-D to leave)."""
+    turns: list[ChatTurn] = []
+    while True:
+        try:
+            question = console.input("[bold]you>[/bold] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            return
+        if not question:
+            continue
+        turns.append(ChatTurn("user", question))
+        answer = finished(answer_events(ctx, turns, not no_rag), echo=True)
+        turns.append(ChatTurn("assistant", answer.get("text", "")))

@@ -1,0 +1,334 @@
+"""`overlay serve`: one process that syncs, watches and serves HTTP (DESIGN decision 8).
+
+    Daemon.run
+    ├── Memory(settings)                    the store, embedder and model, built once
+    ├── SyncWorker   (thread)               every sync, one at a time: the first full
+    │                                       one, the watcher's paths, POST /api/v1/sync
+    ├── Watcher      (watchdog thread)      changed paths → SyncWorker.request
+    └── uvicorn      (main thread)          server.create_app(settings, memory, worker)
+
+The first sync runs in the worker, so /api/v1/health answers at once and status
+says "indexing" until it is done. `daemon.json` in the data dir (pid, url) tells
+CLI commands that a daemon serves this vault (`overlay.client`); it is written
+once uvicorn listens and removed on the way out.
+
+Shutdown (SIGINT or SIGTERM): uvicorn stops taking requests and gives the ones in
+flight 5 s; answers still being generated are stopped (`server.streams`); then the
+watcher stops, the worker finishes the sync it is in (the store commits batch by
+batch, so nothing is half-written even when a second signal cuts that wait short),
+the memory is closed and daemon.json removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import uvicorn
+
+from overlay.client import daemon_file
+from overlay.config import Settings
+from overlay.errors import OverlayError
+
+if TYPE_CHECKING:
+    from overlay.memory import Memory
+
+log = logging.getLogger("overlay.daemon")
+
+SyncState = Literal["indexing", "idle"]
+
+
+class Syncable(Protocol):
+    """What the worker needs of a Memory: one blocking sync with a report."""
+
+    def sync(self, paths: Iterable[str] | None = None) -> Any: ...
+
+
+@dataclass
+class _Request:
+    full: bool
+    paths: set[str]
+    ticket: int
+
+
+class SyncWorker:
+    """Runs syncs one at a time on a background thread.
+
+    Requests made while a sync runs are merged into the next one (a full sync
+    swallows path lists; path lists are joined), so a burst of watcher events or
+    a double-clicked "sync" costs one more sync, not many. `request` returns a
+    ticket; `wait(ticket)` blocks until a sync that covered it has finished.
+    """
+
+    def __init__(self, memory: Syncable) -> None:
+        self._memory = memory
+        self._changed = threading.Condition()
+        self._pending: _Request | None = None
+        self._issued = 0
+        self._done = 0
+        self._running = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.last_report: dict[str, Any] | None = None
+        self.last_error: str | None = None
+        self.last_finished: float | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="overlay-sync", daemon=True)
+            self._thread.start()
+
+    @property
+    def state(self) -> SyncState:
+        with self._changed:
+            return "indexing" if self._running or self._pending else "idle"
+
+    def request(self, paths: Iterable[str] | None = None) -> int:
+        """Ask for a sync of these vault-relative paths (None: the whole vault)."""
+        with self._changed:
+            self._issued += 1
+            pending = self._pending or _Request(False, set(), self._issued)
+            pending.full = pending.full or paths is None
+            pending.paths.update(paths or ())
+            pending.ticket = self._issued
+            self._pending = pending
+            self._changed.notify_all()
+            return self._issued
+
+    def wait(self, ticket: int, timeout: float | None = None) -> bool:
+        """Block until the sync covering `ticket` finished; False on timeout or stop."""
+        with self._changed:
+            return (
+                self._changed.wait_for(lambda: self._done >= ticket or self._stopping, timeout)
+                and self._done >= ticket
+            )
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Drop pending requests, let the running sync finish; False if it outlived timeout."""
+        with self._changed:
+            self._stopping = True
+            self._pending = None
+            self._changed.notify_all()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending is not None or self._stopping)
+                if self._stopping:
+                    return
+                job, self._pending = self._pending, None
+                self._running = True
+            assert job is not None
+            self._run(job)
+            with self._changed:
+                self._running = False
+                self._done = max(self._done, job.ticket)
+                self._changed.notify_all()
+
+    def _run(self, job: _Request) -> None:
+        scope = "the whole vault" if job.full else f"{len(job.paths)} changed path(s)"
+        log.info("sync of %s started", scope)
+        try:
+            report = self._memory.sync(None if job.full else sorted(job.paths))
+        except OverlayError as error:
+            self.last_error = error.message
+            log.error("sync failed: %s", error.message)
+        except Exception as error:  # the worker must outlive one bad sync
+            self.last_error = f"{type(error).__name__}: {error}"
+            log.exception("sync failed")
+        else:
+            self.last_report = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+            self.last_error = None
+            summary = report.summary() if hasattr(report, "summary") else "done"
+            log.info("sync of %s finished: %s", scope, summary)
+        self.last_finished = time.time()
+
+
+# ---- daemon.json --------------------------------------------------------------------
+
+
+def write_daemon_file(settings: Settings, url: str) -> Path:
+    """Announce this process as the vault's daemon (written whole, then renamed)."""
+    path = daemon_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = {
+        "pid": os.getpid(),
+        "url": url,
+        "vault": str(settings.require_vault()),
+        "started": time.time(),
+    }
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(info), encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def remove_daemon_file(settings: Settings) -> None:
+    """Remove daemon.json if it is this process's (a newer daemon's file is left alone)."""
+    path = daemon_file(settings)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if info.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+# ---- the daemon ---------------------------------------------------------------------
+
+
+class Daemon:
+    """Wires memory, sync worker, watcher and HTTP server for one vault.
+
+    `run()` blocks until SIGINT/SIGTERM (or `stop()` from another thread); the
+    writer lock is held throughout, so `overlay index` elsewhere is refused
+    with a message naming this process.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        watch: bool = True,
+        on_listening: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.watch = watch
+        self.on_listening = on_listening
+        self.url: str | None = None
+        self._signals = 0
+        self._server: ListeningServer | None = None
+        self._stop_requested = threading.Event()
+
+    def run(self) -> None:
+        from indexer.lock import WriterLock
+        from overlay.memory import Memory
+        from server.auth import check_bind
+
+        check_bind(self.settings)
+        previous = self._catch_signals()
+        try:
+            with WriterLock(self.settings.resolved_data_dir(), "overlay serve"):
+                log.info("opening the index of %s", self.settings.require_vault())
+                memory = Memory(self.settings)
+                try:
+                    self._serve(memory)
+                finally:
+                    memory.close()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def stop(self) -> None:
+        """Ask a running daemon to shut down, as SIGTERM would (from any thread)."""
+        self._stop_requested.set()
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def _serve(self, memory: Memory) -> None:
+        from server.app import create_app
+
+        worker = SyncWorker(memory)
+        worker.start()
+        worker.request(None)  # the first full sync; the server answers meanwhile
+        watcher = self._start_watcher(worker) if self.watch else None
+        try:
+            app = create_app(self.settings, memory=memory, sync=worker)
+            self._server = ListeningServer(self._uvicorn_config(app), self._listening)
+            if not (self._signals or self._stop_requested.is_set()):
+                self._server.run()
+        finally:
+            remove_daemon_file(self.settings)
+            if watcher is not None:
+                watcher.stop()
+            self._finish_sync(worker)
+            log.info("stopped")
+
+    def _finish_sync(self, worker: SyncWorker) -> None:
+        if worker.state == "indexing":
+            log.info("waiting for the sync in progress to finish (Ctrl-C again: stop now)")
+        signals = self._signals
+        while not worker.stop(timeout=0.5):
+            if self._signals > max(signals, 1):
+                log.warning("stopping mid-sync; the store is consistent and the next start resumes")
+                return
+
+    def _start_watcher(self, worker: SyncWorker) -> Any:
+        from indexer.watcher import Watcher
+
+        def changed(paths: set[str]) -> None:
+            shown = ", ".join(sorted(paths)[:5]) + (" …" if len(paths) > 5 else "")
+            log.info("changed: %s", shown)
+            worker.request(paths)
+
+        watcher = Watcher(
+            self.settings.require_vault(),
+            changed,
+            debounce_s=self.settings.index.debounce_ms / 1000,
+        )
+        watcher.start()
+        log.info("watching %s for changes", self.settings.require_vault())
+        return watcher
+
+    def _uvicorn_config(self, app: Any) -> uvicorn.Config:
+        server = self.settings.server
+        return uvicorn.Config(
+            app,
+            host=server.host,
+            port=server.port,
+            log_level="info",
+            log_config=None,  # uvicorn logs through the root logger, like the rest of Overlay
+            timeout_graceful_shutdown=5,
+        )
+
+    def _listening(self, url: str) -> None:
+        self.url = url
+        write_daemon_file(self.settings, url)
+        log.info("serving %s at %s", self.settings.require_vault(), url)
+        if self.on_listening is not None:
+            self.on_listening(url)
+
+    def _catch_signals(self) -> dict[int, Any]:
+        """Outside uvicorn's own handling, a signal asks to stop; a second one stops now."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        sigs = (signal.SIGINT, signal.SIGTERM)
+        return {sig: signal.signal(sig, self._on_signal) for sig in sigs}
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        log.info("%s: shutting down", signal.Signals(sig).name)
+
+
+class ListeningServer(uvicorn.Server):
+    """uvicorn that says where it listens once it does (the real port, when 0 was asked)."""
+
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[str], None]) -> None:
+        super().__init__(config)
+        self._on_listening = on_listening
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_listening(self.url())
+
+    def url(self) -> str:
+        host, port = self.config.host, self.config.port
+        for listener in self.servers:
+            for sock in listener.sockets:
+                port = sock.getsockname()[1]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
+        return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"

@@ -1,0 +1,192 @@
+"""`Memory`: everything a process needs to answer from one vault, built once from settings.
+
+The CLI and the HTTP server both talk to a `Memory`; it owns the store, the
+embedder, the retriever and the chat model, each made on first use so that
+`overlay status` never loads a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.llms import LLM
+
+from indexer.embedders import Embedder, embedder_from_settings
+from indexer.store import Store
+from indexer.sync import Indexer, SyncReport
+from overlay.chat import Answer, AnswerEvent, Chat, ChatTurn
+from overlay.config import Settings
+from overlay.errors import NoteNotFound, PathOutsideVault
+from overlay.llms import llm_from_settings
+from overlay.retrieval import SearchHit, VaultRetriever
+from vault_schema import SkippedFile, is_private, parse_note, read_note
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedNote:
+    note_path: str
+    title: str
+    score: float
+    reasons: tuple[str, ...]  # 'links to it', 'linked from it', 'similar: <heading>'
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True, slots=True)
+class NoteSection:
+    path: str
+    heading: str | None
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Memory:
+    """One vault's index, retrieval and chat."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        progress: bool = False,
+        embedder: Embedder | None = None,
+        llm: LLM | None = None,
+    ) -> None:
+        """`embedder` and `llm` replace the ones the settings name (a process that holds
+        them already, such as a test session, shares them)."""
+        self.settings = settings
+        self.vault: Path = settings.require_vault()
+        self.store = Store.from_settings(settings)
+        self._progress = progress
+        if embedder is not None:
+            self.embedder = embedder
+        if llm is not None:
+            self.llm = llm
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return embedder_from_settings(self.settings.index)
+
+    @cached_property
+    def indexer(self) -> Indexer:
+        return Indexer(self.settings, self.store, self.embedder, progress=self._progress)
+
+    @cached_property
+    def retriever(self) -> VaultRetriever:
+        return VaultRetriever(self.store, self.embedder, self.settings.retrieval)
+
+    @cached_property
+    def llm(self) -> LLM:
+        return llm_from_settings(self.settings.llm)
+
+    @cached_property
+    def chat(self) -> Chat:
+        return Chat(self.retriever, self.llm)
+
+    def sync(self, paths: Iterable[str] | None = None) -> SyncReport:
+        return self.indexer.sync(paths)
+
+    def status(self) -> dict[str, Any]:
+        return asdict(self.store.stats())
+
+    def search(self, query: str, top_k: int | None = None) -> list[SearchHit]:
+        return self.retriever.search(query, top_k)
+
+    def related(self, note_path: str, top_k: int = 10) -> list[RelatedNote]:
+        """Notes close to `note_path` by meaning (its own chunks as queries) and by links."""
+        self._require_indexed(note_path)
+        reasons: dict[str, list[str]] = {}
+        scores: dict[str, float] = {}
+        for link in self.store.outlinks(note_path):
+            if link.resolved and link.resolved != note_path:
+                _add(reasons, scores, link.resolved, "links to it", 1.0)
+        for link in self.store.backlinks(note_path):
+            if link.source != note_path:
+                _add(reasons, scores, link.source, "linked from it", 0.8)
+        for chunk in self.store.chunks(note_paths=[note_path])[:4]:
+            for hit in self.store.dense_search(chunk.embedding_text, self.embedder, top_k + 8):
+                for other in self.store.chunks(ids=[hit.chunk_id]):
+                    if other.note_path != note_path:
+                        where = " › ".join(other.heading_path) or "the note"
+                        _add(
+                            reasons, scores, other.note_path, f"similar: {where}", 1 - hit.distance
+                        )
+        titles = {n.path: n.title for n in self.store.notes()}
+        ranked = sorted(scores, key=lambda p: -scores[p])[:top_k]
+        return [RelatedNote(p, titles.get(p, p), scores[p], tuple(reasons[p])) for p in ranked]
+
+    def answer(self, turns: list[ChatTurn], *, rag: bool = True) -> Answer:
+        return self.chat.answer(turns, rag=rag)
+
+    def stream_answer(self, turns: list[ChatTurn], *, rag: bool = True) -> Iterator[AnswerEvent]:
+        return self.chat.stream(turns, rag=rag)
+
+    def read_note(self, path: str, heading: str | None = None) -> NoteSection:
+        """The text of an indexed note, or of one of its sections.
+
+        Only notes in the index are served: never a file outside the vault, a private or
+        excluded note, or a file that is not a note (settings, attachments).
+        """
+        relative = self.vault_path(path)
+        if self.store.note(relative) is None:
+            raise NoteNotFound(f"no indexed note at {path}")
+        try:
+            note = read_note(self.vault, relative, max_bytes=self.settings.parse.max_file_bytes)
+        except SkippedFile as skipped:
+            raise NoteNotFound(f"{path} cannot be read: {skipped.warning.message}") from skipped
+        if is_private(note, self.settings.parse.private_tags):  # became private since the sync
+            raise NoteNotFound(f"no indexed note at {path}")
+        if heading is None:
+            return NoteSection(relative, None, note.body)
+        return NoteSection(relative, heading, _section(note.body, heading, relative))
+
+    def vault_path(self, path: str) -> str:
+        """`path` as a vault-relative POSIX path, refusing anything that leaves the vault."""
+        if "\x00" in path:
+            raise PathOutsideVault("a path cannot hold a NUL character")
+        candidate = (self.vault / path).resolve()
+        if not candidate.is_relative_to(self.vault) or Path(path).is_absolute():
+            raise PathOutsideVault(f"{path} is outside the vault")
+        return candidate.relative_to(self.vault).as_posix()
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return [vector.tolist() for vector in self.embedder.embed_documents(texts)]
+
+    def models(self) -> list[str]:
+        return [self.settings.llm.model]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _require_indexed(self, note_path: str) -> None:
+        if self.store.note(note_path) is None:
+            raise NoteNotFound(f"{note_path} is not in the index")
+
+
+def _add(
+    reasons: dict[str, list[str]], scores: dict[str, float], note: str, why: str, score: float
+) -> None:
+    if why not in reasons.setdefault(note, []):
+        reasons[note].append(why)
+    scores[note] = scores.get(note, 0.0) + score
+
+
+def _section(body: str, heading: str, path: str) -> str:
+    """The lines under `heading` down to the next heading of the same or a higher level."""
+    note = parse_note(path, body)
+    wanted = heading.strip().casefold()
+    lines = body.splitlines()
+    for i, found in enumerate(note.headings):
+        if found.text.strip().casefold() != wanted:
+            continue
+        end = next(
+            (h.line - 1 for h in note.headings[i + 1 :] if h.level <= found.level), len(lines)
+        )
+        return "\n".join(lines[found.line - 1 : end]).strip()
+    raise NoteNotFound(f"{path} has no heading '{heading}'")

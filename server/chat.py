@@ -1,0 +1,120 @@
+"""Chat with the vault: an answer with numbered citations, streamed as Server-Sent Events."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from overlay.chat import ChatTurn
+from overlay.memory import Memory
+from server.errors import error_responses
+from server.state import MemoryDep, StateDep
+from server.streams import frame
+
+router = APIRouter(prefix="/api/v1", tags=["chat"])
+
+MAX_MESSAGE_CHARS = 100_000
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+
+class ChatRequest(BaseModel):
+    messages: list[Message] = Field(
+        min_length=1, max_length=200, description="The conversation so far; the last is asked."
+    )
+    rag: bool = Field(
+        default=True, description="Retrieve from the vault and cite; false: the model alone."
+    )
+    stream: bool = Field(
+        default=True, description="Answer as Server-Sent Events rather than one JSON."
+    )
+    adapter: str | None = Field(
+        default=None,
+        description="A LoRA adapter to answer with (see /v1/models); null: the default.",
+    )
+
+
+class Citation(BaseModel):
+    n: int = Field(description="The number the answer cites it by, as [n].")
+    note_path: str
+    heading_path: list[str] = Field(description="Headings above the passage, outermost first.")
+    snippet: str
+    cited: bool = Field(default=False, description="Whether the answer refers to it as [n].")
+    target: str = Field(default="", description="`note_path#heading`: what the citation opens.")
+
+
+class ChatAnswer(BaseModel):
+    text: str = Field(description="The answer, citing sources as [n].")
+    reasoning: str = Field(default="", description="The model's reasoning, when it showed any.")
+    citations: list[Citation]
+    model: str = Field(description="The model (or adapter) that answered.")
+    question: str = Field(default="", description="The standalone question searched for.")
+    abstained: bool = Field(
+        default=False, description="True when the notes held nothing relevant to answer from."
+    )
+
+
+ANSWER_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["sources", "token", "reasoning", "done", "error"]},
+        "data": {"type": "string", "description": "The event's JSON object."},
+    },
+}
+STREAM_DOC = """\
+With `stream` (the default) the answer comes as `text/event-stream`, one JSON object per event:
+`sources` `{"citations": [Citation]}` first, then `token` `{"text"}` pieces of the answer
+(and `reasoning` `{"text"}` pieces when the model reasons), then `done` with the whole
+ChatAnswer. A failure after the stream began arrives as `error` `{"type", "message"}`.
+"""
+
+
+@router.post(
+    "/chat",
+    response_model=ChatAnswer,
+    responses={
+        200: {"content": {"text/event-stream": {"schema": ANSWER_EVENT}}},
+        **error_responses(404, 503),
+    },
+    description="Answer the last message from the vault, citing notes.\n\n" + STREAM_DOC,
+)
+def chat(request: ChatRequest, memory: MemoryDep, state: StateDep) -> Any:
+    turns = to_turns(request.messages)
+    options = answer_options(memory, request.rag, request.adapter)
+    if not request.stream:
+        return ChatAnswer.model_validate(memory.answer(turns, **options).to_dict())
+    events = memory.stream_answer(turns, **options)
+    return state.streams.response(events, sse_event)
+
+
+def to_turns(messages: list[Message]) -> list[ChatTurn]:
+    return [ChatTurn(role=m.role, content=m.content) for m in messages]
+
+
+def answer_options(memory: Memory, rag: bool, adapter: str | None) -> dict[str, Any]:
+    """Keyword arguments of Memory.answer; an adapter must be one /v1/models lists."""
+    if adapter is None:
+        return {"rag": rag}
+    if adapter not in memory.models()[1:]:
+        raise HTTPException(404, f"no adapter named {adapter!r}; GET /v1/models lists them")
+    return {"rag": rag, "adapter": adapter}
+
+
+def sse_event(event: Any) -> str:
+    """An AnswerEvent as the frame the plugin reads."""
+    data = event.data
+    if event.kind == "sources":
+        return frame("sources", {"citations": [as_dict(c) for c in data]})
+    if event.kind in ("token", "reasoning"):
+        return frame(event.kind, {"text": data})
+    return frame(event.kind, as_dict(data))
+
+
+def as_dict(value: Any) -> Any:
+    return value.to_dict() if hasattr(value, "to_dict") else value

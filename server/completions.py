@@ -1,0 +1,240 @@
+"""OpenAI-compatible `POST /v1/chat/completions`, answering from the vault by default.
+
+Retrieval is on unless the body says `"overlay": {"rag": false}`. The sources
+come twice: as a list of Obsidian links after the answer text (so any client
+shows them), and in the extra top-level field `citations` (in a stream: on the
+first chunk), which the `openai` client keeps (`completion.model_extra`).
+Sampling fields (`temperature`, `max_tokens`, …) are accepted and ignored: the
+server's `llm` settings decide.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.chat import Citation, answer_options, as_dict, to_turns
+from server.chat import Message as Turn
+from server.errors import error_responses
+from server.state import MemoryDep, StateDep
+from server.streams import frame
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+CHUNK_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {
+            "type": "string",
+            "description": "A chat.completion.chunk as JSON; the last event is `[DONE]`.",
+        }
+    },
+}
+
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["text"] = Field(description="Only text: images and audio are not supported.")
+    text: str
+
+
+class ChatMessage(BaseModel):
+    """A message; tool calls and tool results are not supported."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class OverlayOptions(BaseModel):
+    rag: bool = Field(default=True, description="Retrieve from the vault and cite (the default).")
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(
+        max_length=512, description="A name from /v1/models; an adapter's name selects it."
+    )
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    overlay: OverlayOptions = Field(
+        default_factory=lambda: OverlayOptions(),
+        description='Overlay\'s own options, e.g. `{"rag": false}` for the model alone.',
+    )
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+    reasoning_content: str | None = Field(
+        default=None, description="The model's reasoning, if any."
+    )
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    citations: list[Citation] = Field(
+        description="Overlay's extra: the notes the answer cites as [n]."
+    )
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        200: {"content": {"text/event-stream": {"schema": CHUNK_EVENT}}},
+        **error_responses(503),
+    },
+)
+def create_chat_completion(
+    request: ChatCompletionRequest, memory: MemoryDep, state: StateDep
+) -> Any:
+    """Answer like OpenAI's chat completions, from the vault with citations.
+
+    With `stream`, `chat.completion.chunk` objects as `data:` lines and then
+    `data: [DONE]`; the first chunk carries `citations`.
+    """
+    turns = to_turns(_plain_messages(request.messages))
+    names = memory.models()
+    adapter = request.model if request.model in names[1:] else None
+    model = adapter or (names[0] if names else request.model)
+    options = answer_options(memory, request.overlay.rag, adapter)
+    if not request.stream:
+        answer = as_dict(memory.answer(turns, **options))
+        return ChatCompletion(
+            id=_completion_id(),
+            created=int(time.time()),
+            model=answer.get("model") or model,
+            choices=[Choice(message=_message(answer))],
+            citations=[Citation.model_validate(c) for c in answer["citations"]],
+        )
+    events = memory.stream_answer(turns, **options)
+    chunks = ChunkStream(
+        model, include_usage=bool(request.stream_options and request.stream_options.include_usage)
+    )
+    return state.streams.response(events, chunks.render, wrap=_with_done)
+
+
+def _plain_messages(messages: list[ChatMessage]) -> list[Turn]:
+    """OpenAI messages as text turns ('developer' is OpenAI's newer name for 'system')."""
+    return [
+        Turn(role=ROLES[m.role], content=_text(m.content))  # type: ignore[arg-type]
+        for m in messages
+    ]
+
+
+def _text(content: str | list[TextPart] | None) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    return "".join(part.text for part in content)
+
+
+def _message(answer: dict[str, Any]) -> AssistantMessage:
+    return AssistantMessage(
+        content=answer["text"] + sources_text(answer["citations"]),
+        reasoning_content=answer.get("reasoning") or None,
+    )
+
+
+def sources_text(citations: list[Any]) -> str:
+    """The footnote list after the answer: `[n] [[note#heading]]`, links Obsidian opens."""
+    if not citations:
+        return ""
+    lines = []
+    for citation in map(as_dict, citations):
+        target = citation["note_path"].removesuffix(".md")
+        headings = citation.get("heading_path") or []
+        if headings:
+            target += "#" + headings[-1]
+        lines.append(f"[{citation['n']}] [[{target}]]")
+    return "\n\nSources:\n" + "\n".join(lines)
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+class ChunkStream:
+    """Turns AnswerEvents into `chat.completion.chunk` frames, remembering the sources."""
+
+    def __init__(self, model: str, *, include_usage: bool) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.id = _completion_id()
+        self.created = int(time.time())
+        self.citations: list[Any] = []
+
+    def render(self, event: Any) -> str:
+        if event.kind == "sources":
+            self.citations = [as_dict(c) for c in event.data]
+            delta = {"role": "assistant", "content": ""}
+            return self._chunk(delta, citations=self.citations)
+        if event.kind == "token":
+            return self._chunk({"content": event.data})
+        if event.kind == "reasoning":
+            return self._chunk({"reasoning_content": event.data})
+        if event.kind == "done":
+            answer = as_dict(event.data)
+            self.model = answer.get("model") or self.model
+            return self._final(sources_text(answer.get("citations", self.citations)))
+        return ""
+
+    def _final(self, footnotes: str) -> str:
+        frames = [self._chunk({"content": footnotes})] if footnotes else []
+        frames.append(self._chunk({}, finish_reason="stop"))
+        if self.include_usage:
+            usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+            frames.append(frame(None, {**self._head(), "choices": [], "usage": usage}))
+        return "".join(frames)
+
+    def _head(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+        }
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return frame(None, {**self._head(), "choices": [choice], **extra})
+
+
+async def _with_done(frames: AsyncIterator[str]) -> AsyncIterator[str]:
+    """OpenAI streams end with `data: [DONE]`; an error frame ends them without it."""
+    async for text in frames:
+        if text.startswith("event: error"):
+            error = json.loads(text.split("data: ", 1)[1])
+            yield frame(None, {"error": error})
+            return
+        yield text
+    yield frame(None, "[DONE]")

@@ -1,0 +1,49 @@
+"""Request size limits: a body over `server.max_body_bytes` gets 413 in the usual error shape.
+
+FastAPI's own limit answers in plain text from outside the middleware stack, so a
+browser would see a CORS failure instead of the 413; this one sits inside CORS.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.errors import error_body, status_type
+
+
+class BodyLimit:
+    """Refuse a declared Content-Length over the limit at once; count a chunked body as it comes."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse()(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(413, self._message())  # reaches the app's error handler
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _message(self) -> str:
+        return f"the request body is larger than {self.max_bytes} bytes (server.max_body_bytes)"
+
+    def _refuse(self) -> JSONResponse:
+        body = error_body(status_type(413), self._message())
+        return JSONResponse(body, 413, headers={"Connection": "close"})
