@@ -129,8 +129,11 @@ def test_watch_keeps_the_index_current_and_stops_cleanly_on_ctrl_c(
 
 def test_changing_the_embedder_says_so_and_reembeds_once(vault: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with_hash = runner.invoke(app, ["--data-dir", str(data), "index", str(vault), "--json"],
-                              env={"OVERLAY_INDEX__EMBEDDER": "hash"})
+    with_hash = runner.invoke(
+        app,
+        ["--data-dir", str(data), "index", str(vault), "--json"],
+        env={"OVERLAY_INDEX__EMBEDDER": "hash"},
+    )
     assert json.loads(with_hash.stdout)["embedder"] == "hash:64"
     switched = invoke("index", str(vault), "--json", data_dir=data)
     report = json.loads(switched.stdout)  # the notice went to stderr
