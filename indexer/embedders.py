@@ -201,7 +201,7 @@ def _load_sentence_transformer(location: str) -> Any:
     except ImportError as error:
         raise DependencyMissing("sentence-transformers", "this embedder") from error
     try:  # local_files_only: never reach for a model hub, with or without HF_HUB_OFFLINE
-        return SentenceTransformer(location, device="cpu", local_files_only=True)
+        return SentenceTransformer(location, local_files_only=True)  # GPU when there is one
     except Exception as error:  # OSError, ValueError, HF errors: all mean "not here"
         raise ModelUnavailable(
             f"cannot load the sentence-transformers model {location!r} offline: give a local "

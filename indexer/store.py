@@ -2,14 +2,15 @@
 
 SQLite (`index.sqlite3` in the data dir) keeps the manifest (note path -> content hash,
 mtime, size, chunks), the distinct chunks with their text, the link graph with each
-link's resolution, aliases, tags and the vault's attachments. Chroma keeps one vector
-per chunk id, in one collection per embedder, so vectors of two models never mix.
+link's resolution, aliases, tags and the vault's attachments. Chroma (`vectors.py`) keeps
+one vector per chunk id, in one collection per embedder, so vectors of two models never
+mix.
 
 Writes go through `Store.commit`, which keeps DESIGN decision 2 in one place: new
 vectors are written to Chroma first, then the manifest is committed in one SQLite
 transaction, then vectors no note holds any more are deleted. A process killed at any
 point leaves at worst vectors no note refers to, or (after an embedder switch) chunks
-without a vector; `sync.reconcile` repairs both on the next start.
+without a vector; the next sync's reconcile step (`sync.Indexer`) repairs both.
 
 Only one process writes (see `lock.WriterLock`); any number may read.
 """
@@ -18,32 +19,28 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import sqlite3
 import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from indexer.migrations import migrate
+from indexer.vectors import ChromaVectors, ChunkLike, DenseHit, VectorCollection
 from overlay.errors import StoreError
 from vault_schema.chunks import Chunk
 from vault_schema.links import LinkResolver, path_key
 from vault_schema.notes import Note
 
 if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
-    from chromadb.api.models.Collection import Collection
-
     from indexer.embedders import Embedder
     from overlay.config import Settings
 
@@ -110,14 +107,6 @@ class NoteName:
 
 
 @dataclass(frozen=True, slots=True)
-class DenseHit:
-    """A chunk near a query vector; `distance` is cosine distance (0 = same direction)."""
-
-    chunk_id: str
-    distance: float
-
-
-@dataclass(frozen=True, slots=True)
 class StoreStats:
     """Counts for `overlay status`."""
 
@@ -131,24 +120,11 @@ class StoreStats:
     attachments: int
     embedder: str | None
     dimension: int | None
-    last_sync: dict[str, Any] | None
+    last_sync: dict[str, Any] | None  # the last SyncReport, lists as counts, + 'finished'
     size_bytes: int  # the data dir on disk (SQLite and embedded Chroma)
 
 
 # ---- what sync writes ---------------------------------------------------------------
-
-
-class ChunkLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def note_path(self) -> str: ...
-    @property
-    def heading_path(self) -> tuple[str, ...]: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def ordinal(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +188,7 @@ class Store:
         if self._meta("store_id") is None:
             with self._transaction():
                 self._set_meta("store_id", uuid.uuid4().hex[:12])
-        self._client: ClientAPI | None = None
-        self._collections: dict[str, Collection] = {}
+        self.vectors = ChromaVectors(self.data_dir / CHROMA_DIR, chroma_url)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -250,8 +225,7 @@ class Store:
                 connection.close()
             self._connections.clear()
         self._local = threading.local()
-        self._collections.clear()
-        self._client = None
+        self.vectors.close()
 
     def __enter__(self) -> Store:
         return self
@@ -317,96 +291,44 @@ class Store:
         """Delete the collections of embedders no longer in use; returns their names."""
         retired: list[str] = json.loads(self._meta("retired_collections") or "[]")
         for name in retired:
-            # already gone when a previous run dropped it and was killed before the commit
-            with suppress(Exception):
-                self._chroma().delete_collection(name)
+            self.vectors.drop(name)
         with self._transaction():
             self._set_meta("retired_collections", "[]")
         return retired
 
-    # ---- Chroma ----
+    # ---- vectors (Chroma) ----
 
-    def _chroma(self) -> ClientAPI:
-        if self._client is None:
-            self._client = _chroma_client(self.data_dir / CHROMA_DIR, self.chroma_url)
-        return self._client
-
-    def _collection(self) -> Collection:
+    def _vectors(self) -> VectorCollection:
         name = self._meta("collection")
         if name is None:
             raise StoreError("the index has no embedder yet: run `overlay index` first")
-        if name not in self._collections:
-            self._collections[name] = self._chroma().get_or_create_collection(
-                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
-        return self._collections[name]
+        return self.vectors.collection(name)
 
     def vector_ids(self) -> set[str]:
-        """Every chunk id with a vector in the current collection."""
-        collection, ids, page = self._collection(), set(), 10_000
-        for offset in range(0, collection.count(), page):
-            ids.update(collection.get(include=[], limit=page, offset=offset)["ids"])
-        return ids
+        """Every chunk id with a vector in the current embedder's collection."""
+        return self._vectors().ids()
 
     def add_vectors(
         self, chunks: Sequence[ChunkLike], vectors: npt.NDArray[np.float32] | Sequence[Any]
     ) -> None:
         """Upsert vectors of chunks the manifest holds (a repair); idempotent."""
-        self._upsert_vectors(chunks, vectors)
+        self._vectors().upsert(chunks, vectors)
         with self._transaction():  # Chroma now names these notes
             self.db.executemany(
                 "UPDATE chunks SET vector_note = ? WHERE id = ?",
                 [(c.note_path, c.id) for c in chunks],
             )
 
-    def _upsert_vectors(
-        self, chunks: Sequence[ChunkLike], vectors: npt.NDArray[np.float32] | Sequence[Any]
-    ) -> None:
-        collection = self._collection()
-        step = self._chroma().get_max_batch_size()
-        for start in range(0, len(chunks), step):
-            part = chunks[start : start + step]
-            collection.upsert(
-                ids=[c.id for c in part],
-                embeddings=np.asarray(vectors[start : start + step], dtype=np.float32),
-                documents=[c.text for c in part],
-                metadatas=[_chunk_metadata(c) for c in part],
-            )
-
     def delete_vectors(self, ids: Iterable[str]) -> None:
-        ordered = sorted(ids)
-        step = max(self._chroma().get_max_batch_size(), 1)
-        for start in range(0, len(ordered), step):
-            self._collection().delete(ids=ordered[start : start + step])
-
-    def _retag_vectors(self, chunks: Sequence[ChunkLike]) -> None:
-        """Point vectors' metadata at a note that holds them now (a move embeds nothing)."""
-        step = self._chroma().get_max_batch_size()
-        for start in range(0, len(chunks), step):
-            part = chunks[start : start + step]
-            self._collection().update(
-                ids=[c.id for c in part], metadatas=[_chunk_metadata(c) for c in part]
-            )
+        self._vectors().delete(ids)
 
     def vector_metadata(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Chroma's metadata of these chunk ids (note, heading, ordinal, folder)."""
-        result = self._collection().get(ids=list(ids), include=["metadatas"])
-        metadatas = result["metadatas"] or []
-        return {i: dict(m or {}) for i, m in zip(result["ids"], metadatas, strict=True)}
+        return self._vectors().metadata(ids)
 
     def nearest(self, vector: npt.NDArray[np.float32], k: int) -> list[DenseHit]:
         """The k chunk ids nearest to `vector`, nearest first."""
-        collection = self._collection()
-        count = collection.count()
-        if count == 0 or k <= 0:
-            return []
-        result = collection.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-            n_results=min(k, count),
-            include=["distances"],
-        )
-        distances = (result["distances"] or [[]])[0]
-        return [DenseHit(i, float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
+        return self._vectors().nearest(vector, k)
 
     def dense_search(self, query: str, embedder: Embedder, k: int) -> list[DenseHit]:
         """Embed `query` with the index's own embedder and return the k nearest chunks."""
@@ -553,7 +475,7 @@ class Store:
                 if chunk.id in batch.vectors:
                     fresh.setdefault(chunk.id, chunk)  # the first holder names the vector
         if fresh:
-            self._upsert_vectors(list(fresh.values()), [batch.vectors[i] for i in fresh])
+            self._vectors().upsert(list(fresh.values()), [batch.vectors[i] for i in fresh])
         try:
             with self._transaction():
                 dropped = self._write_manifest(batch)
@@ -561,7 +483,7 @@ class Store:
         except sqlite3.IntegrityError as error:
             raise StoreError(f"a chunk to write has no vector: {error}") from error
         if stale:
-            self._retag_vectors(stale)
+            self._vectors().retag(stale)
         if dropped:
             self.delete_vectors(dropped)
         return dropped
@@ -758,38 +680,6 @@ class Store:
             yield table
         finally:
             self.db.execute(f"DELETE FROM {table}")
-
-
-def _chunk_metadata(chunk: ChunkLike) -> dict[str, str | int]:
-    return {
-        "note": chunk.note_path,
-        "heading": " > ".join(chunk.heading_path),
-        "ordinal": chunk.ordinal,
-        "folder": posixpath.dirname(chunk.note_path),
-    }
-
-
-def _chroma_client(path: Path, url: str | None) -> ClientAPI:
-    try:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-    except ImportError as error:  # pragma: no cover - chromadb is a core dependency
-        raise StoreError(f"chromadb cannot be imported: {error}") from error
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    if url is None:
-        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-    parts = urlsplit(url if "//" in url else f"http://{url}")
-    try:
-        client = chromadb.HttpClient(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (443 if parts.scheme == "https" else 8000),
-            ssl=parts.scheme == "https",
-            settings=chroma_settings,
-        )
-        client.heartbeat()
-    except Exception as error:
-        raise StoreError(f"cannot reach the Chroma server at {url}: {error}") from error
-    return client
 
 
 def _folder_size(folder: Path) -> int:

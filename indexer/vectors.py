@@ -1,0 +1,171 @@
+"""Vectors in Chroma: embedded (`PersistentClient` in the data dir) or a server (`HttpClient`).
+
+One collection per embedder (the store names them), cosine space, no Chroma-side
+embedding function: Overlay always brings its own vectors. Ids are chunk ids; each
+vector carries its chunk's text as the document and metadata naming one note that
+holds it (`note`, `heading`, `ordinal`, `folder`), for tools that read Chroma
+directly. SQLite, not this metadata, says which notes hold a chunk.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+import numpy as np
+import numpy.typing as npt
+
+from overlay.errors import StoreError
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+
+class ChunkLike(Protocol):
+    """What a vector needs to know about its chunk (a `Chunk` or a `StoredChunk`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def note_path(self) -> str: ...
+    @property
+    def heading_path(self) -> tuple[str, ...]: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def ordinal(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DenseHit:
+    """A chunk near a query vector; `distance` is cosine distance (0 = same direction)."""
+
+    chunk_id: str
+    distance: float
+
+
+class VectorCollection:
+    """The vectors of one embedder."""
+
+    def __init__(self, collection: Collection, max_batch: int) -> None:
+        self._collection = collection
+        self._step = max(max_batch, 1)
+
+    def ids(self) -> set[str]:
+        ids: set[str] = set()
+        page = 10_000
+        for offset in range(0, self._collection.count(), page):
+            ids.update(self._collection.get(include=[], limit=page, offset=offset)["ids"])
+        return ids
+
+    def upsert(
+        self, chunks: Sequence[ChunkLike], vectors: npt.NDArray[np.float32] | Sequence[Any]
+    ) -> None:
+        for start in range(0, len(chunks), self._step):
+            part = chunks[start : start + self._step]
+            self._collection.upsert(
+                ids=[c.id for c in part],
+                embeddings=np.asarray(vectors[start : start + self._step], dtype=np.float32),
+                documents=[c.text for c in part],
+                metadatas=[chunk_metadata(c) for c in part],
+            )
+
+    def retag(self, chunks: Sequence[ChunkLike]) -> None:
+        """Rewrite the metadata only (a moved note's vectors name its new path)."""
+        for start in range(0, len(chunks), self._step):
+            part = chunks[start : start + self._step]
+            self._collection.update(
+                ids=[c.id for c in part], metadatas=[chunk_metadata(c) for c in part]
+            )
+
+    def delete(self, ids: Iterable[str]) -> None:
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), self._step):
+            self._collection.delete(ids=ordered[start : start + self._step])
+
+    def metadata(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        result = self._collection.get(ids=list(ids), include=["metadatas"])
+        metadatas = result["metadatas"] or []
+        return {i: dict(m or {}) for i, m in zip(result["ids"], metadatas, strict=True)}
+
+    def nearest(self, vector: npt.NDArray[np.float32], k: int) -> list[DenseHit]:
+        count = self._collection.count()
+        if count == 0 or k <= 0:
+            return []
+        result = self._collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            n_results=min(k, count),
+            include=["distances"],
+        )
+        distances = (result["distances"] or [[]])[0]
+        return [DenseHit(i, float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
+
+
+class ChromaVectors:
+    """The Chroma client of one store, reached on first use."""
+
+    def __init__(self, path: Path, url: str | None = None) -> None:
+        self.path, self.url = path, url
+        self._client: ClientAPI | None = None
+        self._collections: dict[str, VectorCollection] = {}
+
+    def collection(self, name: str) -> VectorCollection:
+        if name not in self._collections:
+            client = self._chroma()
+            collection = client.get_or_create_collection(
+                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+            self._collections[name] = VectorCollection(collection, client.get_max_batch_size())
+        return self._collections[name]
+
+    def drop(self, name: str) -> None:
+        """Delete a collection; one that is gone already is fine."""
+        self._collections.pop(name, None)
+        with suppress(Exception):  # chromadb raises NotFoundError or ValueError by version
+            self._chroma().delete_collection(name)
+
+    def close(self) -> None:
+        self._collections.clear()
+        self._client = None
+
+    def _chroma(self) -> ClientAPI:
+        if self._client is None:
+            self._client = chroma_client(self.path, self.url)
+        return self._client
+
+
+def chunk_metadata(chunk: ChunkLike) -> dict[str, str | int]:
+    return {
+        "note": chunk.note_path,
+        "heading": " > ".join(chunk.heading_path),
+        "ordinal": chunk.ordinal,
+        "folder": posixpath.dirname(chunk.note_path),
+    }
+
+
+def chroma_client(path: Path, url: str | None) -> ClientAPI:
+    """An embedded client persisting in `path`, or a client of the server at `url`."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if url is None:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    parts = urlsplit(url if "//" in url else f"http://{url}")
+    try:
+        client = chromadb.HttpClient(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (443 if parts.scheme == "https" else 8000),
+            ssl=parts.scheme == "https",
+            settings=chroma_settings,
+        )
+        client.heartbeat()
+    except Exception as error:  # connection refused, DNS, TLS: all mean "not reachable"
+        raise StoreError(f"cannot reach the Chroma server at {url}: {error}") from error
+    return client
