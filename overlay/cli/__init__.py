@@ -7,6 +7,7 @@ import sys
 from overlay.cli import (  # noqa: F401  (register their commands)
     chat,
     config_cmd,
+    distill,
     index,
     parse,
     search,

@@ -1,0 +1,73 @@
+"""The pair store's SQLite schema, as named, append-only migrations.
+
+Never edit or reorder a migration that has shipped: add a new one at the end. Each
+runs once, in its own transaction, and is recorded in `_migrations` by name.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_pairs",
+        """
+        -- one row per training pair; `id` derives from its source text, so a rerun adds nothing
+        CREATE TABLE pairs (
+            id TEXT PRIMARY KEY,
+            messages TEXT NOT NULL,        -- JSON list of {role, content}
+            note_path TEXT NOT NULL,
+            heading TEXT NOT NULL,
+            content_hash TEXT NOT NULL,    -- sha256 of the note the pair was made from
+            source TEXT NOT NULL,          -- 'dialogue', 'fact', 'link', 'abstention', ...
+            generator TEXT NOT NULL,       -- the model, or 'none' for pairs taken as written
+            prompt_version TEXT NOT NULL,
+            language TEXT NOT NULL,        -- 'ru', 'en' or 'mixed'
+            status TEXT NOT NULL,          -- 'pending', 'approved', 'rejected', 'edited', 'stale'
+            held_out INTEGER NOT NULL,     -- 1: for evaluation only, never exported for training
+            scores TEXT NOT NULL,          -- JSON object of judge scores
+            note_date TEXT,                -- ISO datetime of what the pair is about
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        );
+        CREATE INDEX pairs_by_note ON pairs(note_path);
+        CREATE INDEX pairs_by_status ON pairs(status);
+
+        -- what a review edit replaced, newest last
+        CREATE TABLE pair_edits (
+            pair_id TEXT NOT NULL REFERENCES pairs(id),
+            edited REAL NOT NULL,
+            editor TEXT NOT NULL,
+            old_messages TEXT NOT NULL,
+            new_messages TEXT NOT NULL
+        );
+        CREATE INDEX pair_edits_by_pair ON pair_edits(pair_id);
+
+        -- the content each note had when it was last distilled
+        CREATE TABLE distilled_notes (
+            path TEXT PRIMARY KEY,
+            content_hash TEXT NOT NULL,
+            distilled REAL NOT NULL
+        );
+        """,
+    ),
+]
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations `db` has not seen, in order; returns their names."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, script in MIGRATIONS:
+        if name in done:
+            continue
+        # executescript commits first; the script runs as one transaction of its own
+        db.executescript(
+            f"BEGIN;\n{script}\nINSERT INTO _migrations VALUES ('{name}', {time.time()});\nCOMMIT;"
+        )
+        applied.append(name)
+    return applied

@@ -1,0 +1,375 @@
+"""The pair store: every training pair with its provenance, review status and history.
+
+One SQLite file, `pairs.sqlite3` in the data dir. A pair's id derives from the
+text it was made from (note, source kind, messages), so distilling the same text
+again adds nothing. Every write is one transaction: a killed run loses nothing
+it had written and the next run picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from distill.migrations import migrate
+from overlay.config import Settings
+from overlay.errors import ConfigError, StoreError
+
+STATUSES = ("pending", "approved", "rejected", "edited", "stale")
+ROLES = ("system", "user", "assistant")
+Message = dict[str, str]  # {"role": ..., "content": ...}
+
+
+def validate_messages(messages: Sequence[Message]) -> list[Message]:
+    """Messages in TRL's conversational form, or a ConfigError saying what is wrong."""
+    if not messages:
+        raise ConfigError("a pair needs at least one message")
+    clean = []
+    for message in messages:
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES or not isinstance(content, str):
+            raise ConfigError(f"not a message (role in {ROLES}, content text): {message!r}")
+        clean.append({"role": role, "content": content})
+    if clean[-1]["role"] != "assistant":
+        raise ConfigError("a pair must end with the assistant's message")
+    return clean
+
+
+def pair_id(note_path: str, source: str, messages: Sequence[Message]) -> str:
+    """The id of the pair `source` makes of `messages` from `note_path`."""
+    text = json.dumps([note_path, source, list(messages)], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A training example with where it came from and what review said of it."""
+
+    id: str
+    messages: list[Message]
+    note_path: str
+    heading: str
+    content_hash: str
+    source: str
+    generator: str
+    prompt_version: str
+    language: str
+    status: str = "pending"
+    held_out: bool = False
+    scores: dict[str, float] = field(default_factory=dict)
+    note_date: datetime | None = None
+    created: float = 0.0
+    updated: float = 0.0
+
+    @classmethod
+    def make(cls, messages: Sequence[Message], *, note_path: str, source: str, **rest: Any) -> Pair:
+        """A new pending pair whose id derives from its note, source and messages."""
+        clean = validate_messages(messages)
+        return cls(pair_id(note_path, source, clean), clean, note_path, source=source, **rest)
+
+    def text(self) -> str:
+        """All message contents, for deduplication and search."""
+        return "\n".join(message["content"] for message in self.messages)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["note_date"] = self.note_date.isoformat() if self.note_date else None
+        return data
+
+
+@dataclass(frozen=True)
+class PairFilter:
+    """Which pairs a listing or a bulk action means; unset fields match everything."""
+
+    ids: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    note: str | None = None  # a note path or a folder prefix
+    source: tuple[str, ...] = ()
+    language: tuple[str, ...] = ()
+    min_score: float | None = None  # the pair's lowest judge score; unscored pairs fail
+    held_out: bool | None = None
+
+    def is_empty(self) -> bool:
+        return self == PairFilter()
+
+
+@dataclass(frozen=True)
+class NoteUpdate:
+    """What `replace_note` did to one note's pairs."""
+
+    added: list[str]
+    revived: list[str]
+    staled: int
+
+
+@dataclass(frozen=True)
+class Edit:
+    edited: float
+    editor: str
+    old_messages: list[Message]
+    new_messages: list[Message]
+
+
+_COLUMNS = (
+    "id, messages, note_path, heading, content_hash, source, generator, prompt_version, "
+    "language, status, held_out, scores, note_date, created, updated"
+)
+
+
+class PairStore:
+    """The pairs of one data dir. Use as a context manager, or call `close()`."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            migrate(self._db)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"cannot open the pair store {path}: {error}") from error
+        self.path = path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PairStore:
+        return cls(settings.resolved_data_dir() / "pairs.sqlite3")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> PairStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._db:  # commits on success, rolls back on any error
+            self._db.execute("BEGIN IMMEDIATE")
+            yield self._db
+
+    # ---- writing ----
+
+    def add(self, pairs: Iterable[Pair]) -> list[str]:
+        """Store new pairs; returns the ids that were new (or stale and now revived)."""
+        with self._transaction() as db:
+            return [pair.id for pair in pairs if self._insert(db, pair)]
+
+    def replace_note(self, note_path: str, content_hash: str, pairs: Sequence[Pair]) -> NoteUpdate:
+        """Make `pairs` the note's current pairs and record the note as distilled.
+
+        Its other pairs were made from text that is gone: they become `stale`, never
+        deleted. All of it is one transaction.
+        """
+        with self._transaction() as db:
+            staled = self._stale(db, note_path, {pair.id for pair in pairs})
+            added, revived = [], []
+            for pair in pairs:
+                outcome = self._insert(db, pair)
+                if outcome == "added":
+                    added.append(pair.id)
+                elif outcome == "revived":
+                    revived.append(pair.id)
+            db.execute(
+                "INSERT OR REPLACE INTO distilled_notes VALUES (?, ?, ?)",
+                (note_path, content_hash, time.time()),
+            )
+        return NoteUpdate(added, revived, staled)
+
+    def mark_stale(self, note_path: str, keep: Collection[str] = ()) -> int:
+        """Mark the note's pairs stale, except the ids in `keep`; returns how many."""
+        with self._transaction() as db:
+            return self._stale(db, note_path, keep)
+
+    def forget_note(self, note_path: str) -> int:
+        """The note is gone or private: its pairs become stale, its record goes."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM distilled_notes WHERE path = ?", (note_path,))
+            return self._stale(db, note_path, ())
+
+    def set_status(self, ids: Iterable[str], status: str) -> int:
+        """Give these pairs `status`; returns how many changed."""
+        if status not in STATUSES:
+            raise ConfigError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+        with self._transaction() as db:
+            changed = 0
+            for pair in ids:
+                cursor = db.execute(
+                    "UPDATE pairs SET status = ?, updated = ? WHERE id = ? AND status != ?",
+                    (status, time.time(), pair, status),
+                )
+                changed += cursor.rowcount
+            return changed
+
+    def edit(self, pair: str, messages: Sequence[Message], editor: str) -> Pair:
+        """Replace a pair's messages, keep the old ones in its history; status `edited`."""
+        new = validate_messages(messages)
+        old = self.get(pair)
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO pair_edits VALUES (?, ?, ?, ?, ?)",
+                (old.id, now, editor, _dump(old.messages), _dump(new)),
+            )
+            db.execute(
+                "UPDATE pairs SET messages = ?, status = 'edited', updated = ? WHERE id = ?",
+                (_dump(new), now, old.id),
+            )
+        return self.get(old.id)
+
+    # ---- reading ----
+
+    def get(self, pair: str) -> Pair:
+        """The pair with this id (a unique prefix of it will do)."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM pairs WHERE id LIKE ? LIMIT 2", (_escape(pair) + "%",)
+        ).fetchall()
+        if len(rows) != 1:
+            problem = "no pair" if not rows else "more than one pair"
+            raise ConfigError(f"{problem} with id {pair!r}")
+        return _pair(rows[0])
+
+    def list(self, where: PairFilter = PairFilter(), limit: int | None = None) -> list[Pair]:
+        """Pairs matching `where`, by note and creation order."""
+        sql, params = _where(where)
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM pairs{sql} ORDER BY note_path, created, id", params
+        )
+        found = [_pair(row) for row in rows]
+        if where.min_score is not None:
+            least = where.min_score
+            found = [p for p in found if p.scores and min(p.scores.values()) >= least]
+        return found[:limit] if limit is not None else found
+
+    def history(self, pair: str) -> builtins.list[Edit]:
+        rows = self._db.execute(
+            "SELECT edited, editor, old_messages, new_messages FROM pair_edits "
+            "WHERE pair_id = ? ORDER BY edited, rowid",
+            (pair,),
+        )
+        return [Edit(r[0], r[1], json.loads(r[2]), json.loads(r[3])) for r in rows]
+
+    def distilled_hash(self, note_path: str) -> str | None:
+        """The content hash the note had when it was last distilled, if ever."""
+        row = self._db.execute(
+            "SELECT content_hash FROM distilled_notes WHERE path = ?", (note_path,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def distilled_paths(self) -> set[str]:
+        """Every note distilled so far (and not forgotten since)."""
+        return {row[0] for row in self._db.execute("SELECT path FROM distilled_notes")}
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """How many pairs there are by status, and the live (not stale) ones by source
+        and by language."""
+        return {
+            key: dict(self._db.execute(sql).fetchall())
+            for key, sql in (
+                ("status", "SELECT status, count(*) FROM pairs GROUP BY status"),
+                ("source", _LIVE_COUNT.format("source")),
+                ("language", _LIVE_COUNT.format("language")),
+            )
+        }
+
+    # ---- inside transactions ----
+
+    def _insert(self, db: sqlite3.Connection, pair: Pair) -> str | None:
+        row = db.execute("SELECT status FROM pairs WHERE id = ?", (pair.id,)).fetchone()
+        now = time.time()
+        if row is None:
+            stored = replace(pair, created=pair.created or now, updated=now)
+            db.execute(f"INSERT INTO pairs ({_COLUMNS}) VALUES ({_MARKS})", _row(stored))
+            return "added"
+        revive = row[0] == "stale"
+        db.execute(
+            "UPDATE pairs SET content_hash = ?, status = ?, updated = ? WHERE id = ?",
+            (pair.content_hash, "pending" if revive else row[0], now, pair.id),
+        )
+        return "revived" if revive else None
+
+    def _stale(self, db: sqlite3.Connection, note_path: str, keep: Collection[str]) -> int:
+        ids = [
+            row[0]
+            for row in db.execute(
+                "SELECT id FROM pairs WHERE note_path = ? AND status != 'stale'", (note_path,)
+            )
+            if row[0] not in keep
+        ]
+        now = time.time()
+        db.executemany(
+            "UPDATE pairs SET status = 'stale', updated = ? WHERE id = ?", [(now, i) for i in ids]
+        )
+        return len(ids)
+
+
+_MARKS = ", ".join("?" * len(_COLUMNS.split(", ")))
+_LIVE_COUNT = "SELECT {0}, count(*) FROM pairs WHERE status != 'stale' GROUP BY {0}"
+
+
+def _dump(messages: Sequence[Message]) -> str:
+    return json.dumps(list(messages), ensure_ascii=False)
+
+
+def _escape(prefix: str) -> str:
+    return prefix.replace("%", "").replace("_", "")
+
+
+def _row(pair: Pair) -> tuple[Any, ...]:
+    return (
+        pair.id,
+        _dump(pair.messages),
+        pair.note_path,
+        pair.heading,
+        pair.content_hash,
+        pair.source,
+        pair.generator,
+        pair.prompt_version,
+        pair.language,
+        pair.status,
+        int(pair.held_out),
+        json.dumps(pair.scores),
+        pair.note_date.isoformat() if pair.note_date else None,
+        pair.created,
+        pair.updated,
+    )
+
+
+def _pair(row: Sequence[Any]) -> Pair:
+    values = list(row)
+    values[1] = json.loads(values[1])
+    values[10] = bool(values[10])
+    values[11] = json.loads(values[11])
+    values[12] = datetime.fromisoformat(values[12]) if values[12] else None
+    return Pair(*values)
+
+
+def _where(where: PairFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, values in (
+        ("id", where.ids),
+        ("status", where.status),
+        ("source", where.source),
+        ("language", where.language),
+    ):
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+    if where.note:
+        prefix = where.note.rstrip("/")
+        clauses.append("(note_path = ? OR substr(note_path, 1, ?) = ?)")
+        params.extend([prefix, len(prefix) + 1, prefix + "/"])
+    if where.held_out is not None:
+        clauses.append("held_out = ?")
+        params.append(int(where.held_out))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

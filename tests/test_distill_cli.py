@@ -1,0 +1,175 @@
+"""`overlay distill` and `overlay pairs …` as a person uses them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from distill.pairs import Pair, PairStore
+from overlay.cli import app
+from overlay.errors import ConfigError
+
+SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "vault-samples"
+runner = CliRunner()
+
+
+class Overlay:
+    """The CLI bound to one vault and one data dir."""
+
+    def __init__(self, vault: Path, data: Path) -> None:
+        self.vault, self.data = vault, data
+
+    def __call__(self, *args: str, ok: bool = True) -> Any:
+        result = runner.invoke(
+            app, ["--vault", str(self.vault), "--data-dir", str(self.data), *args]
+        )
+        if ok:
+            assert result.exit_code == 0, result.output + repr(result.exception)
+        return result
+
+    def pairs(self, *args: str) -> list[dict[str, Any]]:
+        return json.loads(self("pairs", "list", "--json", "--limit", "1000", *args).output)
+
+    def store(self) -> PairStore:
+        return PairStore(self.data / "pairs.sqlite3")
+
+
+@pytest.fixture
+def overlay(example_vault: Path, tmp_path: Path) -> Overlay:
+    cli = Overlay(example_vault, tmp_path / "data")
+    cli("distill")
+    return cli
+
+
+def test_distill_since_july_on_the_real_samples(tmp_path: Path) -> None:
+    if not SAMPLES.is_dir():
+        pytest.skip("../shared/vault-samples is absent (the real notes of the person)")
+    cli = Overlay(Path(shutil.copytree(SAMPLES, tmp_path / "samples")), tmp_path / "data")
+    result = cli("distill", "--since", "2025-07")
+    assert "pairs added: 2 (by source: dialogue 2; by language: ru 2)" in result.output
+    assert "no model called" in result.output
+    dates = sorted(pair["note_date"] for pair in cli.pairs())
+    assert dates == ["2025-07-26T09:43:00", "2025-07-28T17:35:00"]
+    again = json.loads(cli("distill", "--since", "2025-07", "--json").output)
+    assert again["pairs_added"] == 0 and again["notes_unchanged"] == again["notes_read"]
+
+
+def test_distill_refuses_a_date_it_cannot_read(overlay: Overlay) -> None:
+    result = overlay("distill", "--since", "July", ok=False)
+    assert isinstance(result.exception, ConfigError) and "YYYY-MM" in str(result.exception)
+
+
+def test_bulk_approve_by_filter_and_reject_by_id(overlay: Overlay) -> None:
+    russian = overlay.pairs("--language", "ru")
+    assert "approved 6 pairs" in overlay("pairs", "approve", "--language", "ru").output
+    assert {p["id"] for p in overlay.pairs("--status", "approved")} == {p["id"] for p in russian}
+    overlay("pairs", "reject", russian[0]["id"][:8])
+    assert overlay.pairs("--status", "rejected")[0]["id"] == russian[0]["id"]
+    listing = overlay("pairs", "list", "--status", "approved").output
+    assert "5 pairs" in listing and russian[1]["id"][:10] in listing
+
+
+def test_a_bulk_action_needs_ids_or_a_filter(overlay: Overlay) -> None:
+    result = overlay("pairs", "approve", ok=False)
+    assert isinstance(result.exception, ConfigError)
+    assert all(p["status"] == "pending" for p in overlay.pairs())
+
+
+def test_show_prints_the_messages_and_provenance(overlay: Overlay) -> None:
+    pair = overlay.pairs("--source", "dialogue")[0]
+    shown = overlay("pairs", "show", pair["id"]).output
+    assert pair["note_path"] in shown and pair["messages"][0]["content"][:30] in shown
+
+
+def test_edit_in_the_editor_keeps_history(
+    overlay: Overlay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import sys, pathlib\n"
+        "p = pathlib.Path(sys.argv[1])\n"
+        "text = p.read_text(encoding='utf-8')\n"
+        "head, _, _ = text.rpartition('<!-- role: assistant -->')\n"
+        "p.write_text(head + '<!-- role: assistant -->\\nA shorter answer.\\n', encoding='utf-8')\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    pair = overlay.pairs("--language", "en")[0]
+    assert "edited" in overlay("pairs", "edit", pair["id"]).output
+    with overlay.store() as store:
+        edited = store.get(pair["id"])
+        history = store.history(pair["id"])
+    assert edited.status == "edited"
+    assert edited.messages[-1] == {"role": "assistant", "content": "A shorter answer."}
+    assert edited.messages[0] == pair["messages"][0]
+    assert [entry.old_messages for entry in history] == [pair["messages"]]
+
+
+@pytest.mark.parametrize("fmt", ["messages", "prompt-completion"])
+def test_export_writes_trl_jsonl_of_approved_pairs_only(
+    overlay: Overlay, tmp_path: Path, fmt: str
+) -> None:
+    overlay("pairs", "approve", "--source", "dialogue")
+    overlay("pairs", "reject", overlay.pairs()[0]["id"])
+    held = Pair.make(
+        [{"role": "user", "content": "held?"}, {"role": "assistant", "content": "out"}],
+        note_path="Chats/x.md",
+        source="fact",
+        heading="",
+        content_hash="h",
+        generator="test",
+        prompt_version="1",
+        language="en",
+        status="approved",
+        held_out=True,
+    )
+    with overlay.store() as store:
+        store.add([held])
+    out = tmp_path / "train.jsonl"
+    result = overlay("pairs", "export", "--format", fmt, "--out", str(out))
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(overlay.pairs("--status", "approved")) - 1 == 14
+    assert f"exported {len(rows)} pairs" in result.output
+    for row in rows:
+        messages = row["messages"] if fmt == "messages" else row["prompt"] + row["completion"]
+        roles = [m["role"] for m in messages]
+        assert roles == ["user", "assistant"] * (len(roles) // 2)
+        assert "held?" not in json.dumps(row)
+    if fmt == "prompt-completion":
+        assert all(len(row["completion"]) == 1 for row in rows)
+
+
+def test_export_as_a_datasets_dataset(overlay: Overlay, tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    overlay("pairs", "approve", "--language", "en")
+    overlay("pairs", "export", "--dataset", str(tmp_path / "ds"))
+    dataset = load_from_disk(str(tmp_path / "ds"))
+    assert len(dataset) == 9 and dataset[0]["messages"][0]["role"] == "user"
+
+
+def test_export_refuses_an_unknown_format_and_a_missing_target(
+    overlay: Overlay, tmp_path: Path
+) -> None:
+    out = tmp_path / "x.jsonl"
+    bad = overlay("pairs", "export", "--format", "alpaca", "--out", str(out), ok=False)
+    assert isinstance(bad.exception, ConfigError) and "prompt-completion" in str(bad.exception)
+    assert not out.exists()
+    nowhere = overlay("pairs", "export", ok=False)
+    assert isinstance(nowhere.exception, ConfigError) and "--out" in str(nowhere.exception)
+
+
+def test_the_editor_text_round_trips_markdown_inside_messages() -> None:
+    from overlay.cli.distill import parse_messages, render_messages
+
+    messages = [
+        {"role": "user", "content": "## user\nWhat is in the table?"},
+        {"role": "assistant", "content": "| a | b |\n|---|---|\n| 1 | 2 |\n\n- <!-- note -->"},
+    ]
+    assert parse_messages(render_messages(messages)) == messages

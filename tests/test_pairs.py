@@ -1,0 +1,113 @@
+"""The pair store: idempotent adds, staleness, review status, edit history, filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from distill.pairs import Pair, PairFilter, PairStore
+from overlay.errors import ConfigError
+
+
+def exchange(question: str, answer: str, note: str = "Chats/a.md", **rest: object) -> Pair:
+    fields: dict[str, object] = {
+        "heading": "",
+        "content_hash": "h1",
+        "generator": "none",
+        "prompt_version": "dialogue-1",
+        "language": "en",
+    }
+    fields.update(rest)
+    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return Pair.make(messages, note_path=note, source="dialogue", **fields)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[PairStore]:
+    with PairStore(tmp_path / "pairs.sqlite3") as opened:
+        yield opened
+
+
+def test_the_same_text_makes_the_same_pair_so_a_rerun_adds_nothing(store: PairStore) -> None:
+    assert store.add([exchange("q", "a")]) == [exchange("q", "a").id]
+    assert store.add([exchange("q", "a")]) == []
+    assert len(store.list()) == 1
+
+
+def test_pairs_survive_reopening_with_their_provenance(tmp_path: Path) -> None:
+    with PairStore(tmp_path / "p.sqlite3") as store:
+        store.add([exchange("Где лодка?", "В Риге.", language="ru", scores={"judge": 0.9})])
+    with PairStore(tmp_path / "p.sqlite3") as store:
+        [pair] = store.list()
+    assert pair.messages[0] == {"role": "user", "content": "Где лодка?"}
+    assert (pair.language, pair.status, pair.scores) == ("ru", "pending", {"judge": 0.9})
+    assert pair.created > 0
+
+
+def test_replace_note_stales_only_pairs_whose_text_is_gone(store: PairStore) -> None:
+    kept, changed = exchange("q1", "a1"), exchange("q2", "a2")
+    store.replace_note("Chats/a.md", "h1", [kept, changed])
+    store.set_status([kept.id], "approved")
+    new = exchange("q2", "a2 revised", content_hash="h2")
+    update = store.replace_note("Chats/a.md", "h2", [kept, new])
+    assert (update.added, update.staled) == ([new.id], 1)
+    assert store.get(changed.id).status == "stale"
+    assert store.get(kept.id).status == "approved"
+    assert store.distilled_hash("Chats/a.md") == "h2"
+
+
+def test_a_stale_pair_whose_text_comes_back_is_pending_again(store: PairStore) -> None:
+    pair = exchange("q", "a")
+    store.replace_note("Chats/a.md", "h1", [pair])
+    store.replace_note("Chats/a.md", "h2", [])
+    update = store.replace_note("Chats/a.md", "h1", [pair])
+    assert update.revived == [pair.id]
+    assert store.get(pair.id).status == "pending"
+
+
+def test_edit_keeps_the_old_messages_in_the_history(store: PairStore) -> None:
+    pair = exchange("q", "a")
+    store.add([pair])
+    new = [{"role": "user", "content": "q?"}, {"role": "assistant", "content": "better"}]
+    edited = store.edit(pair.id[:6], new, editor="anna")
+    assert (edited.status, edited.messages) == ("edited", new)
+    [entry] = store.history(pair.id)
+    assert (entry.editor, entry.old_messages) == ("anna", pair.messages)
+
+
+def test_edit_refuses_messages_that_are_not_a_conversation(store: PairStore) -> None:
+    pair = exchange("q", "a")
+    store.add([pair])
+    with pytest.raises(ConfigError, match="assistant"):
+        store.edit(pair.id, [{"role": "user", "content": "only a question"}], editor="anna")
+    assert store.get(pair.id).messages == pair.messages
+
+
+def test_filters_and_bulk_status(store: PairStore) -> None:
+    store.add(
+        [
+            exchange("q1", "a1", note="Chats/a.md", language="ru"),
+            exchange("q2", "a2", note="Chats/b.md", language="en", scores={"g": 0.4}),
+            exchange("q3", "a3", note="Journal/c.md", language="ru", scores={"g": 0.9}),
+        ]
+    )
+    russian = store.list(PairFilter(language=("ru",)))
+    assert store.set_status([p.id for p in russian], "approved") == 2
+    assert [p.note_path for p in store.list(PairFilter(status=("approved",)))] == [
+        "Chats/a.md",
+        "Journal/c.md",
+    ]
+    assert len(store.list(PairFilter(note="Chats"))) == 2
+    assert len(store.list(PairFilter(note="Chat"))) == 0
+    assert [p.note_path for p in store.list(PairFilter(min_score=0.5))] == ["Journal/c.md"]
+    assert store.counts()["status"] == {"approved": 2, "pending": 1}
+    assert store.counts()["language"] == {"ru": 2, "en": 1}
+
+
+def test_unknown_status_and_unknown_id_are_clear_errors(store: PairStore) -> None:
+    with pytest.raises(ConfigError, match="unknown status"):
+        store.set_status(["x"], "great")
+    with pytest.raises(ConfigError, match="no pair"):
+        store.get("nope")
