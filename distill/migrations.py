@@ -7,9 +7,10 @@ runs once, in its own transaction, and is recorded in `_migrations` by name.
 from __future__ import annotations
 
 import sqlite3
-import time
 
-MIGRATIONS: list[tuple[str, str]] = [
+from overlay.migrations import Migration, apply_migrations
+
+MIGRATIONS: list[Migration] = [
     (
         "0001_pairs",
         """
@@ -57,17 +58,4 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations `db` has not seen, in order; returns their names."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
-    )
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
-    applied = []
-    for name, script in MIGRATIONS:
-        if name in done:
-            continue
-        # executescript commits first; the script runs as one transaction of its own
-        db.executescript(
-            f"BEGIN;\n{script}\nINSERT INTO _migrations VALUES ('{name}', {time.time()});\nCOMMIT;"
-        )
-        applied.append(name)
-    return applied
+    return apply_migrations(db, MIGRATIONS)
