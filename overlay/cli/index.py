@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -171,12 +172,11 @@ def watch(ctx: typer.Context, vault: VaultArgument = None, quiet: QuietOption = 
             )
             watcher.start()  # before the first sync, so nothing saved meanwhile is missed
             try:
-                console.print(indexer.sync().summary(), highlight=False)
-                console.print(f"watching {indexer.vault} (Ctrl-C to stop)", highlight=False)
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
+                with contextlib.suppress(KeyboardInterrupt):
+                    console.print(indexer.sync().summary(), highlight=False)
+                    console.print(f"watching {indexer.vault} (Ctrl-C to stop)", highlight=False)
+                    while not stop.wait(0.5):  # a timed wait lets Ctrl-C through
+                        continue
             finally:
                 watcher.stop()
     finally:

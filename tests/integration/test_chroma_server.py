@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -51,11 +52,9 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         deadline = time.monotonic() + 60
         while True:
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the Chroma server did not start")
             time.sleep(0.2)

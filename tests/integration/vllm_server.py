@@ -116,11 +116,9 @@ def wait_until_ready(server: VllmServer, timeout_s: float = STARTUP_TIMEOUT_S) -
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"vLLM exited with {server.process.returncode}:\n{tail(server.log)}")
-        try:
+        with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{server.root}/health", timeout=2.0).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
         time.sleep(1.0)
     raise RuntimeError(f"vLLM not ready after {timeout_s:.0f} s:\n{tail(server.log)}")
 
