@@ -164,14 +164,21 @@ class PairStore:
         with self._transaction() as db:
             return [pair.id for pair in pairs if self._insert(db, pair)]
 
-    def replace_note(self, note_path: str, content_hash: str, pairs: Sequence[Pair]) -> NoteUpdate:
+    def replace_note(
+        self,
+        note_path: str,
+        content_hash: str,
+        pairs: Sequence[Pair],
+        sources: Collection[str] | None = None,
+    ) -> NoteUpdate:
         """Make `pairs` the note's current pairs and record the note as distilled.
 
-        Its other pairs were made from text that is gone: they become `stale`, never
-        deleted. All of it is one transaction.
+        Its other pairs (of `sources` only, when given: the kinds this run made) were
+        made from text that is gone: they become `stale`, never deleted. All of it is
+        one transaction.
         """
         with self._transaction() as db:
-            staled = self._stale(db, note_path, {pair.id for pair in pairs})
+            staled = self._stale(db, note_path, {pair.id for pair in pairs}, sources)
             added, revived = [], []
             for pair in pairs:
                 outcome = self._insert(db, pair)
@@ -297,13 +304,20 @@ class PairStore:
         )
         return "revived" if revive else None
 
-    def _stale(self, db: sqlite3.Connection, note_path: str, keep: Collection[str]) -> int:
+    def _stale(
+        self,
+        db: sqlite3.Connection,
+        note_path: str,
+        keep: Collection[str],
+        sources: Collection[str] | None = None,
+    ) -> int:
         ids = [
             row[0]
             for row in db.execute(
-                "SELECT id FROM pairs WHERE note_path = ? AND status != 'stale'", (note_path,)
+                "SELECT id, source FROM pairs WHERE note_path = ? AND status != 'stale'",
+                (note_path,),
             )
-            if row[0] not in keep
+            if row[0] not in keep and (sources is None or row[1] in sources)
         ]
         now = time.time()
         db.executemany(

@@ -170,6 +170,12 @@ class DistillSettings(Section):
     )
     questions_per_fact: int = Field(3, description="Paraphrased questions asked of each fact.")
     held_out_per_fact: int = Field(1, description="Questions per fact kept for evaluation only.")
+    llm_judge: bool = Field(True, description="Ask the LLM whether each answer is grounded.")
+    min_lexical: float = Field(
+        0.5, description="Least share of an answer's words found in its source, else rejected."
+    )
+    min_judge: float = Field(0.5, description="Least LLM judge score, else the pair is rejected.")
+    max_attempts: int = Field(2, description="Tries per generation before recording a failure.")
 
 
 class TrainSettings(Section):

@@ -20,6 +20,8 @@ from distill.sources.dialogues import clean_markup, dialogue_pairs
 from overlay.config import ParseSettings, Settings
 from vault_schema import parse_note
 
+DIALOGUE = ("dialogue",)  # the LLM sources have their own tests
+
 SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "vault-samples"
 LORA_CHAT = "Chats/01_хочу_обучить_lora_на.md"
 PARSE = ParseSettings.model_validate({})
@@ -69,7 +71,7 @@ def test_samples_since_july_give_their_dialogue_pairs_with_dates(
     samples: Path, make_settings: Any
 ) -> None:
     settings = make_settings(samples)
-    report = distill(settings, Selection.from_options(since="2025-07"))
+    report = distill(settings, Selection.from_options(since="2025-07"), sources=DIALOGUE)
     pairs = pairs_of(settings)
     assert sorted(p.note_date or datetime.min for p in pairs) == [
         datetime(2025, 7, 26, 9, 43),
@@ -84,8 +86,8 @@ def test_samples_since_july_give_their_dialogue_pairs_with_dates(
 
 def test_samples_since_august_give_no_pairs(samples: Path, make_settings: Any) -> None:
     settings = make_settings(samples)
-    distill(settings, Selection.from_options(since="2025-08"))
-    distill(settings, Selection.from_options(until="2025-06"))
+    distill(settings, Selection.from_options(since="2025-08"), sources=DIALOGUE)
+    distill(settings, Selection.from_options(until="2025-06"), sources=DIALOGUE)
     assert pairs_of(settings) == []
 
 
@@ -97,7 +99,7 @@ def test_distilling_loads_no_language_model(samples: Path, tmp_path: Path) -> No
         "from distill.run import distill\n"
         "from distill.selection import Selection\n"
         f"s = Settings(vault={str(samples)!r}, data_dir={str(tmp_path / 'data')!r})\n"
-        "report = distill(s, Selection.from_options(since='2025-07'))\n"
+        "report = distill(s, Selection.from_options(since='2025-07'), sources=['dialogue'])\n"
         "assert report.pairs_added == 2, report\n"
         "loaded = [m for m in ('overlay.llms', 'transformers', 'torch', 'llama_index.core')"
         " if m in sys.modules]\n"
@@ -111,9 +113,9 @@ def test_a_rerun_adds_nothing_and_reads_no_note_again(
     example_vault: Path, make_settings: Any
 ) -> None:
     settings = make_settings(example_vault)
-    first = distill(settings, Selection())
-    again = distill(settings, Selection())
-    forced = distill(settings, Selection(everything=True))
+    first = distill(settings, Selection(), sources=DIALOGUE)
+    again = distill(settings, Selection(), sources=DIALOGUE)
+    forced = distill(settings, Selection(everything=True), sources=DIALOGUE)
     assert first.pairs_added == len(pairs_of(settings)) > 0
     assert (again.pairs_added, again.notes_distilled, again.notes_unchanged) == (
         0,
@@ -127,14 +129,14 @@ def test_editing_a_note_stales_only_its_changed_pairs(
     example_vault: Path, make_settings: Any
 ) -> None:
     settings = make_settings(example_vault)
-    distill(settings, Selection())
+    distill(settings, Selection(), sources=DIALOGUE)
     before = {p.id: p for p in pairs_of(settings)}
     chat = example_vault / LORA_CHAT
     text = chat.read_text(encoding="utf-8")
     chat.write_text(
         text.replace("Не запутается, если", "Скорее всего не запутается, если"), encoding="utf-8"
     )
-    report = distill(settings, Selection())
+    report = distill(settings, Selection(), sources=DIALOGUE)
     after = {p.id: p for p in pairs_of(settings)}
     stale = {i for i, p in after.items() if p.status == "stale"}
     assert {after[i].note_path for i in stale} == {LORA_CHAT}
@@ -152,20 +154,20 @@ def test_private_notes_never_give_pairs_and_a_note_made_private_is_withdrawn(
     example_vault: Path, make_settings: Any
 ) -> None:
     settings = make_settings(example_vault)
-    report = distill(settings, Selection())
+    report = distill(settings, Selection(), sources=DIALOGUE)
     assert report.notes_private == 1
     assert not [p for p in pairs_of(settings) if p.note_path.startswith("Private/")]
     chat = example_vault / LORA_CHAT
     chat.write_text("---\noverlay: private\n---\n" + chat.read_text(encoding="utf-8"), "utf-8")
-    distill(settings, Selection())
+    distill(settings, Selection(), sources=DIALOGUE)
     assert {p.status for p in pairs_of(settings, PairFilter(note=LORA_CHAT))} == {"stale"}
 
 
 def test_a_deleted_note_leaves_stale_pairs(example_vault: Path, make_settings: Any) -> None:
     settings = make_settings(example_vault)
-    distill(settings, Selection())
+    distill(settings, Selection(), sources=DIALOGUE)
     (example_vault / LORA_CHAT).unlink()
-    report = distill(settings, Selection())
+    report = distill(settings, Selection(), sources=DIALOGUE)
     assert report.notes_gone == 1
     assert {p.status for p in pairs_of(settings, PairFilter(note=LORA_CHAT))} == {"stale"}
 
@@ -203,7 +205,7 @@ def test_a_repeated_transcript_is_dropped_as_a_near_duplicate(
     long = TRANSCRIPT.replace("^answer1", "^answer1\n>\n> " + LONG_ANSWER)
     vault = make_vault({"a.md": long, "b.md": long.replace("notes?", "notes, please?")})
     settings = make_settings(vault)
-    report = distill(settings, Selection())
+    report = distill(settings, Selection(), sources=DIALOGUE)
     assert (report.pairs_added, report.duplicates_dropped) == (1, 1)
     kept = NearDuplicates()
     kept.add("x", "one two three four five six seven eight nine ten")
@@ -212,10 +214,10 @@ def test_a_repeated_transcript_is_dropped_as_a_near_duplicate(
 
 def test_selection_by_folder_tag_and_note(example_vault: Path, make_settings: Any) -> None:
     settings = make_settings(example_vault)
-    distill(settings, Selection.from_options(tags=["#learning"]))
+    distill(settings, Selection.from_options(tags=["#learning"]), sources=DIALOGUE)
     assert {p.note_path for p in pairs_of(settings)} == {"Chats/04_help_me_prepare_for.md"}
-    distill(settings, Selection.from_options(notes=["02_how_should_i_chunk"]))
-    distill(settings, Selection.from_options(folders=["Journal/"]))
+    distill(settings, Selection.from_options(notes=["02_how_should_i_chunk"]), sources=DIALOGUE)
+    distill(settings, Selection.from_options(folders=["Journal/"]), sources=DIALOGUE)
     assert {p.note_path for p in pairs_of(settings)} == {
         "Chats/04_help_me_prepare_for.md",
         "Chats/02_how_should_i_chunk.md",
@@ -260,7 +262,15 @@ def test_a_killed_run_keeps_what_it_wrote_and_the_rerun_completes(
     vault = make_vault({f"Chats/{i:04}.md": _random_transcript(i) for i in range(total)})
     settings = make_settings(vault)
     db_path = settings.resolved_data_dir() / "pairs.sqlite3"
-    command = ["--vault", str(vault), "--data-dir", str(settings.resolved_data_dir()), "distill"]
+    command = [
+        "--vault",
+        str(vault),
+        "--data-dir",
+        str(settings.resolved_data_dir()),
+        "distill",
+        "--source",
+        "dialogue",
+    ]
     run = subprocess.Popen(
         [sys.executable, "-c", "from overlay.cli import main; main()", *command, "--quiet"],
         stdout=subprocess.DEVNULL,
@@ -282,6 +292,6 @@ def test_a_killed_run_keeps_what_it_wrote_and_the_rerun_completes(
         kept = store.list()
     assert 100 <= len(done) < total, "the run finished before it could be killed"
     assert {pair.note_path for pair in kept} == done  # each recorded note has its pair
-    report = distill(settings, Selection())
+    report = distill(settings, Selection(), sources=DIALOGUE)
     assert (report.notes_distilled, report.notes_unchanged) == (total - len(done), len(done))
     assert len(pairs_of(settings)) == total

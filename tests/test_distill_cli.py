@@ -43,7 +43,7 @@ class Overlay:
 @pytest.fixture
 def overlay(example_vault: Path, tmp_path: Path) -> Overlay:
     cli = Overlay(example_vault, tmp_path / "data")
-    cli("distill")
+    cli("distill", "--source", "dialogue")
     return cli
 
 
@@ -51,17 +51,19 @@ def test_distill_since_july_on_the_real_samples(tmp_path: Path) -> None:
     if not SAMPLES.is_dir():
         pytest.skip("../shared/vault-samples is absent (the real notes of the person)")
     cli = Overlay(Path(shutil.copytree(SAMPLES, tmp_path / "samples")), tmp_path / "data")
-    result = cli("distill", "--since", "2025-07")
+    result = cli("distill", "--since", "2025-07", "--source", "dialogue")
     assert "pairs added: 2 (by source: dialogue 2; by language: ru 2)" in result.output
     assert "no model called" in result.output
     dates = sorted(pair["note_date"] for pair in cli.pairs())
     assert dates == ["2025-07-26T09:43:00", "2025-07-28T17:35:00"]
-    again = json.loads(cli("distill", "--since", "2025-07", "--json").output)
+    again = json.loads(
+        cli("distill", "--since", "2025-07", "--source", "dialogue", "--json").output
+    )
     assert again["pairs_added"] == 0 and again["notes_unchanged"] == again["notes_read"]
 
 
 def test_distill_refuses_a_date_it_cannot_read(overlay: Overlay) -> None:
-    result = overlay("distill", "--since", "July", ok=False)
+    result = overlay("distill", "--since", "July", "--source", "dialogue", ok=False)
     assert isinstance(result.exception, ConfigError) and "YYYY-MM" in str(result.exception)
 
 

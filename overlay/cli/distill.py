@@ -57,6 +57,14 @@ def distill_cmd(
     everything: Annotated[
         bool, typer.Option("--all", help="Distill unchanged notes again too.")
     ] = False,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="dialogue, fact, link or abstention; repeatable; default: all. "
+            "All but dialogue ask the LLM (llm.*).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -64,10 +72,11 @@ def distill_cmd(
 
     Incremental: only notes whose content changed since their last distillation are
     read again; pairs of text that changed become `stale`. Private notes are never
-    used. JSON: the run's report (`notes_read`, `added_by_source`, `added_by_language`,
+    used. Generated pairs not grounded in their source are stored as `rejected`.
+    JSON: the run's report (`notes_read`, `added_by_source`, `added_by_language`,
     `duplicates_dropped`, `pairs_staled`, `store`, `seconds`, …).
     """
-    from distill.run import distill
+    from distill.run import SOURCES, distill
     from distill.selection import Selection
 
     selection = Selection.from_options(
@@ -75,13 +84,15 @@ def distill_cmd(
     )
     settings = state(ctx).settings()
     progress = not (quiet or json_output) and sys.stderr.isatty()
-    report = distill(settings, selection, progress=progress)
+    report = distill(settings, selection, sources=source or SOURCES, progress=progress)
     if json_output:
         print_json(report.to_dict())
         return
     console.print(report.summary(), highlight=False, markup=False)
     for path, reason in report.skipped[:20]:
         console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)
+    for reason in report.generation_failures[:20]:
+        console.print(f"  no pairs from {reason}", highlight=False, markup=False)
 
 
 def _filter(

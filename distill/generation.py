@@ -1,0 +1,174 @@
+"""Asking the LLM for JSON: structured output where the backend has it, lenient parsing else.
+
+The `openai` backend (vLLM first) takes a JSON schema as `response_format`, so the
+answer is valid JSON by construction. In-process backends cannot: the prompt shows
+the schema and the answer is read leniently (the first JSON object or array in the
+text, trailing commas forgiven). A generator that still gets nothing usable after
+`max_attempts` returns a `GenerationFailure` with the reason; the run records it
+and moves on. Nothing here imports a model: the LLM is handed in.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from string import Template
+from typing import TYPE_CHECKING, Any
+
+from distill.pairs import Pair
+from overlay.config import Settings
+from vault_schema import Note, count_tokens
+
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
+
+_TRAILING_COMMA = re.compile(r",\s*([\]}])")
+_OPENERS = {"{": "}", "[": "]"}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A versioned prompt file, `distill/prompts/<name>-<n>.txt`; `$names` are its fields."""
+
+    version: str  # e.g. 'facts-1': stored with every pair it made
+    text: str
+
+    def render(self, **fields: str) -> str:
+        return Template(self.text).substitute(fields)
+
+
+def load_prompt(version: str) -> Prompt:
+    """The prompt file of this version, from the package's `prompts` folder."""
+    text = resources.files("distill.prompts").joinpath(f"{version}.txt").read_text("utf-8")
+    return Prompt(version, text)
+
+
+@dataclass(frozen=True)
+class GenerationFailure:
+    """Why a generator got no usable answer for one piece of text."""
+
+    reason: str
+
+
+def parse_json(text: str) -> Any:
+    """The first JSON object or array in `text`, or ValueError.
+
+    Small models wrap JSON in prose or code fences and leave trailing commas; both
+    are forgiven. The whole text is tried first, as a structured answer is just JSON.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    for start, char in enumerate(text):
+        if char in _OPENERS:
+            end = text.rfind(_OPENERS[char])
+            while end > start:
+                candidate = _TRAILING_COMMA.sub(r"\1", text[start : end + 1])
+                try:
+                    return json.loads(candidate)
+                except json.JSONDecodeError:
+                    end = text.rfind(_OPENERS[char], start, end)
+    raise ValueError(f"no JSON in the answer: {text[:80]!r}")
+
+
+class Generator:
+    """Asks one LLM for JSON answers matching schemas; counts the tokens it got back."""
+
+    def __init__(
+        self,
+        make_llm: Callable[[], LLM],
+        *,
+        model: str,
+        structured: bool,
+        max_attempts: int = 2,
+    ) -> None:
+        self._make_llm = make_llm  # called at the first question: no question, no model
+        self._llm: LLM | None = None
+        self.model = model  # recorded as each pair's generator
+        self.structured = structured  # the backend takes `response_format` json_schema
+        self.max_attempts = max_attempts
+        self.tokens = 0  # generated, approximately (vault_schema.count_tokens)
+        self.calls = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, llm: LLM | None = None) -> Generator:
+        """A generator for the settings' LLM (or `llm`), made when first asked."""
+
+        def make() -> LLM:
+            if llm is not None:
+                return llm
+            from overlay.llms import llm_from_settings
+
+            return llm_from_settings(settings.llm)
+
+        return cls(
+            make,
+            model=settings.llm.adapter or settings.llm.model,
+            structured=settings.llm.backend == "openai",
+            max_attempts=settings.distill.max_attempts,
+        )
+
+    def llm(self) -> LLM:
+        """The LLM, made now if this is the first question."""
+        if self._llm is None:
+            self._llm = self._make_llm()
+        return self._llm
+
+    def ask(self, prompt: str, schema: dict[str, Any], name: str) -> Any:
+        """The parsed answer to `prompt`, or a GenerationFailure saying why there is none."""
+        from llama_index.core.llms import ChatMessage
+
+        kwargs: dict[str, Any] = {}
+        if self.structured:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema},
+            }
+        else:
+            prompt += f"\n\nAnswer with JSON only, matching this schema:\n{json.dumps(schema)}"
+        reason = "no attempt"
+        for _ in range(self.max_attempts):
+            self.calls += 1
+            text = self.llm().chat([ChatMessage(role="user", content=prompt)], **kwargs)
+            answer = text.message.content or ""
+            self.tokens += count_tokens(answer)
+            try:
+                return parse_json(answer)
+            except ValueError as error:
+                reason = str(error)
+        return GenerationFailure(f"{name}: {reason}")
+
+
+@dataclass
+class Generated:
+    """What an LLM source made of one note: pairs, each with the text it must be
+    grounded in, and the reasons of the pieces that gave nothing."""
+
+    pairs: list[tuple[Pair, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def qa_pair(
+    question: str, answer: str, *, note: Note, source: str, generator: Generator, **rest: Any
+) -> Pair:
+    """A one-exchange pair made by `generator` from `note`, pending review."""
+    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return Pair.make(
+        messages,
+        note_path=note.path,
+        source=source,
+        content_hash=note.content_hash,
+        generator=generator.model,
+        **rest,
+    )
+
+
+def texts(value: Any) -> list[str]:
+    """The non-empty strings of a JSON list (anything else: none)."""
+    if not isinstance(value, list):
+        return []
+    return [item.strip() for item in value if isinstance(item, str) and item.strip()]

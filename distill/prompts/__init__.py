@@ -1,0 +1,1 @@
+"""The versioned prompt files of the LLM pair sources (package data)."""

@@ -1,0 +1,65 @@
+"""The LLM pair sources end to end: SmolLM2 behind a real vLLM server, structured output.
+
+Three linked notes of examples/vault; every source must make pairs, every pair
+must say where it came from, and every fact answer must be grounded in its note
+or have been rejected (and counted) by the judge.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from vllm_server import VllmServer
+
+from distill.judge import lexical_support
+from distill.pairs import PairStore
+from distill.run import distill
+from distill.selection import Selection
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "vault"
+NOTES = ("People/Jānis Bērziņš.md", "People/Marta Ozola.md", "Work/Nordfrakt.md")
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    if not EXAMPLES.is_dir():
+        pytest.skip("examples/vault is absent")
+    for note in NOTES:
+        (tmp_path / "vault" / note).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(EXAMPLES / note, tmp_path / "vault" / note)
+    return tmp_path / "vault"
+
+
+def test_smollm2_makes_grounded_pairs_of_every_source(
+    vllm_server: VllmServer, vault: Path, make_settings: Any
+) -> None:
+    settings = make_settings(
+        vault,
+        llm__backend="openai",
+        llm__base_url=vllm_server.base_url,
+        llm__model=vllm_server.model,
+        llm__max_new_tokens=192,  # a runaway answer costs the most time on CPU
+        distill__questions_per_fact=2,
+        distill__max_attempts=1,  # greedy decoding: a retry would repeat the same answer
+    )
+    report = distill(settings, Selection(), sources=["fact", "link", "abstention"])
+    print(report.summary(), *report.generation_failures, sep="\n")  # shown with -s
+    with PairStore.from_settings(settings) as store:
+        pairs = store.list()
+    assert {p.source for p in pairs} == {"fact", "link", "abstention"}, report.generation_failures
+    for pair in pairs:
+        assert pair.note_path in NOTES and pair.generator == vllm_server.model
+        assert pair.prompt_version in {"facts-1", "links-1", "abstention-1"}
+    facts = [p for p in pairs if p.source == "fact"]
+    for pair in facts:
+        note = (vault / pair.note_path).read_text(encoding="utf-8")
+        grounded = lexical_support(pair.messages[-1]["content"], note) >= 0.5
+        assert grounded or pair.status == "rejected", pair
+    rejected = sum(p.status == "rejected" for p in pairs)
+    assert report.judge_rejected >= rejected
+    assert report.llm_calls > 0 and report.tokens_generated > 0
