@@ -11,7 +11,7 @@ export OVERLAY_MODELS_DIR ?= $(CURDIR)/data/models
 
 PLUGIN := examples/obsidian-plugin
 
-.PHONY: install run test lint plugin clean
+.PHONY: install run test lint plugin chromium clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,18 @@ plugin:
 	@if command -v npm >/dev/null; then $(MAKE) $(PLUGIN)/main.js; \
 	else echo "npm not found: the plugin is not built (its test will say so)"; fi
 
+# The review page's test drives headless Chromium: installed where apt-get can, else it skips.
+chromium:
+	@if command -v chromium >/dev/null; then :; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo "apt-get not found: install chromium and chromium-driver (the review page test skips)"; \
+	else \
+	  sudo=""; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
+	  { $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y --no-install-recommends chromium chromium-driver; } \
+	  || echo "chromium was not installed: the review page test skips"; \
+	fi
+
 run: install
 	$(BIN)/overlay serve examples/vault
 
@@ -48,7 +60,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint $(VLLM_READY) plugin
+test: lint $(VLLM_READY) plugin chromium
 	$(BIN)/pytest
 
 clean:

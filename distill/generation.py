@@ -3,7 +3,9 @@
 The `openai` backend (vLLM first) takes a JSON schema as `response_format`, so the
 answer is valid JSON by construction. In-process backends cannot: the prompt shows
 the schema and the answer is read leniently (the first JSON object or array in the
-text, trailing commas forgiven). A generator that still gets nothing usable after
+text, trailing commas forgiven). A retry samples at `retry_temperature` (every
+backend takes `temperature` per call): at the usual temperature 0 it would repeat
+the answer that just failed. A generator that still gets nothing usable after
 `max_attempts` returns a `GenerationFailure` with the reason; the run records it
 and moves on. Nothing here imports a model: the LLM is handed in.
 """
@@ -23,7 +25,7 @@ from overlay.config import Settings
 from vault_schema import Note, count_tokens
 
 if TYPE_CHECKING:
-    from llama_index.core.llms import LLM
+    from llama_index.core.llms import LLM, ChatResponse
 
 _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 _OPENERS = {"{": "}", "[": "]"}
@@ -85,13 +87,16 @@ class Generator:
         model: str,
         structured: bool,
         max_attempts: int = 2,
+        retry_temperature: float = 0.7,
     ) -> None:
         self._make_llm = make_llm  # called at the first question: no question, no model
         self._llm: LLM | None = None
         self.model = model  # recorded as each pair's generator
         self.structured = structured  # the backend takes `response_format` json_schema
         self.max_attempts = max_attempts
-        self.tokens = 0  # generated, approximately (vault_schema.count_tokens)
+        self.retry_temperature = retry_temperature  # the first attempt uses the LLM's own
+        self.tokens = 0  # generated, all answers
+        self.tokens_estimated = 0  # the part of `tokens` that could only be estimated
         self.calls = 0
 
     @classmethod
@@ -110,6 +115,7 @@ class Generator:
             model=settings.llm.adapter or settings.llm.model,
             structured=settings.llm.backend == "openai",
             max_attempts=settings.distill.max_attempts,
+            retry_temperature=settings.distill.retry_temperature,
         )
 
     def llm(self) -> LLM:
@@ -131,22 +137,57 @@ class Generator:
         else:
             prompt += f"\n\nAnswer with JSON only, matching this schema:\n{json.dumps(schema)}"
         reason = "no attempt"
-        for _ in range(self.max_attempts):
+        for attempt in range(self.max_attempts):
             self.calls += 1
-            text = self.llm().chat([ChatMessage(role="user", content=prompt)], **kwargs)
-            answer = text.message.content or ""
-            self.tokens += count_tokens(answer)
+            if attempt:
+                kwargs["temperature"] = self.retry_temperature
+            response = self.llm().chat([ChatMessage(role="user", content=prompt)], **kwargs)
+            answer = response.message.content or ""
+            self._count(response)
             try:
                 return parse_json(answer)
             except ValueError as error:
                 reason = str(error)
         return GenerationFailure(f"{name}: {reason}")
 
+    def _count(self, response: ChatResponse) -> None:
+        """Add the answer's tokens: as the server reported them (`usage.completion_tokens`),
+        else by the in-process model's tokenizer, else estimated (vault_schema.count_tokens)."""
+        reported = response.additional_kwargs.get("completion_tokens")
+        if isinstance(reported, int) and reported > 0:
+            self.tokens += reported
+            return
+        # The reasoning (a ThinkingBlock's `content`) was generated too.
+        text = "".join(
+            str(getattr(block, "content", None) or getattr(block, "text", ""))
+            for block in response.message.blocks
+        )
+        tokenizer = _tokenizer(self.llm())
+        if tokenizer is not None:
+            self.tokens += len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            return
+        estimate = count_tokens(text)
+        self.tokens += estimate
+        self.tokens_estimated += estimate
+
+
+def _tokenizer(llm: LLM) -> Any:
+    """The in-process backends' own tokenizer (transformers: `loaded()`; vLLM: its
+    engine's), or None for a model this process does not run."""
+    loaded = getattr(llm, "loaded", None)
+    if callable(loaded):
+        return loaded()[1]
+    engine = getattr(llm, "engine", None)
+    if callable(engine):
+        return engine().get_tokenizer()
+    return None
+
 
 @dataclass
 class Generated:
     """What an LLM source made of one note: pairs, each with the text it must be
-    grounded in, and the reasons of the pieces that gave nothing."""
+    grounded in, and the reasons of the pieces that gave nothing or were dropped (a
+    question or answer not in its language, an abstention question the vault answers)."""
 
     pairs: list[tuple[Pair, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)

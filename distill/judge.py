@@ -2,7 +2,11 @@
 
 Two checks. The lexical one is cheap and always runs: the share of the answer's
 content words and numbers (stemmed as `overlay.lexical` does, both languages)
-that occur in the source. The LLM judge (`judge-1`) runs only on answers that
+that occur in the source. Only words the source could hold count: numbers, and
+words in the source's script (both, for a mixed source). The facts source asks
+for every answer in Russian and in English, so one of the two is a translation:
+its numbers and the names it keeps in the source's letters are checked, its
+meaning is left to the LLM judge. The LLM judge (`judge-1`) runs only on answers that
 pass it, when `distill.llm_judge` is on, once per answer and source (the
 paraphrased questions of one fact share both). A pair failing either is stored as
 `rejected`, never dropped: review can still see what the generator made.
@@ -10,9 +14,11 @@ paraphrased questions of one fact share both). A pair failing either is stored a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from distill.generation import GenerationFailure, Generator, load_prompt
+from distill.language import detect_language
 from distill.pairs import Pair
 from overlay.lexical import tokenize
 
@@ -22,15 +28,25 @@ _VERDICT = {
     "properties": {"grounded": {"type": "boolean"}, "score": {"type": "number"}},
     "required": ["grounded", "score"],
 }
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_DIGIT = re.compile(r"\d")
 
 
 def lexical_support(answer: str, source: str) -> float:
-    """The share of the answer's content words found in the source, 0..1; 1 for no words."""
-    words = tokenize(answer)
+    """The share of the answer's content words found in the source, 0..1; 1 when it
+    has none the source could hold (see the module's docstring)."""
+    language = detect_language(source)
+    words = [word for word in tokenize(answer) if _checkable(word, language)]
     if not words:
         return 1.0
     known = set(tokenize(source))
     return sum(word in known for word in words) / len(words)
+
+
+def _checkable(word: str, source_language: str) -> bool:
+    if source_language == "mixed" or _DIGIT.search(word):
+        return True
+    return bool(_CYRILLIC.search(word)) == (source_language == "ru")
 
 
 @dataclass

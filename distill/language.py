@@ -19,3 +19,12 @@ def detect_language(text: str) -> str:
     if share >= RUSSIAN_SHARE:
         return "ru"
     return "en" if share <= ENGLISH_SHARE else "mixed"
+
+
+def written_in(text: str, language: str) -> bool:
+    """Whether `text` can stand as `language` ('ru' or 'en'): detected as it or as
+    mixed (a Russian sentence around English names), or without letters at all (a
+    number, a date in digits)."""
+    if not any(char.isalpha() for char in text):
+        return True
+    return detect_language(text) in (language, "mixed")

@@ -53,6 +53,43 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    (
+        "0002_distilled_sources",
+        """
+        -- the content each note had when each source last distilled it: a run of one
+        -- source must not count as a run of the others (replaces distilled_notes)
+        CREATE TABLE distilled_sources (
+            path TEXT NOT NULL,
+            source TEXT NOT NULL,          -- 'dialogue', 'fact', 'link', 'abstention'
+            content_hash TEXT NOT NULL,
+            distilled REAL NOT NULL,
+            PRIMARY KEY (path, source)
+        );
+
+        -- An old per-note record counts for the sources that made pairs of that very
+        -- content (they ran on it); a note without any counts for 'dialogue' only, the
+        -- one source that gives nothing for most notes and the only one before the
+        -- LLM sources: the LLM sources run on such a note again rather than never.
+        INSERT INTO distilled_sources (path, source, content_hash, distilled)
+            SELECT DISTINCT d.path, p.source, d.content_hash, d.distilled
+            FROM distilled_notes AS d
+            JOIN pairs AS p ON p.note_path = d.path AND p.content_hash = d.content_hash;
+        INSERT INTO distilled_sources (path, source, content_hash, distilled)
+            SELECT d.path, 'dialogue', d.content_hash, d.distilled
+            FROM distilled_notes AS d
+            WHERE NOT EXISTS (SELECT 1 FROM distilled_sources AS s WHERE s.path = d.path);
+        DROP TABLE distilled_notes;
+        """,
+    ),
+    (
+        "0003_pair_facts",
+        """
+        -- the fact a pair asks about (facts source): its training questions and held-out
+        -- paraphrases, in every language, share it; '' for pairs of other sources
+        ALTER TABLE pairs ADD COLUMN fact TEXT NOT NULL DEFAULT '';
+        CREATE INDEX pairs_by_fact ON pairs(fact) WHERE fact != '';
+        """,
+    ),
 ]
 
 

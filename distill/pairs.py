@@ -3,7 +3,17 @@
 One SQLite file, `pairs.sqlite3` in the data dir. A pair's id derives from the
 text it was made from (note, source kind, messages), so distilling the same text
 again adds nothing. Every write is one transaction: a killed run loses nothing
-it had written and the next run picks up where it stopped.
+it had written and the next run picks up where it stopped. What was distilled is
+recorded per note and source (`distilled_hashes`), so a run of one source never
+counts as a run of another.
+
+Held-out questions, for evaluation: per fact and language the facts source holds
+back `distill.held_out_per_fact` paraphrased questions (`Pair.held_out`); export
+never writes them, so a model never trains on them. An evaluator lists them with
+`PairStore.held_out(language)`: each pair's user message is the question, its
+assistant message the reference answer (in the question's language), and `fact`
+the id its fact's other pairs share, training ones included:
+`store.list(PairFilter(fact=pair.fact, held_out=False))` are what was trained on.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from typing import Any
 
 from distill.migrations import migrate
 from overlay.config import Settings
-from overlay.errors import ConfigError, StoreError
+from overlay.errors import ConfigError, PairNotFound, StoreError
 
 STATUSES = ("pending", "approved", "rejected", "edited", "stale")
 ROLES = ("system", "user", "assistant")
@@ -65,6 +75,7 @@ class Pair:
     language: str
     status: str = "pending"
     held_out: bool = False
+    fact: str = ""  # the fact asked about (facts source), shared by its paraphrases; else ''
     scores: dict[str, float] = field(default_factory=dict)
     note_date: datetime | None = None
     created: float = 0.0
@@ -72,7 +83,8 @@ class Pair:
 
     @classmethod
     def make(cls, messages: Sequence[Message], *, note_path: str, source: str, **rest: Any) -> Pair:
-        """A new pending pair whose id derives from its note, source and messages."""
+        """A new pair (pending unless `status` is given) whose id derives from its note,
+        source and messages."""
         clean = validate_messages(messages)
         return cls(pair_id(note_path, source, clean), clean, note_path, source=source, **rest)
 
@@ -97,6 +109,7 @@ class PairFilter:
     language: tuple[str, ...] = ()
     min_score: float | None = None  # the pair's lowest judge score; unscored pairs fail
     held_out: bool | None = None
+    fact: str | None = None  # the id one fact's pairs share
 
     def is_empty(self) -> bool:
         return self == PairFilter()
@@ -121,7 +134,7 @@ class Edit:
 
 _COLUMNS = (
     "id, messages, note_path, heading, content_hash, source, generator, prompt_version, "
-    "language, status, held_out, scores, note_date, created, updated"
+    "language, status, held_out, fact, scores, note_date, created, updated"
 )
 
 
@@ -169,13 +182,14 @@ class PairStore:
         note_path: str,
         content_hash: str,
         pairs: Sequence[Pair],
-        sources: Collection[str] | None = None,
+        sources: Collection[str],
     ) -> NoteUpdate:
-        """Make `pairs` the note's current pairs and record the note as distilled.
+        """Make `pairs` the note's current pairs of `sources` (the kinds this run made)
+        and record the note as distilled by each of them.
 
-        Its other pairs (of `sources` only, when given: the kinds this run made) were
-        made from text that is gone: they become `stale`, never deleted. All of it is
-        one transaction.
+        Its other pairs of those kinds were made from text that is gone: they become
+        `stale`, never deleted; pairs of other kinds stay as they are. All of it is one
+        transaction.
         """
         with self._transaction() as db:
             staled = self._stale(db, note_path, {pair.id for pair in pairs}, sources)
@@ -186,9 +200,9 @@ class PairStore:
                     added.append(pair.id)
                 elif outcome == "revived":
                     revived.append(pair.id)
-            db.execute(
-                "INSERT OR REPLACE INTO distilled_notes VALUES (?, ?, ?)",
-                (note_path, content_hash, time.time()),
+            db.executemany(
+                "INSERT OR REPLACE INTO distilled_sources VALUES (?, ?, ?, ?)",
+                [(note_path, source, content_hash, time.time()) for source in sources],
             )
         return NoteUpdate(added, revived, staled)
 
@@ -200,7 +214,7 @@ class PairStore:
     def forget_note(self, note_path: str) -> int:
         """The note is gone or private: its pairs become stale, its record goes."""
         with self._transaction() as db:
-            db.execute("DELETE FROM distilled_notes WHERE path = ?", (note_path,))
+            db.execute("DELETE FROM distilled_sources WHERE path = ?", (note_path,))
             return self._stale(db, note_path, ())
 
     def set_status(self, ids: Iterable[str], status: str) -> int:
@@ -240,9 +254,10 @@ class PairStore:
         rows = self._db.execute(
             f"SELECT {_COLUMNS} FROM pairs WHERE id LIKE ? LIMIT 2", (_escape(pair) + "%",)
         ).fetchall()
-        if len(rows) != 1:
-            problem = "no pair" if not rows else "more than one pair"
-            raise ConfigError(f"{problem} with id {pair!r}")
+        if not rows:
+            raise PairNotFound(f"no pair with id {pair!r}")
+        if len(rows) > 1:
+            raise ConfigError(f"more than one pair with id {pair!r}; give more of it")
         return _pair(rows[0])
 
     def list(self, where: PairFilter = PairFilter(), limit: int | None = None) -> list[Pair]:
@@ -265,16 +280,30 @@ class PairStore:
         )
         return [Edit(r[0], r[1], json.loads(r[2]), json.loads(r[3])) for r in rows]
 
-    def distilled_hash(self, note_path: str) -> str | None:
-        """The content hash the note had when it was last distilled, if ever."""
-        row = self._db.execute(
-            "SELECT content_hash FROM distilled_notes WHERE path = ?", (note_path,)
-        ).fetchone()
-        return row[0] if row else None
+    def distilled_hashes(self, note_path: str) -> dict[str, str]:
+        """Source -> the content hash the note had when that source last distilled it."""
+        rows = self._db.execute(
+            "SELECT source, content_hash FROM distilled_sources WHERE path = ?", (note_path,)
+        )
+        return dict(rows.fetchall())
 
     def distilled_paths(self) -> set[str]:
-        """Every note distilled so far (and not forgotten since)."""
-        return {row[0] for row in self._db.execute("SELECT path FROM distilled_notes")}
+        """Every note distilled so far by any source (and not forgotten since)."""
+        return {row[0] for row in self._db.execute("SELECT DISTINCT path FROM distilled_sources")}
+
+    def held_out(self, language: str | None = None) -> builtins.list[Pair]:
+        """The held-out questions an evaluation asks, with their reference answers.
+
+        Those of `language` ('ru', 'en') only, when given; never stale or rejected
+        ones (their text is gone, or the judge or review found the answer wrong).
+        Each pair's `fact` matches the training pairs of the same fact.
+        """
+        where = PairFilter(
+            status=tuple(status for status in STATUSES if status not in ("stale", "rejected")),
+            language=(language,) if language else (),
+            held_out=True,
+        )
+        return self.list(where)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """How many pairs there are by status, and the live (not stale) ones by source
@@ -297,10 +326,10 @@ class PairStore:
             stored = replace(pair, created=pair.created or now, updated=now)
             db.execute(f"INSERT INTO pairs ({_COLUMNS}) VALUES ({_MARKS})", _row(stored))
             return "added"
-        revive = row[0] == "stale"
+        revive = row[0] == "stale"  # its text is back: the status a new pair would get
         db.execute(
             "UPDATE pairs SET content_hash = ?, status = ?, updated = ? WHERE id = ?",
-            (pair.content_hash, "pending" if revive else row[0], now, pair.id),
+            (pair.content_hash, pair.status if revive else row[0], now, pair.id),
         )
         return "revived" if revive else None
 
@@ -351,6 +380,7 @@ def _row(pair: Pair) -> tuple[Any, ...]:
         pair.language,
         pair.status,
         int(pair.held_out),
+        pair.fact,
         json.dumps(pair.scores),
         pair.note_date.isoformat() if pair.note_date else None,
         pair.created,
@@ -362,8 +392,8 @@ def _pair(row: Sequence[Any]) -> Pair:
     values = list(row)
     values[1] = json.loads(values[1])
     values[10] = bool(values[10])
-    values[11] = json.loads(values[11])
-    values[12] = datetime.fromisoformat(values[12]) if values[12] else None
+    values[12] = json.loads(values[12])
+    values[13] = datetime.fromisoformat(values[13]) if values[13] else None
     return Pair(*values)
 
 
@@ -386,4 +416,7 @@ def _where(where: PairFilter) -> tuple[str, list[Any]]:
     if where.held_out is not None:
         clauses.append("held_out = ?")
         params.append(int(where.held_out))
+    if where.fact is not None:
+        clauses.append("fact = ?")
+        params.append(where.fact)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

@@ -1,34 +1,35 @@
 """One distillation run: select notes, make their pairs, drop near duplicates, store.
 
-Each note is written in one transaction together with the record that it was
-distilled, so a killed run loses nothing it wrote and the next run goes on with
-the notes it had not reached. Sources: `dialogue` (taken as written, no model)
-and the LLM ones, `fact`, `link` and `abstention`. The LLM is made only when one
-of those has a note to ask about, so a dialogue-only run never loads a model.
+Each note is written in one transaction together with the record that each source
+of the run distilled it, so a killed run loses nothing it wrote and the next run
+goes on with the notes it had not reached; a run makes only the sources that have
+not seen the note as it is now (`--all`: every source again). Sources: `dialogue`
+and `scene` (taken as written, no model) and the LLM ones, `fact`, `link` and
+`abstention`. The LLM is made only when one of those has a note to ask about, so a
+run of dialogues and scenes never loads a model. Scene pairs are never dropped as
+near duplicates: the person wrote each of them on purpose.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.progress import Progress
 
 from distill.dedupe import NearDuplicates
 from distill.generation import Generated, Generator
 from distill.judge import Judge
 from distill.pairs import STATUSES, NoteUpdate, Pair, PairFilter, PairStore
 from distill.selection import Selection
-from distill.sources.abstention import abstention_pairs
-from distill.sources.dialogues import dialogue_pairs
+from distill.sources.abstention import NoteTexts, abstention_pairs
+from distill.sources.dialogues import clean_markup, dialogue_pairs
 from distill.sources.facts import fact_pairs
 from distill.sources.links import link_pairs
+from distill.sources.scenes import scene_pairs
 from overlay.config import Settings
 from overlay.errors import ConfigError
 from vault_schema import (
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
 LIVE = tuple(status for status in STATUSES if status != "stale")
-SOURCES = ("dialogue", "fact", "link", "abstention")  # the kinds of pairs, in making order
+SOURCES = ("dialogue", "scene", "fact", "link", "abstention")  # kinds of pairs, making order
 
 
 def source_names(names: Sequence[str]) -> tuple[str, ...]:
@@ -73,6 +74,7 @@ class DistillReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     added_by_source: Counter[str] = field(default_factory=Counter)
     added_by_language: Counter[str] = field(default_factory=Counter)
+    added_by_status: Counter[str] = field(default_factory=Counter)  # pending or rejected
     pairs_known: int = 0  # made again, already in the store
     pairs_revived: int = 0
     pairs_staled: int = 0
@@ -80,7 +82,8 @@ class DistillReport:
     judge_rejected: int = 0  # stored as `rejected`: not grounded in their source
     generation_failures: list[str] = field(default_factory=list)  # why a piece gave nothing
     llm_calls: int = 0
-    tokens_generated: int = 0  # approximate
+    tokens_generated: int = 0  # as the server reported them or by the model's tokenizer
+    tokens_estimated: int = 0  # the part of tokens_generated only estimated (no tokenizer)
     store: dict[str, dict[str, int]] = field(default_factory=dict)  # PairStore.counts()
     seconds: float = 0.0
 
@@ -88,11 +91,18 @@ class DistillReport:
     def pairs_added(self) -> int:
         return sum(self.added_by_source.values())
 
+    @property
+    def pairs_made(self) -> int:
+        """Every pair the sources made, before near duplicates were dropped."""
+        kept = self.pairs_added + self.pairs_known + self.pairs_revived
+        return kept + self.duplicates_dropped
+
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        data["added_by_source"] = dict(self.added_by_source)
-        data["added_by_language"] = dict(self.added_by_language)
+        for name in ("added_by_source", "added_by_language", "added_by_status"):
+            data[name] = dict(getattr(self, name))
         data["pairs_added"] = self.pairs_added
+        data["pairs_made"] = self.pairs_made
         data["seconds"] = round(self.seconds, 3)
         return data
 
@@ -101,31 +111,45 @@ class DistillReport:
         by = _listing
         return "\n".join(
             [
-                f"notes: {self.notes_read} selected, {self.notes_distilled} distilled, "
-                f"{self.notes_unchanged} unchanged, {self.notes_private} private, "
+                f"notes read: {self.notes_read} ({self.notes_distilled} distilled, "
+                f"{self.notes_unchanged} unchanged); {self.notes_private} private, "
                 f"{len(self.skipped)} skipped, {self.notes_gone} gone",
                 f"pairs added: {self.pairs_added} (by source: {by(self.added_by_source)}; "
                 f"by language: {by(self.added_by_language)})",
+                f"pairs added by status: {by(self.added_by_status)}",
+                f"pairs made: {self.pairs_made}; near duplicates dropped: "
+                f"{self.duplicates_dropped}; rejected by the groundedness judge: "
+                f"{self.judge_rejected}; generation failures: {len(self.generation_failures)}",
                 f"already stored: {self.pairs_known}, revived: {self.pairs_revived}, "
-                f"made stale: {self.pairs_staled}, near duplicates dropped: "
-                f"{self.duplicates_dropped}",
+                f"made stale: {self.pairs_staled}",
                 f"store: {by(self.store.get('status', {}))}; live by source: "
                 f"{by(self.store.get('source', {}))}; by language: "
                 f"{by(self.store.get('language', {}))}",
-                f"rejected by the groundedness judge: {self.judge_rejected}; "
-                f"generation failures: {len(self.generation_failures)}",
-                f"time: {self.seconds:.1f} s, "
-                + (
-                    f"{self.llm_calls} LLM calls, ~{self.tokens_generated} tokens generated"
-                    if self.llm_calls
-                    else "no model called"
-                ),
+                f"time: {self.seconds:.1f} s; {self._model_work()}",
             ]
         )
+
+    def _model_work(self) -> str:
+        if not self.llm_calls:
+            return "no model called"
+        tokens, estimated = self.tokens_generated, self.tokens_estimated
+        how = (
+            "counted"
+            if not estimated
+            else "estimated"
+            if estimated == tokens
+            else f"{estimated} of them estimated"
+        )
+        return f"{self.llm_calls} LLM calls, {tokens} tokens generated ({how})"
 
 
 def _listing(counts: dict[str, int]) -> str:
     return ", ".join(f"{key} {value}" for key, value in sorted(counts.items())) or "none"
+
+
+ProgressHook = Callable[[int, int, str, DistillReport], None]
+"""Told (notes done, notes to go through, the note read next or '' at the end, the
+report so far) before each note and once when all are done."""
 
 
 def distill(
@@ -133,13 +157,14 @@ def distill(
     selection: Selection,
     *,
     sources: Sequence[str] = SOURCES,
-    progress: bool = False,
+    progress: ProgressHook | None = None,
     llm: LLM | None = None,
 ) -> DistillReport:
     """Distill the selected notes of the settings' vault into the pair store.
 
     `sources` are the kinds of pairs to make (see SOURCES); `llm` replaces the
-    settings' model (tests pass `distill.scripted.ScriptedLLM`).
+    settings' model (tests pass `distill.scripted.ScriptedLLM`); `progress` is told
+    how far the run is (the CLI draws a bar with it).
     """
     started = time.monotonic()
     vault = settings.require_vault()
@@ -149,18 +174,23 @@ def distill(
         _forget_gone(store, set(all_paths), report)
         generator = Generator.from_settings(settings, llm)
         run = _Run(vault, settings, selection, store, report, source_names(sources), generator)
-        run.resolver = LinkResolver(all_paths)
+        run.all_paths = all_paths
         paths = [path for path in all_paths if selection.wants_path(path)]
-        with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
-            task = bar.add_task("distilling", total=len(paths))
-            for path in paths:
-                run.path(path)
-                bar.advance(task)
+        tell = progress or _silent
+        for done, path in enumerate(paths):
+            tell(done, len(paths), path, report)
+            run.path(path)
+        tell(len(paths), len(paths), "", report)
         report.store = store.counts()
     report.llm_calls, report.tokens_generated = generator.calls, generator.tokens
+    report.tokens_estimated = generator.tokens_estimated
     report.judge_rejected = run.judge.rejected
     report.seconds = time.monotonic() - started
     return report
+
+
+def _silent(done: int, total: int, path: str, report: DistillReport) -> None:
+    pass
 
 
 def _forget_gone(store: PairStore, present: set[str], report: DistillReport) -> None:
@@ -178,8 +208,10 @@ class _Run:
     report: DistillReport
     sources: tuple[str, ...]
     generator: Generator
-    resolver: LinkResolver | None = None
+    all_paths: list[str] = field(default_factory=list)  # every note of the vault
     _kept: NearDuplicates | None = None
+    _resolver: LinkResolver | None = None
+    _texts: NoteTexts | None = None
 
     def __post_init__(self) -> None:
         distill = self.settings.distill
@@ -193,8 +225,39 @@ class _Run:
         if self._kept is None:
             self._kept = NearDuplicates()
             for pair in self.store.list(PairFilter(status=LIVE)):
-                self._kept.add(pair.id, pair.text())
+                self._kept.add_pair(pair)
         return self._kept
+
+    @property
+    def resolver(self) -> LinkResolver:
+        """Obsidian's link resolution over the vault, aliases included."""
+        if self._resolver is None:
+            self._read_vault()
+        assert self._resolver is not None
+        return self._resolver
+
+    @property
+    def texts(self) -> NoteTexts:
+        """The vault's non-private texts, where abstention questions are checked."""
+        if self._texts is None:
+            self._read_vault()
+        assert self._texts is not None
+        return self._texts
+
+    def _read_vault(self) -> None:
+        """Read every note once, when a link or abstention question first needs the
+        vault: its aliases for the resolver, its text unless it is private."""
+        parse, aliases, texts = self.settings.parse, {}, []
+        for path in self.all_paths:
+            try:
+                note = read_note(self.vault, path, max_bytes=parse.max_file_bytes)
+            except SkippedFile:
+                continue
+            aliases[path] = note.aliases
+            if not is_private(note, parse.private_tags):
+                texts.append((path, clean_markup(note.body)))
+        self._resolver = LinkResolver(self.all_paths, aliases)
+        self._texts = NoteTexts(texts)
 
     def path(self, path: str) -> None:
         """Read one note and, when it is selected, new or changed, store its pairs."""
@@ -205,27 +268,40 @@ class _Run:
             return
         if is_private(note, self.settings.parse.private_tags):
             self.report.notes_private += 1
-            if self.store.distilled_hash(path) is not None:  # it became private: stop using it
+            if self.store.distilled_hashes(path):  # it became private: stop using it
                 self.report.pairs_staled += self.store.forget_note(path)
             return
         if not self.selection.wants_note(note, self.settings.parse):
             return
         self.report.notes_read += 1
-        if not self.selection.everything and self.store.distilled_hash(path) == note.content_hash:
+        due = self.due(note)
+        if not due:
             self.report.notes_unchanged += 1
             return
-        self.note(note, self.make(note))
+        self.note(note, self.make(note, due), due)
 
-    def make(self, note: Note) -> list[Pair]:
-        """The note's pairs from every source of this run, the generated ones judged."""
+    def due(self, note: Note) -> tuple[str, ...]:
+        """The run's sources that have not distilled the note as it is now (all of
+        them with `--all`): a run of one source never counts for another."""
+        if self.selection.everything:
+            return self.sources
+        done = self.store.distilled_hashes(note.path)
+        return tuple(source for source in self.sources if done.get(source) != note.content_hash)
+
+    def make(self, note: Note, sources: tuple[str, ...]) -> list[Pair]:
+        """The note's pairs from `sources`, the generated ones judged."""
         parse = self.settings.parse
-        made = dialogue_pairs(note, parse) if "dialogue" in self.sources else []
-        if self.sources == ("dialogue",):
+        made = dialogue_pairs(note, parse) if "dialogue" in sources else []
+        if sources == ("dialogue",):
             return made
         date = note_date(
             note, user_callouts=parse.user_callouts, assistant_callouts=parse.assistant_callouts
         )
-        for source in self.sources:
+        if "scene" in sources:
+            scenes, broken = scene_pairs(note, date)
+            made += scenes
+            self.report.generation_failures.extend(broken)
+        for source in sources:
             generated = self._generate(source, note, date)
             self.report.generation_failures.extend(generated.failures)
             for pair, text in generated.pairs:
@@ -238,12 +314,12 @@ class _Run:
         if source == "link":
             return link_pairs(note, self._linked(note), self.generator, date)
         if source == "abstention":
-            return abstention_pairs(note, self.generator, date)
+            return abstention_pairs(note, self.generator, date, self.texts)
         return Generated()
 
     def _linked(self, note: Note) -> list[Note]:
-        """The readable, non-private notes this note links to, in link order."""
-        assert self.resolver is not None
+        """The readable, non-private notes this note links to (by path or by alias),
+        in link order."""
         targets = dict.fromkeys(
             link.resolved
             for link in resolve_links(note, self.resolver).links
@@ -259,19 +335,22 @@ class _Run:
                 linked.append(other)
         return linked
 
-    def note(self, note: Note, made: list[Pair]) -> None:
-        """Keep the note's new pairs that repeat nothing kept, then write them in one go."""
-        known = {pair.id for pair in self.store.list(PairFilter(note=note.path))}
+    def note(self, note: Note, made: list[Pair], sources: tuple[str, ...]) -> None:
+        """Keep the note's new pairs that repeat nothing kept, then write them in one go
+        as the note's pairs of `sources`."""
+        known = {p.id for p in self.store.list(PairFilter(note=note.path, source=sources))}
         for old in known:  # the note's old text must not count as a duplicate of its new text
             self.kept.remove(old)
         fresh = []
         for pair in made:
-            if pair.id not in known and self.kept.duplicate_of(pair.text()) is not None:
+            # a scene is never dropped: the person wrote each one on purpose
+            checked = pair.source != "scene" and pair.id not in known
+            if checked and self.kept.pair_duplicate_of(pair) is not None:
                 self.report.duplicates_dropped += 1
                 continue
             fresh.append(pair)
-            self.kept.add(pair.id, pair.text())
-        update = self.store.replace_note(note.path, note.content_hash, fresh, self.sources)
+            self.kept.add_pair(pair)
+        update = self.store.replace_note(note.path, note.content_hash, fresh, sources)
         self._count(fresh, update)
 
     def _count(self, stored: list[Pair], update: NoteUpdate) -> None:
@@ -280,6 +359,7 @@ class _Run:
             if pair.id in added:
                 report.added_by_source[pair.source] += 1
                 report.added_by_language[pair.language] += 1
+                report.added_by_status[pair.status] += 1
         report.pairs_known += len(stored) - len(added) - len(update.revived)
         report.pairs_revived += len(update.revived)
         report.pairs_staled += update.staled

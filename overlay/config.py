@@ -176,6 +176,9 @@ class DistillSettings(Section):
     )
     min_judge: float = Field(0.5, description="Least LLM judge score, else the pair is rejected.")
     max_attempts: int = Field(2, description="Tries per generation before recording a failure.")
+    retry_temperature: float = Field(
+        0.7, description="Sampling temperature of a retry, so it does not repeat the failed answer."
+    )
 
 
 class TrainSettings(Section):
@@ -187,6 +190,75 @@ class TrainSettings(Section):
     epochs: int = Field(3, description="Passes over the approved pairs.")
     max_length: int = Field(512, description="Longest training sequence, in tokens.")
     auto: bool = Field(False, description="Train after enough newly approved pairs.")
+    auto_min_pairs: int = Field(
+        50, ge=1, description="Newly approved pairs that start auto training."
+    )
+    target_modules: str | list[str] = Field(
+        "all-linear", description="Layers that get LoRA weights: 'all-linear' or module names."
+    )
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout.")
+    batch_size: int = Field(8, ge=1, description="Examples per device per step (halved on OOM).")
+    gradient_accumulation: int = Field(
+        1, ge=1, description="Steps whose gradients add up to one update (doubled on OOM)."
+    )
+    replay_share: float = Field(
+        0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Share of training examples that are the base model's own answers to "
+        "general prompts, to limit forgetting.",
+    )
+    replay_prompts: str = Field(
+        "general-1", description="The versioned prompt file (distill/prompts/) replay uses."
+    )
+    replay_max_tokens: int = Field(128, ge=1, description="Longest replay answer, in tokens.")
+    early_stopping_patience: int = Field(
+        2, ge=1, description="Epochs without a better held-out loss before training stops."
+    )
+    gradient_checkpointing: bool = Field(
+        True, description="Recompute activations: slower steps, far less memory."
+    )
+    max_recoveries: int = Field(
+        4, ge=0, description="Retries after out-of-memory or a diverging loss before giving up."
+    )
+    divergence_factor: float = Field(
+        4.0, gt=1.0, description="A logged loss this many times the first one counts as diverging."
+    )
+    seed: int = Field(0, description="Seed of the adapter's initial weights and data order.")
+
+
+class EvalSettings(Section):
+    """How a trained adapter is measured, and what it must show to be promoted."""
+
+    recall_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="An answer recalls its fact when it holds this share of the reference "
+        "answer's key terms (content words not already in the question).",
+    )
+    min_recall_gain: float = Field(
+        0.05,
+        description="Promotion needs closed-book recall this much above the adapter in service "
+        "(or the base model), as a share of held-out questions.",
+    )
+    forgetting_budget: float = Field(
+        0.25,
+        ge=0.0,
+        description="Most forgetting allowed: how much more perplexing the base model's own "
+        "answers to general prompts become under the adapter (0.25: 25% higher perplexity).",
+    )
+    min_questions: int = Field(
+        4, ge=1, description="Fewest held-out questions an evaluation may rest on."
+    )
+    max_new_tokens: int = Field(
+        48, ge=1, description="Longest answer generated per question (greedy)."
+    )
+    general_prompts: str = Field(
+        "forgetting-1",
+        description="The versioned prompt file (distill/prompts/) of the forgetting check; "
+        "never the replay file, which training sees.",
+    )
 
 
 class Settings(BaseSettings):
@@ -206,6 +278,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
     distill: DistillSettings = Field(default_factory=DistillSettings)  # type: ignore[arg-type]
     train: TrainSettings = Field(default_factory=TrainSettings)  # type: ignore[arg-type]
+    eval: EvalSettings = Field(default_factory=EvalSettings)  # type: ignore[arg-type]
 
     def require_vault(self) -> Path:
         """The vault folder, or a clear error naming the ways to give one."""

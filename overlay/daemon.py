@@ -5,6 +5,9 @@
     ├── SyncWorker   (thread)               every sync, one at a time: the first full
     │                                       one, the watcher's paths, POST /api/v1/sync
     ├── Watcher      (watchdog thread)      changed paths → SyncWorker.request
+    ├── ScheduleWorker (thread)             overlay.schedule: serve a promotion made
+    │                                       elsewhere (every 5 s), distill every
+    │                                       `distill.schedule`, train when `train.auto`
     └── uvicorn      (main thread)          server.create_app(settings, memory, worker)
 
 The first sync runs in the worker, so /api/v1/health answers at once and status
@@ -38,11 +41,15 @@ import uvicorn
 from overlay.client import daemon_file
 from overlay.config import Settings
 from overlay.errors import OverlayError
+from overlay.schedule import MIN_PERIOD_S, Every, Scheduler, ScheduleWorker, When, parse_duration
 
 if TYPE_CHECKING:
     from overlay.memory import Memory
 
 log = logging.getLogger("overlay.daemon")
+
+ADAPTER_CHECK_S = 5.0  # how soon a promotion made by another process is served
+TRAIN_CHECK_S = 300.0  # how often train.auto counts the newly approved pairs
 
 SyncState = Literal["indexing", "idle"]
 
@@ -219,6 +226,7 @@ class Daemon:
         from server.auth import check_bind
 
         check_bind(self.settings)
+        schedule_jobs(self.settings, None)  # a bad schedule stops the start, before any work
         previous = self._catch_signals()
         try:
             with WriterLock(self.settings.resolved_data_dir(), "overlay serve"):
@@ -245,6 +253,12 @@ class Daemon:
         worker.start()
         worker.request(None)  # the first full sync; the server answers meanwhile
         watcher = self._start_watcher(worker) if self.watch else None
+        scheduler = Scheduler(
+            schedule_jobs(self.settings, memory),
+            state_file=self.settings.resolved_data_dir() / "schedule.json",
+        )
+        schedule = ScheduleWorker(scheduler, interval_s=ADAPTER_CHECK_S)
+        schedule.start()
         try:
             app = create_app(self.settings, memory=memory, sync=worker)
             self._server = ListeningServer(self._uvicorn_config(app), self._listening)
@@ -254,6 +268,8 @@ class Daemon:
             remove_daemon_file(self.settings)
             if watcher is not None:
                 watcher.stop()
+            if not schedule.stop(timeout=0.5):
+                log.info("a scheduled job is still running; it stops with the process")
             self._finish_sync(worker)
             log.info("stopped")
 
@@ -311,6 +327,55 @@ class Daemon:
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         self._signals += 1
         log.info("%s: shutting down", signal.Signals(sig).name)
+
+
+def schedule_jobs(settings: Settings, memory: Memory | None) -> list[Every | When]:
+    """The daemon's periodic work; `memory` None only checks the settings (ConfigError)."""
+    period = (
+        parse_duration(settings.distill.schedule, minimum=MIN_PERIOD_S)
+        if settings.distill.schedule
+        else None
+    )
+    if memory is None:
+        return []
+    jobs: list[Every | When] = [Every("adapters", ADAPTER_CHECK_S, memory.refresh_adapters)]
+    if period is not None:
+        jobs.append(Every("distill", period, lambda: scheduled_distill(settings, memory)))
+    if settings.train.auto:
+        jobs.append(
+            When(
+                "train",
+                lambda: enough_new_pairs(settings),
+                lambda: scheduled_training(settings, memory),
+                check_s=TRAIN_CHECK_S,
+            )
+        )
+    return jobs
+
+
+def scheduled_distill(settings: Settings, memory: Memory) -> None:
+    """Distill the notes changed since the last run, with the model already loaded."""
+    from distill.run import distill
+    from distill.selection import Selection
+
+    report = distill(settings, Selection(), llm=memory.llm)
+    log.info("scheduled distillation: %s", report.summary().splitlines()[1])
+
+
+def enough_new_pairs(settings: Settings) -> bool:
+    from distill.adapters import new_trainable_pairs
+
+    return new_trainable_pairs(settings) >= settings.train.auto_min_pairs
+
+
+def scheduled_training(settings: Settings, memory: Memory) -> None:
+    """Train, evaluate, and promote through the gates; serve the result at once."""
+    from distill.adapters import train_and_promote
+    from overlay.llms.transformers_backend import TransformersLLM
+
+    shared = memory.llm if isinstance(memory.llm, TransformersLLM) else None
+    train_and_promote(settings, llm=shared, retriever=memory.retriever)
+    memory.refresh_adapters()
 
 
 class ListeningServer(uvicorn.Server):

@@ -2,12 +2,15 @@
 
     OverlayError
     ├── ConfigError          settings that cannot be loaded or make no sense
+    │   ├── PairNotFound     a pair id (or prefix) that names no training pair
+    │   └── RunNotFound      a run id (or prefix) that names no training run
     ├── VaultNotFound        no vault named, or the named folder is not there
     ├── PathOutsideVault     a requested path escapes the vault
     ├── NoteNotFound         a path or title that names no note
     ├── StoreLocked          another process is writing the index
     ├── StoreError           the index cannot be opened or is inconsistent
     ├── ModelUnavailable     an embedder or LLM cannot be loaded or reached
+    ├── TrainingFailed       training stopped and its recoveries did not help
     └── DependencyMissing    an optional package is not installed
 
 The CLI prints `error: <message>` and exits with `exit_code`; the HTTP server
@@ -29,6 +32,14 @@ class OverlayError(Exception):
 class ConfigError(OverlayError):
     exit_code = 2
     http_status = 400
+
+
+class PairNotFound(ConfigError):
+    http_status = 404
+
+
+class RunNotFound(ConfigError):
+    http_status = 404
 
 
 class VaultNotFound(OverlayError):
@@ -59,6 +70,11 @@ class StoreError(OverlayError):
 class ModelUnavailable(OverlayError):
     exit_code = 4
     http_status = 503
+
+
+class TrainingFailed(OverlayError):
+    exit_code = 5
+    http_status = 500
 
 
 class DependencyMissing(OverlayError):

@@ -2,7 +2,9 @@
 
 The CLI and the HTTP server both talk to a `Memory`; it owns the store, the
 embedder, the retriever and the chat model, each made on first use so that
-`overlay status` never loads a model.
+`overlay status` never loads a model. Chat answers with the adapter in service
+(`distill.adapters.AdapterService`: the promoted run's, applied live by
+`refresh_adapters`) unless a request names another one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.llms import LLM
 
@@ -24,6 +26,9 @@ from overlay.errors import NoteNotFound, PathOutsideVault
 from overlay.llms import llm_from_settings
 from overlay.retrieval import SearchHit, VaultRetriever
 from vault_schema import SkippedFile, is_private, parse_note, read_note
+
+if TYPE_CHECKING:
+    from distill.adapters import AdapterService, ModelEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +88,24 @@ class Memory:
 
     @cached_property
     def llm(self) -> LLM:
-        return llm_from_settings(self.settings.llm)
+        """The base model (no adapter)."""
+        return llm_from_settings(self.settings.llm.model_copy(update={"adapter": None}))
 
     @cached_property
+    def adapters(self) -> AdapterService:
+        from distill.adapters import AdapterService
+        from overlay.llms.adapters import adapter_host
+
+        return AdapterService(self.settings, adapter_host(self.settings.llm, self.llm))
+
+    @property
     def chat(self) -> Chat:
-        return Chat(self.retriever, self.llm)
+        """Chat with the model in service (the promoted adapter, else the base)."""
+        return self.chat_with(None)
+
+    def chat_with(self, adapter: str | None) -> Chat:
+        """Chat with the adapter named `adapter` (None or the base's name: the default)."""
+        return Chat(self.retriever, self.adapters.llm(adapter))
 
     def sync(self, paths: Iterable[str] | None = None) -> SyncReport:
         return self.indexer.sync(paths)
@@ -121,11 +139,15 @@ class Memory:
         ranked = sorted(scores, key=lambda p: -scores[p])[:top_k]
         return [RelatedNote(p, titles.get(p, p), scores[p], tuple(reasons[p])) for p in ranked]
 
-    def answer(self, turns: list[ChatTurn], *, rag: bool = True) -> Answer:
-        return self.chat.answer(turns, rag=rag)
+    def answer(
+        self, turns: list[ChatTurn], *, rag: bool = True, adapter: str | None = None
+    ) -> Answer:
+        return self.chat_with(adapter).answer(turns, rag=rag)
 
-    def stream_answer(self, turns: list[ChatTurn], *, rag: bool = True) -> Iterator[AnswerEvent]:
-        return self.chat.stream(turns, rag=rag)
+    def stream_answer(
+        self, turns: list[ChatTurn], *, rag: bool = True, adapter: str | None = None
+    ) -> Iterator[AnswerEvent]:
+        return self.chat_with(adapter).stream(turns, rag=rag)
 
     def read_note(self, path: str, heading: str | None = None) -> NoteSection:
         """The text of an indexed note, or of one of its sections.
@@ -159,7 +181,15 @@ class Memory:
         return [vector.tolist() for vector in self.embedder.embed_documents(texts)]
 
     def models(self) -> list[str]:
-        return [self.settings.llm.model]
+        """The names chat answers to: the base model first, then the adapters."""
+        return [entry.id for entry in self.model_entries()]
+
+    def model_entries(self) -> list[ModelEntry]:
+        return self.adapters.models()
+
+    def refresh_adapters(self) -> str | None:
+        """Serve a promotion (or rollback) made since the last call; a message if one was."""
+        return self.adapters.refresh()
 
     def close(self) -> None:
         self.store.close()

@@ -25,7 +25,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from overlay.config import Settings
 from overlay.daemon import SyncWorker
-from server import chat, completions, embeddings, health, models, notes, search
+from server import chat, completions, embeddings, health, models, notes, pairs, review, search
 from server import sync as sync_routes
 from server.auth import load_token, require_token
 from server.errors import add_error_handlers, error_responses
@@ -39,7 +39,7 @@ log = logging.getLogger("overlay.server")
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 # Everything behind the token, in the order the OpenAPI page lists it.
-GUARDED = (health, search, notes, chat, sync_routes, models, completions, embeddings)
+GUARDED = (health, search, notes, chat, sync_routes, pairs, models, completions, embeddings)
 
 DESCRIPTION = """\
 Overlay answers from your Obsidian vault: search, related notes, chat with
@@ -77,6 +77,7 @@ def create_app(
     _add_cors(app, settings)  # added last, so it is the outermost: every answer gets CORS
     add_error_handlers(app)
     app.include_router(health.public)
+    app.include_router(review.page)  # the page holds no data; its calls carry the token
     for module in GUARDED:
         app.include_router(
             module.router,

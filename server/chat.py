@@ -35,7 +35,8 @@ class ChatRequest(BaseModel):
     )
     adapter: str | None = Field(
         default=None,
-        description="A LoRA adapter to answer with (see /v1/models); null: the default.",
+        description="A LoRA adapter to answer with, by its name in /v1/models; null (or the "
+        "base model's name): the model in service, i.e. the promoted adapter if any.",
     )
 
 
@@ -98,10 +99,10 @@ def to_turns(messages: list[Message]) -> list[ChatTurn]:
 
 
 def answer_options(memory: Memory, rag: bool, adapter: str | None) -> dict[str, Any]:
-    """Keyword arguments of Memory.answer; an adapter must be one /v1/models lists."""
+    """Keyword arguments of Memory.answer; an adapter must be a name /v1/models lists."""
     if adapter is None:
         return {"rag": rag}
-    if adapter not in memory.models()[1:]:
+    if adapter not in memory.models():
         raise HTTPException(404, f"no adapter named {adapter!r}; GET /v1/models lists them")
     return {"rag": rag, "adapter": adapter}
 

@@ -126,18 +126,18 @@ def create_chat_completion(
     turns = to_turns(_plain_messages(request.messages))
     names = memory.models()
     adapter = request.model if request.model in names[1:] else None
-    model = adapter or (names[0] if names else request.model)
     options = answer_options(memory, request.overlay.rag, adapter)
     if not request.stream:
         answer = as_dict(memory.answer(turns, **options))
         return ChatCompletion(
             id=_completion_id(),
             created=int(time.time()),
-            model=answer.get("model") or model,
+            model=answer.get("model") or adapter or names[0],
             choices=[Choice(message=_message(answer))],
             citations=[Citation.model_validate(c) for c in answer["citations"]],
         )
     events = memory.stream_answer(turns, **options)
+    model = adapter or memory.adapters.default_name
     chunks = ChunkStream(
         model, include_usage=bool(request.stream_options and request.stream_options.include_usage)
     )

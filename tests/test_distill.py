@@ -282,7 +282,8 @@ def test_a_killed_run_keeps_what_it_wrote_and_the_rerun_completes(
         if db_path.exists():
             try:
                 with sqlite3.connect(db_path, timeout=5) as db:
-                    written = db.execute("SELECT count(*) FROM distilled_notes").fetchone()[0]
+                    counted = db.execute("SELECT count(DISTINCT path) FROM distilled_sources")
+                    written = counted.fetchone()[0]
             except sqlite3.OperationalError:  # the schema is being created
                 continue
     run.send_signal(signal.SIGKILL)

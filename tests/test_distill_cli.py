@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,79 @@ def test_the_editor_text_round_trips_markdown_inside_messages() -> None:
         {"role": "assistant", "content": "| a | b |\n|---|---|\n| 1 | 2 |\n\n- <!-- note -->"},
     ]
     assert parse_messages(render_messages(messages)) == messages
+
+
+CHAT = """>[!nexus_user] **User** - 02.06.2025 at 22:40
+> What tension should the shrouds of my Folkboat have?
+
+>[!nexus_agent] **Assistant** - 02.06.2025 at 22:44
+> Fairly slack: 12 to 16 on a Loos gauge for the cap shrouds.
+"""
+ANNA = "# Anna\n\n## Basics\n\nAnna was born on 17 March 1990 and works as an architect in Riga.\n"
+# One scripted answer holds what every source and the judge read.
+FACT = {
+    "fact": "Anna was born on 17 March 1990.",
+    "questions_en": ["When was Anna born?", "What is Anna's birthday?"],
+    "questions_ru": ["Когда родилась Анна?", "Какой день рождения у Анны?"],
+    "answer": "17 March 1990",
+    "answer_en": "17 March 1990",
+    "answer_ru": "17 марта 1990",
+}
+REPLY = {
+    "facts": [FACT],
+    "questions": ["What is Anna's favourite film?"],
+    "grounded": True,
+    "score": 1.0,
+}
+
+
+def test_distill_closes_with_a_summary_of_what_it_did(
+    make_vault: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distill.scripted import ScriptedLLM
+
+    llm = ScriptedLLM(replies=[json.dumps(REPLY)])
+    # The CLI makes its LLM from settings; the scripted fake stands in for SmolLM2 here.
+    monkeypatch.setattr("overlay.llms.llm_from_settings", lambda *_, **__: llm)
+    vault = make_vault({"People/Anna.md": ANNA, "People/Anna again.md": ANNA, "Chats/c.md": CHAT})
+    cli = Overlay(vault, tmp_path / "data")
+    lines = cli("distill").output.splitlines()
+
+    def line(pattern: str) -> re.Match[str]:
+        found = [m for m in map(re.compile(pattern).fullmatch, lines) if m]
+        assert found, f"no line like {pattern!r} in:\n" + "\n".join(lines)
+        return found[0]
+
+    line(r"notes read: 3 \(3 distilled, 0 unchanged\); 0 private, 0 skipped, 0 gone")
+    made = line(
+        r"pairs made: (\d+); near duplicates dropped: (\d+); "
+        r"rejected by the groundedness judge: (\d+); generation failures: \d+"
+    )
+    added = line(r"pairs added: (\d+) \(by source: (.+); by language: (.+)\)")
+    by_status = line(r"pairs added by status: (.+)")
+    tokens = line(r"time: \d+\.\d s; (\d+) LLM calls, (\d+) tokens generated \(estimated\)")
+    stored = cli.pairs()
+    assert int(added[1]) == len(stored) == int(made[1]) - int(made[2])
+    assert int(made[2]) > 0  # the second copy of Anna's note repeats the first
+    assert "dialogue 1" in added[2] and "fact" in added[2] and "en" in added[3]
+    statuses = Counter(pair["status"] for pair in stored)
+    assert by_status[1] == ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
+    assert int(made[3]) == statuses["rejected"]
+    assert int(tokens[1]) == len(llm.prompts) and int(tokens[2]) > 0
+
+    again = cli("distill", "--all", "--source", "dialogue").output
+    assert "no model called" in again and "notes read: 3 (3 distilled" in again
+
+
+def test_distill_tells_its_progress_note_by_note(make_vault: Any, make_settings: Any) -> None:
+    from distill.run import DistillReport, distill
+    from distill.selection import Selection
+
+    vault = make_vault({"Chats/a.md": CHAT, "Chats/b.md": CHAT.replace("Folkboat", "boat")})
+    told: list[tuple[int, int, str, int]] = []
+
+    def hook(done: int, total: int, path: str, report: DistillReport) -> None:
+        told.append((done, total, path, report.pairs_added))
+
+    distill(make_settings(vault), Selection(), sources=["dialogue"], progress=hook)
+    assert told == [(0, 2, "Chats/a.md", 0), (1, 2, "Chats/b.md", 1), (2, 2, "", 2)]

@@ -45,6 +45,23 @@ def test_a_bad_answer_is_retried_then_given_up_with_the_reason() -> None:
     assert failing.calls == 2
 
 
+def test_a_retry_samples_so_it_does_not_repeat_the_failed_answer() -> None:
+    retried = generator("no idea", '{"questions": []}')
+    retried.ask("ask", SCHEMA, "questions")
+    llm = retried.llm()
+    assert isinstance(llm, ScriptedLLM)
+    assert "temperature" not in llm.kwargs[0]  # the first try at the model's own setting
+    assert llm.kwargs[1]["temperature"] == 0.7
+
+
+def test_the_openai_backend_sends_a_per_call_temperature() -> None:
+    from overlay.config import LLMSettings
+    from overlay.llms.openai_backend import openai_llm
+
+    llm = openai_llm(LLMSettings.model_validate({"backend": "openai", "temperature": 0.0}))
+    assert llm._get_model_kwargs(temperature=0.7)["temperature"] == 0.7
+
+
 def test_structured_backends_get_the_schema_others_read_it_in_the_prompt() -> None:
     structured = generator('{"questions": []}', structured=True)
     structured.ask("ask", SCHEMA, "questions")

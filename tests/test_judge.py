@@ -47,3 +47,10 @@ def test_the_llm_judge_can_reject_what_the_words_let_through() -> None:
     judged = judge(pair("Anna was born in Riga"), SOURCE)
     assert judged.status == "rejected" and judged.scores["judge"] == 0.0
     assert "Anna was born in Riga" in llm.prompts[0] and SOURCE in llm.prompts[0]
+
+
+def test_a_translated_answer_is_checked_by_its_numbers_and_names() -> None:
+    assert lexical_support("Анна родилась 17 марта 1990 года.", SOURCE) == 1.0
+    assert lexical_support("Анна родилась 18 марта 1991 года.", SOURCE) == 0.0
+    assert lexical_support("Она архитектор в Riga.", SOURCE) == 1.0
+    assert lexical_support("Она архитектор в Tallinn.", SOURCE) == 0.0

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from distill.migrations import MIGRATIONS
 from distill.pairs import Pair, PairFilter, PairStore
 from overlay.errors import ConfigError
+from overlay.migrations import apply_migrations
+
+DIALOGUE = ("dialogue",)
 
 
-def exchange(question: str, answer: str, note: str = "Chats/a.md", **rest: object) -> Pair:
+def exchange(
+    question: str, answer: str, note: str = "Chats/a.md", source: str = "dialogue", **rest: object
+) -> Pair:
     fields: dict[str, object] = {
         "heading": "",
         "content_hash": "h1",
@@ -21,7 +28,7 @@ def exchange(question: str, answer: str, note: str = "Chats/a.md", **rest: objec
     }
     fields.update(rest)
     messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    return Pair.make(messages, note_path=note, source="dialogue", **fields)
+    return Pair.make(messages, note_path=note, source=source, **fields)
 
 
 @pytest.fixture
@@ -48,21 +55,21 @@ def test_pairs_survive_reopening_with_their_provenance(tmp_path: Path) -> None:
 
 def test_replace_note_stales_only_pairs_whose_text_is_gone(store: PairStore) -> None:
     kept, changed = exchange("q1", "a1"), exchange("q2", "a2")
-    store.replace_note("Chats/a.md", "h1", [kept, changed])
+    store.replace_note("Chats/a.md", "h1", [kept, changed], DIALOGUE)
     store.set_status([kept.id], "approved")
     new = exchange("q2", "a2 revised", content_hash="h2")
-    update = store.replace_note("Chats/a.md", "h2", [kept, new])
+    update = store.replace_note("Chats/a.md", "h2", [kept, new], DIALOGUE)
     assert (update.added, update.staled) == ([new.id], 1)
     assert store.get(changed.id).status == "stale"
     assert store.get(kept.id).status == "approved"
-    assert store.distilled_hash("Chats/a.md") == "h2"
+    assert store.distilled_hashes("Chats/a.md") == {"dialogue": "h2"}
 
 
 def test_a_stale_pair_whose_text_comes_back_is_pending_again(store: PairStore) -> None:
     pair = exchange("q", "a")
-    store.replace_note("Chats/a.md", "h1", [pair])
-    store.replace_note("Chats/a.md", "h2", [])
-    update = store.replace_note("Chats/a.md", "h1", [pair])
+    store.replace_note("Chats/a.md", "h1", [pair], DIALOGUE)
+    store.replace_note("Chats/a.md", "h2", [], DIALOGUE)
+    update = store.replace_note("Chats/a.md", "h1", [pair], DIALOGUE)
     assert update.revived == [pair.id]
     assert store.get(pair.id).status == "pending"
 
@@ -111,3 +118,58 @@ def test_unknown_status_and_unknown_id_are_clear_errors(store: PairStore) -> Non
         store.set_status(["x"], "great")
     with pytest.raises(ConfigError, match="no pair"):
         store.get("nope")
+
+
+def test_a_source_records_only_itself_and_stales_only_its_own_pairs(store: PairStore) -> None:
+    said = exchange("q", "a")
+    store.replace_note("Chats/a.md", "h1", [said], DIALOGUE)
+    fact = exchange("When?", "1990", source="fact", fact="f1")
+    store.replace_note("Chats/a.md", "h1", [fact], ("fact", "link"))
+    assert store.distilled_hashes("Chats/a.md") == {"dialogue": "h1", "fact": "h1", "link": "h1"}
+    store.replace_note("Chats/a.md", "h2", [], ("fact",))
+    assert store.get(said.id).status == "pending" and store.get(fact.id).status == "stale"
+    assert store.distilled_hashes("Chats/a.md")["fact"] == "h2"
+    store.forget_note("Chats/a.md")
+    assert store.distilled_hashes("Chats/a.md") == {} and store.distilled_paths() == set()
+
+
+def test_a_store_made_before_per_source_records_keeps_working(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.sqlite3"
+    with sqlite3.connect(path) as db:
+        apply_migrations(db, MIGRATIONS[:1])  # the store as the first release made it
+        old = [
+            ("Chats/a.md", "h1", "dialogue"),  # a chat distilled by a dialogue run
+            ("People/b.md", "h2", "fact"),  # a note a full run made fact pairs of
+            ("People/b.md", "h0", "link"),  # a pair of an older text of it
+        ]
+        for note, content, source in old:
+            db.execute(
+                "INSERT INTO pairs VALUES (?, '[]', ?, '', ?, ?, 'm', 'v', 'en', 'pending', 0, "
+                "'{}', NULL, 1, 1)",
+                (f"{note}-{source}", note, content, source),
+            )
+        db.executemany(
+            "INSERT INTO distilled_notes VALUES (?, ?, 1)",
+            [("Chats/a.md", "h1"), ("People/b.md", "h2"), ("Journal/c.md", "h3")],
+        )
+    with PairStore(path) as store:
+        assert store.distilled_hashes("Chats/a.md") == {"dialogue": "h1"}
+        assert store.distilled_hashes("People/b.md") == {"fact": "h2"}
+        # no pairs at all: most likely a dialogue run over a note without a transcript
+        assert store.distilled_hashes("Journal/c.md") == {"dialogue": "h3"}
+        assert {p.fact for p in store.list()} == {""} and len(store.list()) == 3
+
+
+def test_held_out_lists_the_live_held_out_questions_of_a_language(store: PairStore) -> None:
+    def question(text: str, language: str, **rest: object) -> Pair:
+        return exchange(text, "1990", source="fact", language=language, fact="f1", **rest)
+
+    trained = question("When was she born?", "en")
+    english = question("Her year of birth?", "en", held_out=True)
+    russian = question("Год рождения?", "ru", held_out=True)
+    rejected = question("Когда?", "ru", held_out=True, status="rejected")
+    stale = question("Год?", "ru", held_out=True, status="stale")
+    store.add([trained, english, russian, rejected, stale])
+    assert [p.id for p in store.held_out("ru")] == [russian.id]
+    assert {p.id for p in store.held_out()} == {english.id, russian.id}
+    assert store.list(PairFilter(fact=russian.fact, held_out=False)) == [store.get(trained.id)]

@@ -1,4 +1,4 @@
-"""The vault's language: notes, links, chunks and dialogues, read from Markdown.
+"""The vault's language: notes, links, chunks, dialogues and scenes, read from Markdown.
 
 Pure parsing: nothing here touches the index store, the network or a model.
 """
@@ -20,6 +20,14 @@ from vault_schema.notes import (
 )
 from vault_schema.parser import parse_note
 from vault_schema.privacy import is_private
+from vault_schema.scenes import (
+    Scene,
+    SceneError,
+    check_scenes,
+    extract_scenes,
+    is_scene_note,
+    read_scenes,
+)
 from vault_schema.vault import Vault, load_vault
 
 __all__ = [
@@ -35,14 +43,19 @@ __all__ = [
     "Note",
     "ParseWarning",
     "Role",
+    "Scene",
+    "SceneError",
     "SkippedFile",
     "Turn",
     "Vault",
+    "check_scenes",
     "chunk_id",
     "chunk_note",
     "count_tokens",
     "extract_dialogue",
+    "extract_scenes",
     "is_private",
+    "is_scene_note",
     "iter_note_paths",
     "iter_vault_files",
     "load_vault",
@@ -50,5 +63,6 @@ __all__ = [
     "note_dates",
     "parse_note",
     "read_note",
+    "read_scenes",
     "resolve_links",
 ]

@@ -2,7 +2,8 @@
 
 For a note and each of the first few notes it links to, the LLM writes one
 question whose answer needs both notes, and the answer from their words. The
-pair belongs to the linking note and is grounded in both texts.
+pair belongs to the linking note and is grounded in both texts. Its language is
+the question's; an answer in another language is dropped and recorded.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from distill.generation import Generated, GenerationFailure, Generator, load_prompt, qa_pair
-from distill.language import detect_language
+from distill.language import detect_language, written_in
 from distill.sources.dialogues import clean_markup
 from vault_schema import Note
 
@@ -44,6 +45,13 @@ def link_pairs(note: Note, linked: list[Note], generator: Generator, date: datet
         if not (question and reply):
             made.failures.append(f"{note.path} + {other.path}: {SOURCE}: empty question or answer")
             continue
+        language = detect_language(question)
+        if language != "mixed" and not written_in(reply, language):
+            made.failures.append(
+                f"{note.path} + {other.path}: {SOURCE}: the answer is not in the question's "
+                f"language ({language}): {reply[:60]!r}"
+            )
+            continue
         pair = qa_pair(
             question,
             reply,
@@ -52,7 +60,7 @@ def link_pairs(note: Note, linked: list[Note], generator: Generator, date: datet
             generator=generator,
             heading=other.path,  # the other note: where the second half of the answer is
             prompt_version=PROMPT,
-            language=detect_language(question),
+            language=language,
             note_date=date,
         )
         made.pairs.append((pair, f"{text}\n\n{other_text}"))

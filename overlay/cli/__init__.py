@@ -5,13 +5,18 @@ from __future__ import annotations
 import sys
 
 from overlay.cli import (  # noqa: F401  (register their commands)
+    adapters,
     chat,
     config_cmd,
     distill,
     index,
     parse,
+    review,
+    review_web,
+    scenes,
     search,
     serve,
+    train,
 )
 from overlay.cli.app import app
 from overlay.errors import OverlayError

@@ -5,9 +5,11 @@ from __future__ import annotations
 import getpass
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
@@ -15,6 +17,9 @@ import typer
 from distill.pairs import STATUSES, PairFilter, PairStore
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.errors import ConfigError
+
+if TYPE_CHECKING:
+    from distill.run import DistillReport, ProgressHook
 
 pairs_app = typer.Typer(help="Review, edit and export the training pairs.", no_args_is_help=True)
 app.add_typer(pairs_app, name="pairs")
@@ -61,8 +66,8 @@ def distill_cmd(
         list[str] | None,
         typer.Option(
             "--source",
-            help="dialogue, fact, link or abstention; repeatable; default: all. "
-            "All but dialogue ask the LLM (llm.*).",
+            help="dialogue, scene, fact, link or abstention; repeatable; default: all. "
+            "All but dialogue and scene ask the LLM (llm.*).",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -72,7 +77,8 @@ def distill_cmd(
 
     Incremental: only notes whose content changed since their last distillation are
     read again; pairs of text that changed become `stale`. Private notes are never
-    used. Generated pairs not grounded in their source are stored as `rejected`.
+    used. Generated pairs not grounded in their source are stored as `rejected`;
+    scenes (hand-written examples, see `overlay scenes check`) as `approved`.
     JSON: the run's report (`notes_read`, `added_by_source`, `added_by_language`,
     `duplicates_dropped`, `pairs_staled`, `store`, `seconds`, …).
     """
@@ -83,16 +89,44 @@ def distill_cmd(
         since, until, folder or (), tag or (), note or (), everything=everything
     )
     settings = state(ctx).settings()
-    progress = not (quiet or json_output) and sys.stderr.isatty()
-    report = distill(settings, selection, sources=source or SOURCES, progress=progress)
+    with _progress_bar(not (quiet or json_output) and sys.stderr.isatty()) as progress:
+        report = distill(settings, selection, sources=source or SOURCES, progress=progress)
     if json_output:
         print_json(report.to_dict())
         return
-    console.print(report.summary(), highlight=False, markup=False)
+    console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
     for path, reason in report.skipped[:20]:
         console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)
     for reason in report.generation_failures[:20]:
         console.print(f"  no pairs from {reason}", highlight=False, markup=False)
+
+
+@contextmanager
+def _progress_bar(shown: bool) -> Iterator[ProgressHook | None]:
+    """A bar over the notes on stderr, gone when the run ends (the summary follows)."""
+    if not shown:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    timing = (TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
+    with Progress(*columns, *timing, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("distilling", total=None, note="")
+
+        def tell(done: int, total: int, path: str, report: DistillReport) -> None:
+            description = f"{report.pairs_added} pairs added"
+            bar.update(task, completed=done, total=total, description=description, note=path)
+
+        yield tell
 
 
 def _filter(

@@ -3,16 +3,25 @@
 The model loads on first use and once; `smollm2-135m-instruct` resolves to the
 folder `overlay.models` converts from its PyPI package. Streaming is real:
 `generate` runs in a thread and a `TextIteratorStreamer` hands over text as
-tokens come. A LoRA adapter folder (peft) can be attached at construction.
+tokens come.
+
+LoRA adapters (peft) ride on the one loaded model: `with_adapter(folder, name)`
+gives an LLM that answers with that adapter and shares the weights of the base,
+so serving the base, the promoted adapter and any other adapter costs one model
+in memory. Which adapter is active is state of that model, so generations take
+turns (one at a time per model): on a CPU they would only split the same cores.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from llama_index.core.base.llms.types import LLMMetadata
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
 from overlay.errors import ModelUnavailable
@@ -20,25 +29,103 @@ from overlay.llms.local import LocalLLM, render_chat
 from overlay.models import resolve_model
 
 
+class _SharedModel:
+    """The loaded model and tokenizer of a TransformersLLM and all its adapter views."""
+
+    def __init__(self) -> None:
+        self.loading = threading.Lock()
+        self.generating = threading.Lock()  # a plain Lock: a stream may end on another thread
+        self.model: Any = None
+        self.tokenizer: Any = None
+
+
 class TransformersLLM(LocalLLM):
     """A causal LM from transformers, run in this process on the CPU (or a GPU if present)."""
 
     adapter: str | None = Field(default=None, description="A peft LoRA adapter folder.")
+    adapter_name: str | None = Field(
+        default=None, description="What the adapter is called (default: from its folder)."
+    )
     models_dir: Path | None = Field(default=None, description="Where bundled models unpack.")
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _model: Any = PrivateAttr(default=None)
-    _tokenizer: Any = PrivateAttr(default=None)
+    _shared: _SharedModel = PrivateAttr(default_factory=_SharedModel)
 
     @classmethod
     def class_name(cls) -> str:
         return "overlay_transformers"
 
+    @property
+    def metadata(self) -> LLMMetadata:
+        meta = super().metadata
+        meta.model_name = self.served_name
+        return meta
+
+    @property
+    def served_name(self) -> str:
+        """The adapter's name when one answers, else the model's."""
+        return self._adapter_key() or self.model
+
+    def with_adapter(self, folder: Path | None, name: str | None = None) -> TransformersLLM:
+        """This model answering with the adapter in `folder` (None: the bare base model),
+        sharing the loaded weights; the adapter loads at its first answer."""
+        update = {"adapter": str(folder) if folder else None, "adapter_name": name}
+        view = self.model_copy(update=update)
+        view._shared = self._shared
+        return view
+
+    def unload_adapter(self, name: str) -> None:
+        """Drop a loaded adapter from the shared model (an LLM using it loads it again)."""
+        from peft import PeftModel
+
+        with self._shared.generating:
+            model = self._shared.model
+            if not isinstance(model, PeftModel) or name not in model.peft_config:
+                return
+            if len(model.peft_config) > 1:
+                model.delete_adapter(name)
+            else:  # the last one: back to the plain model
+                self._shared.model = model.unload()
+
     def loaded(self) -> tuple[Any, Any]:
         """(model, tokenizer), loaded on the first call only."""
-        with self._lock:
-            if self._model is None:
-                self._model, self._tokenizer = self._load()
-        return self._model, self._tokenizer
+        shared = self._shared
+        with shared.loading:
+            if shared.model is None:
+                shared.model, shared.tokenizer = self._load()
+        return shared.model, shared.tokenizer
+
+    @contextmanager
+    def active(self) -> Iterator[tuple[Any, Any]]:
+        """(model, tokenizer) with this LLM's adapter active (or none), held for one use."""
+        self.loaded()
+        with self._shared.generating:
+            model = self._activate()
+            if self._adapter_key() is None and hasattr(model, "disable_adapter"):
+                with model.disable_adapter():
+                    yield model, self._shared.tokenizer
+            else:
+                yield model, self._shared.tokenizer
+
+    def _activate(self) -> Any:
+        """The shared model with this LLM's adapter loaded and active (under the lock)."""
+        shared, name = self._shared, self._adapter_key()
+        if name is None or self.adapter is None:
+            return shared.model
+        if not hasattr(shared.model, "peft_config"):
+            shared.model = attach_adapter(shared.model, Path(self.adapter), name)
+        elif name not in shared.model.peft_config:
+            _check_adapter(Path(self.adapter))
+            shared.model.load_adapter(self.adapter, adapter_name=name)
+        shared.model.set_adapter(name)
+        shared.model.eval()
+        return shared.model
+
+    def _adapter_key(self) -> str | None:
+        if self.adapter is None:
+            return None
+        if self.adapter_name:
+            return self.adapter_name
+        digest = hashlib.sha256(str(Path(self.adapter).resolve()).encode()).hexdigest()[:10]
+        return f"adapter-{digest}"
 
     def _load(self) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -49,8 +136,6 @@ class TransformersLLM(LocalLLM):
             model = AutoModelForCausalLM.from_pretrained(source)
         except OSError as error:
             raise ModelUnavailable(f"cannot load the model '{self.model}': {error}") from error
-        if self.adapter is not None:
-            model = attach_adapter(model, Path(self.adapter))
         model.eval()
         return model, tokenizer
 
@@ -61,44 +146,43 @@ class TransformersLLM(LocalLLM):
     def generate_text(self, prompt: str, **kwargs: Any) -> str:
         import torch
 
-        model, tokenizer = self.loaded()
-        inputs = self._encode(prompt)
-        with torch.inference_mode():
-            output = model.generate(**inputs, **self._generation_kwargs(**kwargs))
+        with self.active() as (model, tokenizer):
+            inputs = self._encode(model, tokenizer, prompt)
+            with torch.inference_mode():
+                output = model.generate(**inputs, **self._generation_kwargs(tokenizer, **kwargs))
         new_tokens = output[0][inputs["input_ids"].shape[1] :]
         return str(tokenizer.decode(new_tokens, skip_special_tokens=True))
 
     def stream_text(self, prompt: str, **kwargs: Any) -> Iterator[str]:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
-        model, tokenizer = self.loaded()
-        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        stop = threading.Event()
-        generation = {
-            **self._encode(prompt),
-            **self._generation_kwargs(**kwargs),
-            "streamer": streamer,
-            "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
-        }
-        failure: list[BaseException] = []
-        worker = threading.Thread(target=_run, args=(model, generation, failure), daemon=True)
-        worker.start()
-        try:
-            yield from streamer
-        finally:
-            stop.set()  # a reader that walks away stops the generation too
-            worker.join()
+        with self.active() as (model, tokenizer):
+            streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+            stop = threading.Event()
+            generation = {
+                **self._encode(model, tokenizer, prompt),
+                **self._generation_kwargs(tokenizer, **kwargs),
+                "streamer": streamer,
+                "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
+            }
+            failure: list[BaseException] = []
+            worker = threading.Thread(target=_run, args=(model, generation, failure), daemon=True)
+            worker.start()
+            try:
+                yield from streamer
+            finally:
+                stop.set()  # a reader that walks away stops the generation too
+                worker.join()
         if failure:
             raise failure[0]
 
-    def _encode(self, prompt: str) -> dict[str, Any]:
-        model, tokenizer = self.loaded()
+    @staticmethod
+    def _encode(model: Any, tokenizer: Any, prompt: str) -> dict[str, Any]:
         # The rendered template already holds the special tokens it needs.
         encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         return {key: value.to(model.device) for key, value in encoded.items()}
 
-    def _generation_kwargs(self, **overrides: Any) -> dict[str, Any]:
-        _, tokenizer = self.loaded()
+    def _generation_kwargs(self, tokenizer: Any, **overrides: Any) -> dict[str, Any]:
         temperature = float(overrides.pop("temperature", self.temperature))
         sampling: dict[str, Any] = (
             {"do_sample": True, "temperature": temperature}
@@ -112,13 +196,17 @@ class TransformersLLM(LocalLLM):
         }
 
 
-def attach_adapter(model: Any, folder: Path) -> Any:
-    """The model with a peft LoRA adapter from `folder` applied (not merged)."""
+def attach_adapter(model: Any, folder: Path, name: str = "default") -> Any:
+    """The model with a peft LoRA adapter from `folder` applied (not merged) as `name`."""
     from peft import PeftModel
 
+    _check_adapter(folder)
+    return PeftModel.from_pretrained(model, str(folder), adapter_name=name)
+
+
+def _check_adapter(folder: Path) -> None:
     if not (folder / "adapter_config.json").is_file():
         raise ModelUnavailable(f"{folder} is not a LoRA adapter: it has no adapter_config.json")
-    return PeftModel.from_pretrained(model, str(folder))
 
 
 class _StopWhenSet:

@@ -1,8 +1,9 @@
 """The LLM pair sources end to end: SmolLM2 behind a real vLLM server, structured output.
 
 Three linked notes of examples/vault; every source must make pairs, every pair
-must say where it came from, and every fact answer must be grounded in its note
-or have been rejected (and counted) by the judge.
+must say where it came from, every fact pair must be in the language it is tagged
+with, and every fact answer must be grounded in its note or have been rejected
+(and counted) by the judge.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from vllm_server import VllmServer
 
 from distill.judge import lexical_support
+from distill.language import written_in
 from distill.pairs import PairStore
 from distill.run import distill
 from distill.selection import Selection
@@ -45,7 +47,7 @@ def test_smollm2_makes_grounded_pairs_of_every_source(
         llm__model=vllm_server.model,
         llm__max_new_tokens=192,  # a runaway answer costs the most time on CPU
         distill__questions_per_fact=2,
-        distill__max_attempts=1,  # greedy decoding: a retry would repeat the same answer
+        distill__max_attempts=2,  # the retry samples (distill.retry_temperature)
     )
     report = distill(settings, Selection(), sources=["fact", "link", "abstention"])
     print(report.summary(), *report.generation_failures, sep="\n")  # shown with -s
@@ -54,9 +56,11 @@ def test_smollm2_makes_grounded_pairs_of_every_source(
     assert {p.source for p in pairs} == {"fact", "link", "abstention"}, report.generation_failures
     for pair in pairs:
         assert pair.note_path in NOTES and pair.generator == vllm_server.model
-        assert pair.prompt_version in {"facts-1", "links-1", "abstention-1"}
+        assert pair.prompt_version in {"facts-2", "links-1", "abstention-1"}
     facts = [p for p in pairs if p.source == "fact"]
     for pair in facts:
+        question, answer = (message["content"] for message in pair.messages)
+        assert written_in(question, pair.language) and written_in(answer, pair.language), pair
         note = (vault / pair.note_path).read_text(encoding="utf-8")
         grounded = lexical_support(pair.messages[-1]["content"], note) >= 0.5
         assert grounded or pair.status == "rejected", pair
