@@ -1,21 +1,25 @@
 """How fast distillation makes training pairs, and how many survive dedupe and the judge.
 
-    OVERLAY_MODELS_DIR=data/models .venv/bin/python benchmarks/distill_speed.py [--notes 3]
+    OVERLAY_MODELS_DIR=data/models flock /tmp/overlay-heavy.lock \
+        .venv/bin/python benchmarks/distill_speed.py [--notes 4] [--max-new-tokens 192]
 
-Runs the real pipeline (`distill.run.distill`, every source, default settings) on
-examples/vault into an empty data dir, with the default model in process:
-SmolLM2-135M-Instruct on the `transformers` backend, greedy, on the CPU unless a
-GPU is there. `--notes N` takes N notes spread evenly over the vault's sorted
-paths (31 is all of them; the private one is read and skipped). On a 2-core CPU a
-note costs minutes (every section, link and answer is a call of up to
-`llm.max_new_tokens`), hence the default of 3; each note's time goes to stderr
-as it finishes. The model is
-loaded before the clock starts (its load time is reported apart). Figures: notes,
-LLM calls, tokens generated (by the model's tokenizer), pairs made (before dedupe
-and judging), kept after dedupe, kept after the judge (stored, not rejected), the
-share kept, pairs per minute (made and kept) and wall time. Prints and writes
+Runs the real pipeline (`distill.run.distill`, every source, default distill
+settings, the LLM judge on) on examples/vault into an empty data dir, with
+SmolLM2-135M-Instruct behind a real vLLM server (`.vllm-venv`, made by
+scripts/setup-vllm.sh; started as the integration tests start it) through the
+`openai` backend, so every answer is structured output (a JSON schema), greedy.
+`--notes N` takes N notes spread evenly over the vault's sorted paths (0: all of
+them; a private one is read and skipped). On a 2-core CPU a note costs a minute or
+more (every section, link and answer is a call of up to `--max-new-tokens`), hence
+the default of 4; each note's time goes to stderr as it finishes. The server's
+start is reported apart, not timed with the run. Figures: notes, LLM calls,
+tokens generated (as the server counted them), pairs made (before dedupe and
+judging), kept after dedupe, kept after the judge (stored, not rejected), the
+shares kept, questions thrown out by the quality checks (wrong language, an
+abstention question the vault answers: never pairs, so outside the shares),
+pairs per minute (made and kept) and wall time. Prints and writes
 benchmarks/results/distill_speed.json. Set OVERLAY_MODELS_DIR to reuse a
-converted model; else one is made under the user data dir.
+converted model; else one is made in a temp dir.
 """
 
 from __future__ import annotations
@@ -27,24 +31,27 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from distill.run import DistillReport, distill
 from distill.selection import Selection
 from overlay.config import Settings, load_settings
-from overlay.llms import llm_from_settings
+from overlay.models import BUNDLED, default_models_dir, ensure_converted
 from vault_schema import iter_note_paths
 
 REPO = Path(__file__).resolve().parents[1]
 VAULT = REPO / "examples" / "vault"
 RESULTS = REPO / "benchmarks" / "results" / "distill_speed.json"
+MODEL = "smollm2-135m-instruct"
 
 
 def spread(paths: list[str], count: int) -> list[str]:
     """`count` of the paths, evenly spaced (the middle of each stretch), so a few notes
-    come from several folders and all of them are the whole vault."""
-    count = min(count, len(paths))
+    come from several folders; 0 or more than there are: all of them."""
+    if count <= 0 or count >= len(paths):
+        return paths
     return [paths[(2 * i + 1) * len(paths) // (2 * count)] for i in range(count)]
 
 
@@ -64,7 +71,12 @@ class NoteTimes:
         self._path, self._since = path, now
 
 
-def figures(report: DistillReport, notes: int, load_s: float) -> dict[str, Any]:
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+def figures(report: DistillReport, notes: int) -> dict[str, Any]:
+    """The run's figures; `made` counts every pair the sources made, before dedupe."""
     made = report.pairs_made
     after_dedupe = made - report.duplicates_dropped
     after_judge = after_dedupe - report.added_by_status.get("rejected", 0)
@@ -78,49 +90,82 @@ def figures(report: DistillReport, notes: int, load_s: float) -> dict[str, Any]:
         "pairs_made": made,
         "kept_after_dedupe": after_dedupe,
         "kept_after_judge": after_judge,
-        "share_kept": round(after_judge / made, 3) if made else None,
+        "share_kept_after_dedupe": _share(after_dedupe, made),
+        "share_kept": _share(after_judge, made),
         "pairs_per_minute_made": round(made / minutes, 1),
         "pairs_per_minute_kept": round(after_judge / minutes, 1),
         "tokens_per_second": round(report.tokens_generated / report.seconds, 1),
+        "duplicates_dropped": report.duplicates_dropped,
         "judge_rejected": report.judge_rejected,
+        "quality_rejected": dict(Counter(r.check for r in report.quality_rejections)),
         "generation_failures": len(report.generation_failures),
-        "kept_by_source": dict(report.added_by_source),
-        "kept_by_status": dict(report.added_by_status),
-        "model_load_s": round(load_s, 2),
+        "added_by_source": dict(report.added_by_source),
+        "added_by_status": dict(report.added_by_status),
         "wall_s": round(report.seconds, 1),
     }
 
 
-def run(settings: Settings, notes: list[str], times: NoteTimes) -> tuple[DistillReport, float]:
-    """The run's report and the seconds it took to load the model beforehand."""
-    llm = llm_from_settings(settings.llm)
+def server_module() -> Any:
+    """tests/integration/vllm_server.py: the one way this project starts vLLM."""
+    sys.path.insert(0, str(REPO / "tests" / "integration"))
+    import vllm_server
+
+    if not vllm_server.VLLM_PYTHON.exists():
+        sys.exit(f"no vLLM at {vllm_server.VLLM_PYTHON}: run scripts/setup-vllm.sh first")
+    return vllm_server
+
+
+def run(
+    paths: list[str], data: Path, max_new_tokens: int, times: NoteTimes
+) -> tuple[Settings, DistillReport, float]:
+    """The settings, the run's report and the server's start time."""
+    vllm = server_module()
+    models_dir = default_models_dir() if os.environ.get("OVERLAY_MODELS_DIR") else data / "m"
+    model_dir = ensure_converted(BUNDLED[MODEL], models_dir)
     start = time.perf_counter()
-    llm.loaded()  # type: ignore[attr-defined]
-    load_s = time.perf_counter() - start
-    return distill(settings, Selection(notes=tuple(notes)), llm=llm, progress=times), load_s
+    server = vllm.start_server(model_dir, data / "vllm.log")
+    startup_s = time.perf_counter() - start
+    try:
+        overrides = {
+            "vault": VAULT,
+            "data_dir": data / "data",
+            "llm.backend": "openai",
+            "llm.base_url": server.base_url,
+            "llm.model": server.model,
+            "llm.max_new_tokens": max_new_tokens,
+        }
+        settings = load_settings(overrides=overrides).settings
+        report = distill(settings, Selection(notes=tuple(paths)), progress=times)
+    finally:
+        vllm.stop_server(server)
+    return settings, report, startup_s
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notes", type=int, default=3, help="How many notes (31: all).")
+    parser.add_argument("--notes", type=int, default=4, help="How many notes (0: all).")
+    parser.add_argument("--max-new-tokens", type=int, default=192, help="Per LLM answer.")
     args = parser.parse_args()
     paths = spread(list(iter_note_paths(VAULT)), args.notes)
     times, load_before = NoteTimes(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as data:
-        settings = load_settings(overrides={"vault": VAULT, "data_dir": data}).settings
-        report, load_s = run(settings, paths, times)
+        settings, report, startup_s = run(paths, Path(data), args.max_new_tokens, times)
     print(report.summary())
     results = {
-        "command": f"benchmarks/distill_speed.py --notes {args.notes}",
-        "model": settings.llm.model,
-        "backend": settings.llm.backend,
+        "command": f"benchmarks/distill_speed.py --notes {args.notes} "
+        f"--max-new-tokens {args.max_new_tokens}",
+        "model": MODEL,
+        "backend": "openai (vLLM server, structured output)",
         "max_new_tokens": settings.llm.max_new_tokens,
+        "questions_per_fact": settings.distill.questions_per_fact,
+        "llm_judge": settings.distill.llm_judge,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         },
-        **figures(report, len(paths), load_s),
+        "server_start_s": round(startup_s, 1),
+        **figures(report, len(paths)),
         "seconds_by_note": times.seconds,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -183,14 +183,30 @@ def _tokenizer(llm: LLM) -> Any:
     return None
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """A question or answer the model wrote that a quality check threw out."""
+
+    check: str  # one of REJECTION_CHECKS
+    detail: str  # where and what, for the closing summary
+
+
+REJECTION_CHECKS = {
+    "language": "not in its language",
+    "answered": "abstention question the vault answers",
+}
+
+
 @dataclass
 class Generated:
     """What an LLM source made of one note: pairs, each with the text it must be
-    grounded in, and the reasons of the pieces that gave nothing or were dropped (a
-    question or answer not in its language, an abstention question the vault answers)."""
+    grounded in; why pieces gave nothing (`failures`: no usable answer); and what
+    the quality checks threw out (`rejections`: a question or answer not in its
+    language, an abstention question the vault answers)."""
 
     pairs: list[tuple[Pair, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
 
 
 def qa_pair(

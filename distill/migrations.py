@@ -90,6 +90,15 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX pairs_by_fact ON pairs(fact) WHERE fact != '';
         """,
     ),
+    (
+        "0004_pair_log_entries",
+        """
+        -- the conversation-log answer a pair was made of ('correction' and 'rated' pairs,
+        -- see distill/ratings.py); NULL for pairs made of notes
+        ALTER TABLE pairs ADD COLUMN log_entry INTEGER;
+        CREATE INDEX pairs_by_log_entry ON pairs(log_entry) WHERE log_entry IS NOT NULL;
+        """,
+    ),
 ]
 
 

@@ -80,6 +80,7 @@ class Pair:
     note_date: datetime | None = None
     created: float = 0.0
     updated: float = 0.0
+    log_entry: int | None = None  # the conversation-log answer it was made of (corrections)
 
     @classmethod
     def make(cls, messages: Sequence[Message], *, note_path: str, source: str, **rest: Any) -> Pair:
@@ -114,6 +115,13 @@ class PairFilter:
     def is_empty(self) -> bool:
         return self == PairFilter()
 
+    def for_bulk(self) -> PairFilter:
+        """The pairs a bulk action by filter means: without ids or a status, every
+        status but `stale` (stale pairs belong to text that has changed since)."""
+        if self.ids or self.status:
+            return self
+        return replace(self, status=tuple(status for status in STATUSES if status != "stale"))
+
 
 @dataclass(frozen=True)
 class NoteUpdate:
@@ -134,7 +142,7 @@ class Edit:
 
 _COLUMNS = (
     "id, messages, note_path, heading, content_hash, source, generator, prompt_version, "
-    "language, status, held_out, fact, scores, note_date, created, updated"
+    "language, status, held_out, fact, scores, note_date, created, updated, log_entry"
 )
 
 
@@ -385,6 +393,7 @@ def _row(pair: Pair) -> tuple[Any, ...]:
         pair.note_date.isoformat() if pair.note_date else None,
         pair.created,
         pair.updated,
+        pair.log_entry,
     )
 
 

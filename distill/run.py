@@ -1,4 +1,4 @@
-"""One distillation run: select notes, make their pairs, drop near duplicates, store.
+"""One distillation run: select notes, make their pairs, drop near duplicates, judge, store.
 
 Each note is written in one transaction together with the record that each source
 of the run distilled it, so a killed run loses nothing it wrote and the next run
@@ -7,7 +7,9 @@ not seen the note as it is now (`--all`: every source again). Sources: `dialogue
 and `scene` (taken as written, no model) and the LLM ones, `fact`, `link` and
 `abstention`. The LLM is made only when one of those has a note to ask about, so a
 run of dialogues and scenes never loads a model. Scene pairs are never dropped as
-near duplicates: the person wrote each of them on purpose.
+near duplicates: the person wrote each of them on purpose. Last, `rated`: the
+answers the person rated good in the conversation log become pending pairs
+(distill/ratings.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill.dedupe import NearDuplicates
-from distill.generation import Generated, Generator
+from distill.generation import REJECTION_CHECKS, Generated, Generator, Rejection
 from distill.judge import Judge
 from distill.pairs import STATUSES, NoteUpdate, Pair, PairFilter, PairStore
 from distill.selection import Selection
@@ -47,19 +49,23 @@ if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
 LIVE = tuple(status for status in STATUSES if status != "stale")
-SOURCES = ("dialogue", "scene", "fact", "link", "abstention")  # kinds of pairs, making order
+# kinds of pairs, in making order; 'rated' (answers rated good in the conversation log,
+# distill/ratings.py) is made once per run, not per note
+SOURCES = ("dialogue", "scene", "fact", "link", "abstention", "rated")
+NOTE_SOURCES = SOURCES[:-1]
+PAIR_KINDS = (*SOURCES, "correction")  # corrections come from rated answers, not from a run
 
 
-def source_names(names: Sequence[str]) -> tuple[str, ...]:
-    """The sources named on the command line (`facts` means `fact`), or a ConfigError."""
+def source_names(names: Sequence[str], known: Sequence[str] = SOURCES) -> tuple[str, ...]:
+    """The sources named by a person (`facts` means `fact`), or a ConfigError."""
     wanted = []
     for name in names:
         kind = name.strip().lower()
-        kind = kind if kind in SOURCES else kind.removesuffix("s")
-        if kind not in SOURCES:
-            raise ConfigError(f"unknown pair source {name!r}; one of {', '.join(SOURCES)}")
+        kind = kind if kind in known else kind.removesuffix("s")
+        if kind not in known:
+            raise ConfigError(f"unknown pair source {name!r}; one of {', '.join(known)}")
         wanted.append(kind)
-    return tuple(kind for kind in SOURCES if kind in wanted)
+    return tuple(kind for kind in known if kind in wanted)
 
 
 @dataclass
@@ -80,6 +86,7 @@ class DistillReport:
     pairs_staled: int = 0
     duplicates_dropped: int = 0
     judge_rejected: int = 0  # stored as `rejected`: not grounded in their source
+    quality_rejections: list[Rejection] = field(default_factory=list)  # thrown out, not stored
     generation_failures: list[str] = field(default_factory=list)  # why a piece gave nothing
     llm_calls: int = 0
     tokens_generated: int = 0  # as the server reported them or by the model's tokenizer
@@ -101,6 +108,7 @@ class DistillReport:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         for name in ("added_by_source", "added_by_language", "added_by_status"):
             data[name] = dict(getattr(self, name))
+        data["quality_rejections"] = [vars(rejection) for rejection in self.quality_rejections]
         data["pairs_added"] = self.pairs_added
         data["pairs_made"] = self.pairs_made
         data["seconds"] = round(self.seconds, 3)
@@ -120,6 +128,8 @@ class DistillReport:
                 f"pairs made: {self.pairs_made}; near duplicates dropped: "
                 f"{self.duplicates_dropped}; rejected by the groundedness judge: "
                 f"{self.judge_rejected}; generation failures: {len(self.generation_failures)}",
+                f"rejected by the quality checks: {len(self.quality_rejections)}"
+                f"{self._rejections_by_check()}",
                 f"already stored: {self.pairs_known}, revived: {self.pairs_revived}, "
                 f"made stale: {self.pairs_staled}",
                 f"store: {by(self.store.get('status', {}))}; live by source: "
@@ -128,6 +138,10 @@ class DistillReport:
                 f"time: {self.seconds:.1f} s; {self._model_work()}",
             ]
         )
+
+    def _rejections_by_check(self) -> str:
+        counts = Counter(REJECTION_CHECKS[r.check] for r in self.quality_rejections)
+        return f" ({_listing(counts)})" if counts else ""
 
     def _model_work(self) -> str:
         if not self.llm_calls:
@@ -173,7 +187,9 @@ def distill(
     with PairStore.from_settings(settings) as store:
         _forget_gone(store, set(all_paths), report)
         generator = Generator.from_settings(settings, llm)
-        run = _Run(vault, settings, selection, store, report, source_names(sources), generator)
+        kinds = source_names(sources)
+        per_note = tuple(kind for kind in kinds if kind in NOTE_SOURCES)
+        run = _Run(vault, settings, selection, store, report, per_note, generator)
         run.all_paths = all_paths
         paths = [path for path in all_paths if selection.wants_path(path)]
         tell = progress or _silent
@@ -181,6 +197,8 @@ def distill(
             tell(done, len(paths), path, report)
             run.path(path)
         tell(len(paths), len(paths), "", report)
+        if "rated" in kinds:
+            _rated(settings, store, report)
         report.store = store.counts()
     report.llm_calls, report.tokens_generated = generator.calls, generator.tokens
     report.tokens_estimated = generator.tokens_estimated
@@ -191,6 +209,18 @@ def distill(
 
 def _silent(done: int, total: int, path: str, report: DistillReport) -> None:
     pass
+
+
+def _rated(settings: Settings, store: PairStore, report: DistillReport) -> None:
+    """The answers rated good in the conversation log, as pending pairs."""
+    from distill.ratings import sync_rated
+
+    added, staled = sync_rated(settings, store)
+    for pair in added:
+        report.added_by_source[pair.source] += 1
+        report.added_by_language[pair.language] += 1
+        report.added_by_status[pair.status] += 1
+    report.pairs_staled += staled
 
 
 def _forget_gone(store: PairStore, present: set[str], report: DistillReport) -> None:
@@ -288,10 +318,12 @@ class _Run:
         done = self.store.distilled_hashes(note.path)
         return tuple(source for source in self.sources if done.get(source) != note.content_hash)
 
-    def make(self, note: Note, sources: tuple[str, ...]) -> list[Pair]:
-        """The note's pairs from `sources`, the generated ones judged."""
+    def make(self, note: Note, sources: tuple[str, ...]) -> list[tuple[Pair, str | None]]:
+        """The note's pairs from `sources`, each with the text the judge checks it
+        against (None: taken as written, or an abstention, which has no answer to check)."""
         parse = self.settings.parse
-        made = dialogue_pairs(note, parse) if "dialogue" in sources else []
+        written = dialogue_pairs(note, parse) if "dialogue" in sources else []
+        made: list[tuple[Pair, str | None]] = [(pair, None) for pair in written]
         if sources == ("dialogue",):
             return made
         date = note_date(
@@ -299,13 +331,14 @@ class _Run:
         )
         if "scene" in sources:
             scenes, broken = scene_pairs(note, date)
-            made += scenes
+            made += [(pair, None) for pair in scenes]
             self.report.generation_failures.extend(broken)
         for source in sources:
             generated = self._generate(source, note, date)
             self.report.generation_failures.extend(generated.failures)
-            for pair, text in generated.pairs:
-                made.append(pair if source == "abstention" else self.judge(pair, text))
+            self.report.quality_rejections.extend(generated.rejections)
+            judged = source != "abstention"
+            made += [(pair, text if judged else None) for pair, text in generated.pairs]
         return made
 
     def _generate(self, source: str, note: Note, date: datetime) -> Generated:
@@ -335,20 +368,23 @@ class _Run:
                 linked.append(other)
         return linked
 
-    def note(self, note: Note, made: list[Pair], sources: tuple[str, ...]) -> None:
-        """Keep the note's new pairs that repeat nothing kept, then write them in one go
-        as the note's pairs of `sources`."""
+    def note(
+        self, note: Note, made: list[tuple[Pair, str | None]], sources: tuple[str, ...]
+    ) -> None:
+        """Keep the note's new pairs that repeat nothing kept, judge the generated ones
+        (after dedupe: a dropped pair costs no verdict), then write them in one go as
+        the note's pairs of `sources`."""
         known = {p.id for p in self.store.list(PairFilter(note=note.path, source=sources))}
         for old in known:  # the note's old text must not count as a duplicate of its new text
             self.kept.remove(old)
         fresh = []
-        for pair in made:
+        for pair, text in made:
             # a scene is never dropped: the person wrote each one on purpose
             checked = pair.source != "scene" and pair.id not in known
             if checked and self.kept.pair_duplicate_of(pair) is not None:
                 self.report.duplicates_dropped += 1
                 continue
-            fresh.append(pair)
+            fresh.append(pair if text is None else self.judge(pair, text))
             self.kept.add_pair(pair)
         update = self.store.replace_note(note.path, note.content_hash, fresh, sources)
         self._count(fresh, update)

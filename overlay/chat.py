@@ -54,6 +54,7 @@ class Citation:
     heading_path: tuple[str, ...]
     snippet: str
     cited: bool  # the answer refers to it as [n]
+    score: float = 0.0  # retrieval's fused score of the passage
 
     @property
     def target(self) -> str:
@@ -67,11 +68,12 @@ class Citation:
 @dataclass(frozen=True, slots=True)
 class Answer:
     text: str
-    reasoning: str
+    reasoning: str  # the model's reasoning when it was asked to think, else ''
     citations: tuple[Citation, ...]
     model: str
     question: str  # the standalone question that was searched for
     abstained: bool = False
+    log_id: int | None = None  # its entry in the conversation log, once logged
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,14 +95,18 @@ class Chat:
     def __init__(self, retriever: VaultRetriever, llm: LLM) -> None:
         self.retriever, self.llm = retriever, llm
 
-    def answer(self, turns: Sequence[ChatTurn], *, rag: bool = True) -> Answer:
-        events = list(self.stream(turns, rag=rag))
+    def answer(self, turns: Sequence[ChatTurn], *, rag: bool = True, think: bool = False) -> Answer:
+        events = list(self.stream(turns, rag=rag, think=think))
         done = events[-1]
         assert done.kind == "done"
         answer: Answer = done.data
         return answer
 
-    def stream(self, turns: Sequence[ChatTurn], *, rag: bool = True) -> Iterator[AnswerEvent]:
+    def stream(
+        self, turns: Sequence[ChatTurn], *, rag: bool = True, think: bool = False
+    ) -> Iterator[AnswerEvent]:
+        """The answer as events. With `think` the model may reason first, and its reasoning
+        comes as 'reasoning' events, never in the answer; without, none is shown at all."""
         question = self.standalone_question(turns) if rag else turns[-1].content
         hits = self.relevant(question) if rag else []
         yield AnswerEvent("sources", [_citation(i, h, False) for i, h in enumerate(hits, 1)])
@@ -109,8 +115,9 @@ class Chat:
             yield AnswerEvent("done", self._answer(NOT_IN_NOTES, "", hits, question, True))
             return
         text, reasoning = "", ""
-        for response in self.llm.stream_chat(self._messages(turns, hits, rag)):
-            if thinking := response.additional_kwargs.get("thinking_delta"):
+        for response in self.llm.stream_chat(self._messages(turns, hits, rag), thinking=think):
+            thinking = response.additional_kwargs.get("thinking_delta")
+            if thinking and think:  # a model that reasons unasked is not shown reasoning
                 reasoning += thinking
                 yield AnswerEvent("reasoning", thinking)
             if response.delta:
@@ -129,7 +136,8 @@ class Chat:
         if not history:
             return question
         transcript = "\n".join(f"{t.role}: {t.content}" for t in history[-6:])
-        rewritten = self.llm.complete(CONDENSE_PROMPT.format(history=transcript, question=question))
+        prompt = CONDENSE_PROMPT.format(history=transcript, question=question)
+        rewritten = self.llm.complete(prompt, thinking=False)  # a rewrite needs no reasoning
         condensed = rewritten.text.strip().splitlines()[0:1]
         return condensed[0].strip() if condensed and condensed[0].strip() else question
 
@@ -162,7 +170,8 @@ class Chat:
     ) -> Answer:
         cited = {int(n) for n in _CITATION.findall(text)}
         citations = tuple(_citation(i, h, i in cited) for i, h in enumerate(hits, 1))
-        return Answer(text, reasoning, citations, self.llm.metadata.model_name, question, abstained)
+        model = self.llm.metadata.model_name
+        return Answer(text, reasoning.strip(), citations, model, question, abstained)
 
 
 def format_sources(hits: Sequence[SearchHit]) -> str:
@@ -195,4 +204,4 @@ def _clip(text: str, budget: int) -> str:
 
 
 def _citation(n: int, hit: SearchHit, cited: bool) -> Citation:
-    return Citation(n, hit.note_path, hit.heading_path, hit.snippet, cited)
+    return Citation(n, hit.note_path, hit.heading_path, hit.snippet, cited, hit.score)

@@ -128,18 +128,42 @@ class DaemonClient:
         return self._json("POST", "/sync", json={"paths": paths, "wait": wait})
 
     def answer(
-        self, messages: list[dict[str, str]], *, rag: bool = True, adapter: str | None = None
+        self,
+        messages: list[dict[str, str]],
+        *,
+        rag: bool = True,
+        adapter: str | None = None,
+        think: bool | None = None,
     ) -> dict[str, Any]:
         """Answer.to_dict(): `{"text", "reasoning", "citations", "model"}`."""
-        body = {"messages": messages, "rag": rag, "adapter": adapter, "stream": False}
+        body = {
+            "messages": messages,
+            "rag": rag,
+            "adapter": adapter,
+            "think": think,
+            "stream": False,
+        }
+        body["client"] = "cli"  # how the conversation log records it
         return self._json("POST", "/chat", json=body)
 
     def stream_answer(
-        self, messages: list[dict[str, str]], *, rag: bool = True, adapter: str | None = None
+        self,
+        messages: list[dict[str, str]],
+        *,
+        rag: bool = True,
+        adapter: str | None = None,
+        think: bool | None = None,
     ) -> Iterator[tuple[str, Any]]:
-        """(kind, data) pairs: ('sources', {"citations"}), ('token', {"text"}),
-        ('reasoning', {"text"}), then ('done', Answer.to_dict())."""
-        body = {"messages": messages, "rag": rag, "adapter": adapter, "stream": True}
+        """(kind, data) pairs: ('sources', {"citations"}), ('reasoning', {"text"}) with
+        `think`, ('token', {"text"}), then ('done', Answer.to_dict())."""
+        body = {
+            "messages": messages,
+            "rag": rag,
+            "adapter": adapter,
+            "think": think,
+            "stream": True,
+        }
+        body["client"] = "cli"
         with self._http.stream("POST", "/chat", json=body) as response:
             if response.is_error:
                 response.read()

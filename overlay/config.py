@@ -120,10 +120,11 @@ class RetrievalSettings(Section):
 class LLMSettings(Section):
     """The chat model."""
 
-    backend: Literal["transformers", "openai", "vllm"] = Field(
+    backend: Literal["transformers", "openai", "vllm", "fake"] = Field(
         "transformers",
         description="'transformers' in-process, 'openai' for any OpenAI-compatible server "
-        "(vLLM first), 'vllm' in-process where vLLM is installed.",
+        "(vLLM first), 'vllm' in-process where vLLM is installed; 'fake' a deterministic "
+        "stand-in that thinks in <think> tags, for tests.",
     )
     model: str = Field(
         "smollm2-135m-instruct",
@@ -136,7 +137,11 @@ class LLMSettings(Section):
     temperature: float = Field(0.0, description="Sampling temperature.")
     max_new_tokens: int = Field(256, description="Upper bound of an answer's length.")
     context_window: int = Field(8192, description="The model's context window, in tokens.")
-    thinking: bool = Field(False, description="Let Qwen3-style models reason before answering.")
+    thinking: bool = Field(
+        False,
+        description="Let Qwen3-style models reason before answering, unless a request says "
+        "otherwise (`think`); the reasoning is shown apart from the answer.",
+    )
     adapter: str | None = Field(None, description="A LoRA adapter to answer with, by name.")
     models_dir: Path | None = Field(
         None,
@@ -261,6 +266,16 @@ class EvalSettings(Section):
     )
 
 
+class LogSettings(Section):
+    """The conversation log (`overlay log`): every answer, its sources and its rating."""
+
+    enabled: bool = Field(
+        True,
+        description="Record every answer (question, sources and scores, answer, model, "
+        "latency, tokens) in the data dir; never anything from a private note.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OVERLAY_", env_nested_delimiter="__", extra="forbid"
@@ -279,6 +294,7 @@ class Settings(BaseSettings):
     distill: DistillSettings = Field(default_factory=DistillSettings)  # type: ignore[arg-type]
     train: TrainSettings = Field(default_factory=TrainSettings)  # type: ignore[arg-type]
     eval: EvalSettings = Field(default_factory=EvalSettings)  # type: ignore[arg-type]
+    log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
 
     def require_vault(self) -> Path:
         """The vault folder, or a clear error naming the ways to give one."""

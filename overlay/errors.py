@@ -3,7 +3,8 @@
     OverlayError
     ├── ConfigError          settings that cannot be loaded or make no sense
     │   ├── PairNotFound     a pair id (or prefix) that names no training pair
-    │   └── RunNotFound      a run id (or prefix) that names no training run
+    │   ├── RunNotFound      a run id (or prefix) that names no training run
+    │   └── LogEntryNotFound an id that names no answer in the conversation log
     ├── VaultNotFound        no vault named, or the named folder is not there
     ├── PathOutsideVault     a requested path escapes the vault
     ├── NoteNotFound         a path or title that names no note
@@ -39,6 +40,10 @@ class PairNotFound(ConfigError):
 
 
 class RunNotFound(ConfigError):
+    http_status = 404
+
+
+class LogEntryNotFound(ConfigError):
     http_status = 404
 
 

@@ -22,6 +22,7 @@ from indexer.store import Store
 from indexer.sync import Indexer, SyncReport
 from overlay.chat import Answer, AnswerEvent, Chat, ChatTurn
 from overlay.config import Settings
+from overlay.conversations import ConversationLog, Recording
 from overlay.errors import NoteNotFound, PathOutsideVault
 from overlay.llms import llm_from_settings
 from overlay.retrieval import SearchHit, VaultRetriever
@@ -140,14 +141,54 @@ class Memory:
         return [RelatedNote(p, titles.get(p, p), scores[p], tuple(reasons[p])) for p in ranked]
 
     def answer(
-        self, turns: list[ChatTurn], *, rag: bool = True, adapter: str | None = None
+        self,
+        turns: list[ChatTurn],
+        *,
+        rag: bool = True,
+        adapter: str | None = None,
+        interface: str = "cli",
+        think: bool | None = None,
     ) -> Answer:
-        return self.chat_with(adapter).answer(turns, rag=rag)
+        events = list(
+            self.stream_answer(turns, rag=rag, adapter=adapter, interface=interface, think=think)
+        )
+        answer: Answer = events[-1].data
+        return answer
 
     def stream_answer(
-        self, turns: list[ChatTurn], *, rag: bool = True, adapter: str | None = None
+        self,
+        turns: list[ChatTurn],
+        *,
+        rag: bool = True,
+        adapter: str | None = None,
+        interface: str = "cli",
+        think: bool | None = None,
     ) -> Iterator[AnswerEvent]:
-        return self.chat_with(adapter).stream(turns, rag=rag)
+        """The answer's events; the finished answer is logged (unless `log.enabled` is
+        off) with `interface` ('cli', 'plugin', 'openai'), and carries its `log_id`.
+        `think` lets the model reason first (None: as `llm.thinking` says)."""
+        chat = self.chat_with(adapter)
+        thinks = self.settings.llm.thinking if think is None else think
+        events = chat.stream(turns, rag=rag, think=thinks)
+        if not self.settings.log.enabled:
+            return events
+        served = adapter or self.adapters.default_name
+        recording = Recording(
+            self.conversations,
+            self.vault,
+            self.settings.parse.private_tags,
+            interface,
+            turns[-1].content,
+            "" if served == self.adapters.base_name else served,
+            rag,
+            chat.llm,
+        )
+        return recording.stream(events)
+
+    @cached_property
+    def conversations(self) -> ConversationLog:
+        """The conversation log (`overlay log`)."""
+        return ConversationLog.from_settings(self.settings)
 
     def read_note(self, path: str, heading: str | None = None) -> NoteSection:
         """The text of an indexed note, or of one of its sections.
@@ -193,6 +234,8 @@ class Memory:
 
     def close(self) -> None:
         self.store.close()
+        if "conversations" in self.__dict__:
+            self.conversations.close()
 
     def _require_indexed(self, note_path: str) -> None:
         if self.store.note(note_path) is None:

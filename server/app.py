@@ -2,7 +2,8 @@
 
 Two APIs share one app and one bearer token:
 - `/api/v1/...`: the plugin API (health, status, search, related notes, note
-  sections, chat over Server-Sent Events, sync);
+  sections, chat over Server-Sent Events, the conversation log and its ratings,
+  sync);
 - `/v1/...`: the OpenAI-compatible API (models, chat completions, embeddings),
   so the `openai` client and Obsidian plugins that take a custom OpenAI URL
   work unchanged.
@@ -25,7 +26,18 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from overlay.config import Settings
 from overlay.daemon import SyncWorker
-from server import chat, completions, embeddings, health, models, notes, pairs, review, search
+from server import (
+    chat,
+    completions,
+    conversations,
+    embeddings,
+    health,
+    models,
+    notes,
+    pairs,
+    review,
+    search,
+)
 from server import sync as sync_routes
 from server.auth import load_token, require_token
 from server.errors import add_error_handlers, error_responses
@@ -39,7 +51,18 @@ log = logging.getLogger("overlay.server")
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 # Everything behind the token, in the order the OpenAPI page lists it.
-GUARDED = (health, search, notes, chat, sync_routes, pairs, models, completions, embeddings)
+GUARDED = (
+    health,
+    search,
+    notes,
+    chat,
+    conversations,
+    sync_routes,
+    pairs,
+    models,
+    completions,
+    embeddings,
+)
 
 DESCRIPTION = """\
 Overlay answers from your Obsidian vault: search, related notes, chat with

@@ -38,6 +38,16 @@ class ChatRequest(BaseModel):
         description="A LoRA adapter to answer with, by its name in /v1/models; null (or the "
         "base model's name): the model in service, i.e. the promoted adapter if any.",
     )
+    think: bool | None = Field(
+        default=None,
+        description="Let the model reason before it answers (Qwen3-style models); the "
+        "reasoning comes apart from the answer, as `reasoning` events and "
+        "ChatAnswer.reasoning, never in its text. null: the server's `llm.thinking` (off "
+        "unless set). Off, no reasoning is sent at all.",
+    )
+    client: Literal["plugin", "cli"] = Field(
+        default="plugin", description="Who asks, as the conversation log records it."
+    )
 
 
 class Citation(BaseModel):
@@ -58,6 +68,11 @@ class ChatAnswer(BaseModel):
     abstained: bool = Field(
         default=False, description="True when the notes held nothing relevant to answer from."
     )
+    log_id: int | None = Field(
+        default=None,
+        description="Its entry in the conversation log, to rate or correct it with "
+        "POST /api/v1/log/{log_id}/rating; null when logging is off.",
+    )
 
 
 ANSWER_EVENT = {
@@ -71,8 +86,9 @@ ANSWER_EVENT = {
 STREAM_DOC = """\
 With `stream` (the default) the answer comes as `text/event-stream`, one JSON object per event:
 `sources` `{"citations": [Citation]}` first, then `token` `{"text"}` pieces of the answer
-(and `reasoning` `{"text"}` pieces when the model reasons), then `done` with the whole
-ChatAnswer. A failure after the stream began arrives as `error` `{"type", "message"}`.
+(and, with `think`, `reasoning` `{"text"}` pieces of the model's reasoning, before the
+answer and never inside it), then `done` with the whole ChatAnswer (with its `log_id`).
+A failure after the stream began arrives as `error` `{"type", "message"}`.
 """
 
 
@@ -87,7 +103,8 @@ ChatAnswer. A failure after the stream began arrives as `error` `{"type", "messa
 )
 def chat(request: ChatRequest, memory: MemoryDep, state: StateDep) -> Any:
     turns = to_turns(request.messages)
-    options = answer_options(memory, request.rag, request.adapter)
+    options = answer_options(memory, request.rag, request.adapter, request.think)
+    options["interface"] = request.client
     if not request.stream:
         return ChatAnswer.model_validate(memory.answer(turns, **options).to_dict())
     events = memory.stream_answer(turns, **options)
@@ -98,13 +115,16 @@ def to_turns(messages: list[Message]) -> list[ChatTurn]:
     return [ChatTurn(role=m.role, content=m.content) for m in messages]
 
 
-def answer_options(memory: Memory, rag: bool, adapter: str | None) -> dict[str, Any]:
+def answer_options(
+    memory: Memory, rag: bool, adapter: str | None, think: bool | None = None
+) -> dict[str, Any]:
     """Keyword arguments of Memory.answer; an adapter must be a name /v1/models lists."""
+    options: dict[str, Any] = {"rag": rag, "think": think}
     if adapter is None:
-        return {"rag": rag}
+        return options
     if adapter not in memory.models():
         raise HTTPException(404, f"no adapter named {adapter!r}; GET /v1/models lists them")
-    return {"rag": rag, "adapter": adapter}
+    return {**options, "adapter": adapter}
 
 
 def sse_event(event: Any) -> str:

@@ -4,8 +4,15 @@ Retrieval is on unless the body says `"overlay": {"rag": false}`. The sources
 come twice: as a list of Obsidian links after the answer text (so any client
 shows them), and in the extra top-level field `citations` (in a stream: on the
 first chunk), which the `openai` client keeps (`completion.model_extra`).
+The answer's conversation-log entry comes the same way, as `log_id` (in a
+stream: on the finishing chunk), so a client can rate or correct it.
 Sampling fields (`temperature`, `max_tokens`, …) are accepted and ignored: the
 server's `llm` settings decide.
+
+Reasoning is off unless asked for, by `"overlay": {"think": true}` or as vLLM is asked,
+`"chat_template_kwargs": {"enable_thinking": true}`. It comes as vLLM's reasoning
+parser sends it: in `reasoning_content` (and, for newer clients, the same text in
+`reasoning`) of the message or the stream's deltas, never in `content`.
 """
 
 from __future__ import annotations
@@ -65,6 +72,12 @@ class StreamOptions(BaseModel):
 
 class OverlayOptions(BaseModel):
     rag: bool = Field(default=True, description="Retrieve from the vault and cite (the default).")
+    think: bool | None = Field(
+        default=None,
+        description="Let the model reason first, sent as `reasoning_content`, never in "
+        "`content`; null: `chat_template_kwargs.enable_thinking`, else the server's "
+        "`llm.thinking` (off unless set).",
+    )
 
 
 class ChatCompletionRequest(BaseModel):
@@ -80,13 +93,28 @@ class ChatCompletionRequest(BaseModel):
         default_factory=lambda: OverlayOptions(),
         description='Overlay\'s own options, e.g. `{"rag": false}` for the model alone.',
     )
+    chat_template_kwargs: dict[str, Any] | None = Field(
+        default=None,
+        description='As vLLM takes it; `{"enable_thinking": true}` asks for reasoning '
+        "(the only key Overlay reads).",
+    )
+
+    def asks_to_think(self) -> bool | None:
+        """Whether the request asks for reasoning; None when it does not say."""
+        if self.overlay.think is not None:
+            return self.overlay.think
+        asked = (self.chat_template_kwargs or {}).get("enable_thinking")
+        return asked if isinstance(asked, bool) else None
 
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
     reasoning_content: str | None = Field(
-        default=None, description="The model's reasoning, if any."
+        default=None, description="The model's reasoning, when the request asked for it."
+    )
+    reasoning: str | None = Field(
+        default=None, description="The same as `reasoning_content` (newer vLLM's name)."
     )
 
 
@@ -104,6 +132,11 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     citations: list[Citation] = Field(
         description="Overlay's extra: the notes the answer cites as [n]."
+    )
+    log_id: int | None = Field(
+        default=None,
+        description="Overlay's extra: the answer's conversation-log entry, to rate or correct "
+        "with POST /api/v1/log/{log_id}/rating (in a stream: on the finishing chunk).",
     )
 
 
@@ -126,7 +159,8 @@ def create_chat_completion(
     turns = to_turns(_plain_messages(request.messages))
     names = memory.models()
     adapter = request.model if request.model in names[1:] else None
-    options = answer_options(memory, request.overlay.rag, adapter)
+    options = answer_options(memory, request.overlay.rag, adapter, request.asks_to_think())
+    options["interface"] = "openai"
     if not request.stream:
         answer = as_dict(memory.answer(turns, **options))
         return ChatCompletion(
@@ -135,6 +169,7 @@ def create_chat_completion(
             model=answer.get("model") or adapter or names[0],
             choices=[Choice(message=_message(answer))],
             citations=[Citation.model_validate(c) for c in answer["citations"]],
+            log_id=answer.get("log_id"),
         )
     events = memory.stream_answer(turns, **options)
     model = adapter or memory.adapters.default_name
@@ -162,6 +197,7 @@ def _message(answer: dict[str, Any]) -> AssistantMessage:
     return AssistantMessage(
         content=answer["text"] + sources_text(answer["citations"]),
         reasoning_content=answer.get("reasoning") or None,
+        reasoning=answer.get("reasoning") or None,
     )
 
 
@@ -201,16 +237,17 @@ class ChunkStream:
         if event.kind == "token":
             return self._chunk({"content": event.data})
         if event.kind == "reasoning":
-            return self._chunk({"reasoning_content": event.data})
+            return self._chunk({"reasoning_content": event.data, "reasoning": event.data})
         if event.kind == "done":
             answer = as_dict(event.data)
             self.model = answer.get("model") or self.model
-            return self._final(sources_text(answer.get("citations", self.citations)))
+            footnotes = sources_text(answer.get("citations", self.citations))
+            return self._final(footnotes, answer.get("log_id"))
         return ""
 
-    def _final(self, footnotes: str) -> str:
+    def _final(self, footnotes: str, log_id: int | None = None) -> str:
         frames = [self._chunk({"content": footnotes})] if footnotes else []
-        frames.append(self._chunk({}, finish_reason="stop"))
+        frames.append(self._chunk({}, finish_reason="stop", log_id=log_id))
         if self.include_usage:
             usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
             frames.append(frame(None, {**self._head(), "choices": [], "usage": usage}))

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from distill.pairs import STATUSES, PairFilter, PairStore
 from server.errors import error_responses
@@ -53,7 +53,9 @@ class PairOut(BaseModel):
     note_path: str = Field(description="The note it was made from.")
     heading: str = Field(description="The heading of the section it was made from.")
     content_hash: str = Field(description="sha256 of the note's text when it was made.")
-    source: str = Field(description="How it was made: 'dialogue', 'fact', 'link', 'abstention'.")
+    source: str = Field(
+        description="How it was made: 'dialogue', 'scene', 'fact', 'link', 'abstention', 'rated' or 'correction'."
+    )
     generator: str = Field(description="The model that wrote it, or 'none'.")
     prompt_version: str
     language: str = Field(description="'ru', 'en' or 'mixed'.")
@@ -91,10 +93,43 @@ class PairPage(BaseModel):
     counts: Counts
 
 
-class StatusChange(BaseModel):
-    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=10_000, description="Pair ids or unique prefixes of them."
+class PairQuery(BaseModel):
+    """Which pairs a bulk action means, by the list's filters (all must match)."""
+
+    status: list[Status] = Field(
+        default_factory=list, description="Default: every status but 'stale'."
     )
+    note: str | None = Field(default=None, max_length=1024, description="A note path or a folder.")
+    source: list[str] = Field(default_factory=list, description="e.g. 'fact', 'dialogue'.")
+    language: list[str] = Field(default_factory=list, description="'ru', 'en' or 'mixed'.")
+    min_score: float | None = Field(default=None, description="Least lowest judge score of a pair.")
+
+    def filter(self) -> PairFilter:
+        return PairFilter(
+            status=tuple(self.status),
+            note=self.note,
+            source=tuple(self.source),
+            language=tuple(self.language),
+            min_score=self.min_score,
+        ).for_bulk()
+
+
+class StatusChange(BaseModel):
+    """The pairs to change: `ids`, or `where` (e.g. every pending pair of one note,
+    source and language with a judge score of at least 0.8); not both."""
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        None, min_length=1, max_length=10_000, description="Pair ids or unique prefixes of them."
+    )
+    where: PairQuery | None = Field(None, description="Every pair matching these filters.")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> StatusChange:
+        if (self.ids is None) == (self.where is None):
+            raise ValueError("name the pairs: give either ids or where")
+        if self.where is not None and self.where == PairQuery():
+            raise ValueError("where needs at least one filter (every pair is too many)")
+        return self
 
 
 class StatusSet(StatusChange):
@@ -200,22 +235,35 @@ def _set_status(state: ServerState, ids: Sequence[str], status: Status) -> Statu
         return StatusResult(status=status, ids=full, changed=changed, counts=_counts(store))
 
 
+def _change(state: ServerState, body: StatusChange, status: Status) -> StatusResult:
+    if body.ids is not None:
+        return _set_status(state, body.ids, status)
+    assert body.where is not None
+    with _store(state) as store:
+        full = [pair.id for pair in store.list(body.where.filter())]
+        changed = store.set_status(full, status)
+        return StatusResult(status=status, ids=full, changed=changed, counts=_counts(store))
+
+
 @router.post("/approve", response_model=StatusResult, responses=error_responses(400, 404))
 def approve(state: StateDep, body: StatusChange) -> StatusResult:
-    """Approve these pairs for training (as `overlay pairs approve ID…`)."""
-    return _set_status(state, body.ids, "approved")
+    """Approve these pairs for training, by id or by filter (as `overlay pairs approve`):
+    `{"where": {"note": "People", "source": ["fact"], "min_score": 0.8}}` approves every
+    pair of those that is not stale."""
+    return _change(state, body, "approved")
 
 
 @router.post("/reject", response_model=StatusResult, responses=error_responses(400, 404))
 def reject(state: StateDep, body: StatusChange) -> StatusResult:
-    """Reject these pairs: they stay in the store and are never exported."""
-    return _set_status(state, body.ids, "rejected")
+    """Reject these pairs, by id or by filter: they stay in the store, never exported."""
+    return _change(state, body, "rejected")
 
 
 @router.post("/status", response_model=StatusResult, responses=error_responses(400, 404))
 def set_status(state: StateDep, body: StatusSet) -> StatusResult:
-    """Give these pairs any status; how the review page undoes an approval or rejection."""
-    return _set_status(state, body.ids, body.status)
+    """Give these pairs any status, by id or by filter; how the review page undoes an
+    approval or rejection."""
+    return _change(state, body, body.status)
 
 
 @router.post("/{pair_id}/approve", response_model=StatusResult, responses=error_responses(400, 404))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -227,6 +228,7 @@ def test_distill_closes_with_a_summary_of_what_it_did(
     )
     added = line(r"pairs added: (\d+) \(by source: (.+); by language: (.+)\)")
     by_status = line(r"pairs added by status: (.+)")
+    line(r"rejected by the quality checks: 0")  # the script's answers are all in their language
     tokens = line(r"time: \d+\.\d s; (\d+) LLM calls, (\d+) tokens generated \(estimated\)")
     stored = cli.pairs()
     assert int(added[1]) == len(stored) == int(made[1]) - int(made[2])
@@ -253,3 +255,23 @@ def test_distill_tells_its_progress_note_by_note(make_vault: Any, make_settings:
 
     distill(make_settings(vault), Selection(), sources=["dialogue"], progress=hook)
     assert told == [(0, 2, "Chats/a.md", 0), (1, 2, "Chats/b.md", 1), (2, 2, "", 2)]
+
+
+def test_the_progress_bar_counts_notes_and_pairs_then_clears(
+    make_vault: Any, make_settings: Any
+) -> None:
+    from rich.console import Console
+
+    from distill.run import distill
+    from distill.selection import Selection
+    from overlay.cli.distill import progress_bar
+
+    vault = make_vault({"Chats/a.md": CHAT, "Chats/b.md": CHAT.replace("Folkboat", "boat")})
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
+    with progress_bar(terminal) as hook:
+        distill(make_settings(vault), Selection(), sources=["dialogue"], progress=hook)
+    drawn = terminal.file.getvalue()  # type: ignore[attr-defined]
+    assert "2 pairs added" in drawn and "2/2" in drawn
+    assert drawn.endswith("\x1b[1A\x1b[2K")  # transient: the bar is erased for the summary
+    with progress_bar(None) as none:
+        assert none is None  # --quiet, --json or no terminal: no bar

@@ -104,6 +104,18 @@ def test_answers_not_in_their_section_are_rejected_and_counted(
     assert report.judge_rejected == len(dima)
 
 
+def test_near_duplicates_are_dropped_before_judging_so_rejections_add_up(
+    make_vault: Any, make_settings: Any
+) -> None:
+    vault = make_vault({"People/Dima.md": DIMA, "Crew/Dima again.md": DIMA})
+    settings = make_settings(vault)
+    report = distill(settings, Selection(), sources=["fact"], llm=ScriptedLLM(replies=[reply()]))
+    stored = pairs(settings, source=("fact",))
+    assert report.duplicates_dropped == 6  # the second copy's questions, none of them judged
+    assert {p.note_path for p in stored} == {"Crew/Dima again.md"}  # sorted first, kept
+    assert report.judge_rejected == len(stored) == report.added_by_status["rejected"] == 6
+
+
 def test_a_failing_generator_is_recorded_and_the_run_goes_on(settings: Settings) -> None:
     report = distill(settings, Selection(), llm=ScriptedLLM(replies=["I'd rather not."]))
     assert report.pairs_added == 0 and report.notes_distilled == 2
@@ -144,7 +156,11 @@ def test_a_question_or_answer_not_in_its_language_is_dropped_and_recorded(
         settings, Selection(), sources=["fact"], llm=ScriptedLLM(replies=[english_for_russian])
     )
     assert {p.language for p in pairs(settings, source=("fact",))} == {"en"}
-    assert any("the Russian answer is not in Russian" in f for f in report.generation_failures)
+    rejected = report.quality_rejections  # one per note: the script answers both alike
+    assert {r.check for r in rejected} == {"language"} and len(rejected) == 2
+    assert all("the Russian answer is not in Russian" in r.detail for r in rejected)
+    assert not report.generation_failures  # the model answered; the check threw it out
+    assert "rejected by the quality checks: 2 (not in its language 2)" in report.summary()
     mixed = reply(questions_ru=("Когда родилась Анна?", "When is Anna's birthday?"))
     report = distill(
         settings, Selection(everything=True), sources=["fact"], llm=ScriptedLLM(replies=[mixed])
@@ -152,9 +168,9 @@ def test_a_question_or_answer_not_in_its_language_is_dropped_and_recorded(
     russian = pairs(settings, source=("fact",), language=("ru",), status=("pending",))
     assert [p.messages[0]["content"] for p in russian] == ["Когда родилась Анна?"]
     assert not russian[0].held_out  # the only Russian question is trained on
-    assert any(
-        'not in Russian: "When is Anna\'s birthday?"' in f for f in report.generation_failures
-    )
+    assert {r.check for r in report.quality_rejections} == {"language"}
+    details = [r.detail for r in report.quality_rejections]
+    assert any('not in Russian: "When is Anna\'s birthday?"' in d for d in details)
 
 
 def test_a_near_identical_question_is_dropped_its_paraphrases_are_not(settings: Settings) -> None:
@@ -214,9 +230,12 @@ def test_abstention_questions_that_the_vault_answers_are_dropped(settings: Setti
     )
     [kept] = pairs(settings, source=("abstention",))
     assert kept.messages[0]["content"] == "What is Anna's favourite film?"
-    failures = report.generation_failures
-    assert any("People/Anna.md answers 'Where does Anna work" in f for f in failures)
-    assert any("People/Dima.md answers 'Until when is Dima" in f for f in failures)
+    assert {r.check for r in report.quality_rejections} == {"answered"}
+    details = [r.detail for r in report.quality_rejections]
+    assert any("People/Anna.md answers 'Where does Anna work" in d for d in details)
+    assert any("People/Dima.md answers 'Until when is Dima" in d for d in details)
+    assert not report.generation_failures
+    assert "abstention question the vault answers" in report.summary()
 
 
 def test_a_dialogue_only_run_never_makes_the_model(settings: Settings) -> None:

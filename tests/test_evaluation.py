@@ -166,7 +166,7 @@ def test_a_garbling_adapter_shows_as_forgetting_from_the_command_line(
     shown = runner.invoke(app, [*where, "eval", run.id[:5], "--json", "--no-rag"], env=overrides)
 
     assert shown.exit_code == 0, shown.output
-    result = json.loads(shown.output)
+    result = json.loads(shown.stdout)  # stderr: the model loading bar
     assert result["run"] == run.id and result["metrics"]["recall_rag"] is None
     assert result["metrics"]["forgetting"] > settings.eval.forgetting_budget
     assert Path(result["plot"]).is_file()

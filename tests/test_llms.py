@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from llama_index.core.base.llms.types import ThinkingBlock
 from llama_index.core.llms import ChatMessage
 
 from overlay.config import LLMSettings
 from overlay.errors import ConfigError, DependencyMissing, ModelUnavailable
 from overlay.llms import ReasoningStream, llm_from_settings, split_reasoning
 from overlay.llms.local import LocalLLM, render_chat
-from overlay.llms.openai_backend import OpenAICompatibleLLM
+from overlay.llms.openai_backend import OpenAICompatibleLLM, openai_llm
 from overlay.llms.reasoning import opens_reasoning
 from overlay.llms.transformers_backend import TransformersLLM
 from overlay.models import BUNDLED, BundledModel, bundled_gguf, ensure_converted, resolve_model
@@ -172,7 +175,7 @@ class ScriptedLLM(LocalLLM):
     output: str
     prompt_suffix: str = ""
 
-    def render(self, messages: list[dict[str, str]]) -> str:
+    def render(self, messages: list[dict[str, str]], *, thinking: bool | None = None) -> str:
         return messages[-1]["content"] + self.prompt_suffix
 
     def generate_text(self, prompt: str, **kwargs: Any) -> str:
@@ -247,8 +250,47 @@ def test_streamed_split_matches_the_whole_split(pieces: list[str], cuts: list[in
         )
     tail_reasoning, tail_answer = stream.close()
 
-    assert (reasoning + tail_reasoning).strip() == split_reasoning(text)[0]
-    assert answer + tail_answer == split_reasoning(text)[1]
+    assert (reasoning + tail_reasoning, answer + tail_answer) == split_reasoning(text)
+
+
+def streamed(pieces: list[str], opened: bool = False) -> tuple[list[str], list[str]]:
+    """The reasoning and answer deltas a stream of `pieces` gives, its close included."""
+    stream = ReasoningStream(opened=opened)
+    parts = [stream.feed(piece) for piece in pieces] + [stream.close()]
+    return [r for r, _ in parts if r], [a for _, a in parts if a]
+
+
+def test_tags_split_across_deltas_never_leak_into_the_answer() -> None:
+    reasoning, answer = streamed(["<th", "ink>Fran", "ce's capi", "tal.</th", "ink>\n\nPa", "ris."])
+    assert "".join(reasoning) == "France's capital."
+    assert "".join(answer) == "Paris."
+    assert not any("<" in delta or ">" in delta for delta in answer)
+
+
+def test_reasoning_streams_as_it_comes_not_at_the_end() -> None:
+    stream = ReasoningStream()
+    assert stream.feed("<think>Fran") == ("Fran", "")
+    assert stream.feed("ce </th") == ("ce", "")  # the space waits: the block may end there
+    assert stream.feed("ink>Paris") == ("", "Paris")
+
+
+def test_an_empty_block_gives_no_reasoning_and_a_clean_answer() -> None:
+    # Qwen3 writes an empty block when thinking is off.
+    assert streamed(["<think>", "\n\n", "</think>", "\n\n", "Paris."]) == ([], ["Paris."])
+
+
+def test_an_unterminated_block_is_all_reasoning() -> None:
+    reasoning, answer = streamed(["<think>still ", "thinking when tok", "ens ran out\n"])
+    assert ("".join(reasoning), answer) == ("still thinking when tokens ran out", [])
+
+
+def test_a_block_the_template_opened_closes_in_the_output() -> None:
+    assert streamed(["France.</thi", "nk>Paris."], opened=True) == (["France."], ["Paris."])
+
+
+def test_text_that_only_looks_like_a_tag_is_answer() -> None:
+    reasoning, answer = streamed(["<thi", "ngs> are fine"])
+    assert (reasoning, "".join(answer)) == ([], "<things> are fine")
 
 
 # Settings choose the backend
@@ -268,6 +310,85 @@ def test_settings_choose_the_backend(tmp_path: Path) -> None:
     assert server.additional_kwargs["extra_body"] == {
         "chat_template_kwargs": {"enable_thinking": False}
     }
+
+
+def recording_server(
+    message: dict[str, str], deltas: list[dict[str, str]]
+) -> tuple[OpenAICompatibleLLM, list[dict[str, Any]]]:
+    """The `openai` backend talking to a canned OpenAI-compatible server (an httpx
+    MockTransport) that answers `message`, or streams `deltas`; and the bodies it got."""
+    bodies: list[dict[str, Any]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        head = {"id": "c", "created": 0, "model": "qwen3"}
+        if not body.get("stream"):
+            reply = {
+                "index": 0,
+                "message": {"role": "assistant", **message},
+                "finish_reason": "stop",
+            }
+            return httpx.Response(
+                200, json={**head, "object": "chat.completion", "choices": [reply]}
+            )
+        frames = [
+            {**head, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": d}]}
+            for d in deltas
+        ]
+        text = "".join(f"data: {json.dumps(f)}\n\n" for f in frames) + "data: [DONE]\n\n"
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+    settings = LLMSettings(backend="openai", base_url="http://vllm.test/v1", model="qwen3")
+    client = httpx.Client(transport=httpx.MockTransport(handle))
+    return openai_llm(settings, http_client=client), bodies
+
+
+def test_a_call_switches_qwen3_thinking_on_the_server() -> None:
+    llm, bodies = recording_server({"content": "Paris."}, [{"content": "Paris."}])
+
+    llm.chat(QUESTION, thinking=True)
+    list(llm.stream_chat(QUESTION, thinking=True))
+    llm.chat(QUESTION)
+
+    assert [b["chat_template_kwargs"] for b in bodies] == [
+        {"enable_thinking": True},
+        {"enable_thinking": True},
+        {"enable_thinking": False},  # the setting, off by default
+    ]
+    assert "thinking" not in bodies[0]
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])  # older, newer vLLM
+def test_reasoning_a_server_parses_stays_out_of_the_answer(field: str) -> None:
+    deltas = [{field: "France's "}, {field: "capital."}, {"content": "Par"}, {"content": "is."}]
+    llm, _ = recording_server({"content": "Paris.", field: "France's capital."}, deltas)
+
+    reply = llm.chat(QUESTION, thinking=True).message
+    streamed = list(llm.stream_chat(QUESTION, thinking=True))
+
+    assert reply.content == "Paris."
+    assert [b.content for b in reply.blocks if isinstance(b, ThinkingBlock)] == [
+        "France's capital."
+    ]
+    assert "".join(r.delta or "" for r in streamed) == "Paris."
+    thinking = "".join(r.additional_kwargs.get("thinking_delta", "") for r in streamed)
+    assert thinking == "France's capital."
+
+
+def test_inline_think_tags_from_a_server_without_a_parser_are_split_off() -> None:
+    output = "<think>\nFrance's capital.\n</think>\n\nParis."
+    deltas = [{"content": output[i : i + 4]} for i in range(0, len(output), 4)]
+    llm, _ = recording_server({"content": output}, deltas)
+
+    reply = llm.chat(QUESTION).message
+    streamed = list(llm.stream_chat(QUESTION))
+
+    assert reply.content == "Paris."
+    assert "".join(r.delta or "" for r in streamed) == "Paris."
+    assert streamed[-1].message.content == "Paris."
+    thinking = "".join(r.additional_kwargs.get("thinking_delta", "") for r in streamed)
+    assert thinking == "France's capital."
 
 
 def test_openai_backend_asks_for_a_served_adapter_by_name() -> None:

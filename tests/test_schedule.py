@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
-from overlay.daemon import schedule_jobs
+from distill.adapters import new_trainable_pairs
+from distill.pairs import Pair, PairStore
+from distill.runs import RunRegistry
+from distill.training import training_pairs
+from overlay.daemon import enough_new_pairs, schedule_jobs
 from overlay.errors import ConfigError, OverlayError
 from overlay.memory import Memory
 from overlay.schedule import Every, Scheduler, When, parse_duration
@@ -123,3 +127,37 @@ def test_the_daemon_schedules_only_what_the_settings_ask(
     assert [job.name for job in jobs["full"]] == ["adapters", "distill", "train"]
     distill = jobs["full"][1]
     assert isinstance(distill, Every) and distill.period_s == 6 * HOUR
+
+
+def _fact(question: str, status: str = "approved", *, held_out: bool = False) -> Pair:
+    return Pair.make(
+        [{"role": "user", "content": question}, {"role": "assistant", "content": "Kittiwake."}],
+        note_path="The boat.md",
+        source="fact",
+        heading="",
+        content_hash="h",
+        generator="hand",
+        prompt_version="test",
+        language="en",
+        status=status,
+        held_out=held_out,
+    )
+
+
+def test_auto_training_waits_for_enough_newly_approved_pairs(make_settings: Any) -> None:
+    settings = make_settings(None, train__auto=True, train__auto_min_pairs=2)
+    with PairStore.from_settings(settings) as store:
+        store.add(
+            [_fact("Boat's name?"), _fact("Held?", held_out=True), _fact("Pending?", "pending")]
+        )
+
+    assert new_trainable_pairs(settings) == 1 and not enough_new_pairs(settings)
+    with PairStore.from_settings(settings) as store:
+        store.add([_fact("What is my boat called?")])
+    assert enough_new_pairs(settings)  # two approved pairs no run has trained on
+    with PairStore.from_settings(settings) as store, RunRegistry.from_settings(settings) as runs:
+        runs.create(
+            parent=None, data_hash="h", config={"pair_ids": [p.id for p in training_pairs(store)]}
+        )
+        store.add([_fact("And the boat's name again?")])
+    assert new_trainable_pairs(settings) == 1  # only what the last run did not see

@@ -24,6 +24,7 @@ from distill.training import (
     InjectedNaNLoss,
     InjectedOutOfMemory,
     TrainingData,
+    TrainProgress,
     build_trainer,
     collect_data,
     data_hash,
@@ -34,6 +35,7 @@ from distill.training import (
     training_pairs,
 )
 from overlay.cli import app
+from overlay.cli.train import summary
 from overlay.config import Settings
 from overlay.errors import ConfigError, TrainingFailed
 from overlay.models import resolve_model
@@ -276,7 +278,15 @@ def test_replay_answers_are_generated_once_and_cached(base_model: Path, tmp_path
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, base_model: Path) -> tuple[Settings, Run]:
+def heard() -> list[TrainProgress]:
+    """What the progress callback (the bar of `overlay train`) heard during `trained`."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, base_model: Path, heard: list[TrainProgress]
+) -> tuple[Settings, Run]:
     """One tiny real training run that meets an injected OOM, then an injected NaN loss."""
     data_dir = tmp_path_factory.mktemp("training") / "data"
     settings = Settings.model_validate(
@@ -297,7 +307,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, base_model: Path) -> tuple
     with PairStore.from_settings(settings) as store:
         fill_store(store)
     faults = [InjectedOutOfMemory(above_batch_size=2), InjectedNaNLoss(above_learning_rate=1.5e-3)]
-    return settings, train(settings, faults=faults)
+    return settings, train(settings, faults=faults, progress=heard.append)
 
 
 @pytest.mark.slow
@@ -446,6 +456,27 @@ def test_overlay_runs_shows_the_tree_and_a_runs_record(trained: tuple[Settings, 
     assert "recovered" in shown.output and "out of memory" in shown.output
     records = json.loads(listed.output)
     assert records[0]["id"] == run.id and records[0]["promoted"] is False
+
+
+@pytest.mark.slow
+def test_overlay_train_shows_progress_and_closes_with_a_summary(
+    trained: tuple[Settings, Run], heard: list[TrainProgress]
+) -> None:
+    run = trained[1]
+    steps = [step for step in heard if step.phase == "train"]
+    last = steps[-1]
+
+    assert heard[0].phase == "replay"  # the base model's answers are generated first
+    assert {step.attempt for step in steps} >= {2, 3}  # the bar says which attempt runs
+    assert (last.done, last.total, last.attempt) == (run.metrics["steps"],) * 2 + (3,)
+    assert last.loss is not None and last.eval_loss is not None
+    lines = summary(run)
+    assert lines[0].startswith(f"trained {run.id} in ") and "4 pairs + 1 replay" in lines[0]
+    assert (
+        "recovered: out of memory at attempt 1: batch_size 4 → 2, gradient_accumulation 1 → 2"
+        in lines
+    )
+    assert lines[-1] == f"folder: {run.folder}"
 
 
 def test_overlay_runs_show_names_an_unknown_run(tmp_path: Path) -> None:

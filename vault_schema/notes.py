@@ -88,6 +88,7 @@ class Note:
     content_hash: str = ""  # sha256 of the raw file bytes
     mtime: float = 0.0
     body_line_offset: int = 0  # lines taken by the frontmatter, to map body lines to file lines
+    frontmatter_text: str = ""  # the raw YAML between the `---` lines (file line 2 on)
     warnings: tuple[ParseWarning, ...] = ()
 
     @property

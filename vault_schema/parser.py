@@ -116,6 +116,7 @@ def _parse(path: str, text: str, mtime: float, content_hash: str) -> Note:
         content_hash=content_hash,
         mtime=mtime,
         body_line_offset=offset,
+        frontmatter_text=raw_yaml or "",
         warnings=warnings,
     )
 

@@ -21,15 +21,29 @@ and `tags` are their defaults); several blocks in one note work as well.
 `scene.schema.json` (JSON Schema 2020-12, next to this module) is the format;
 the turn order is the one rule it cannot say, checked here.
 
-A note whose frontmatter says `overlay: scene` is a scene note: every ```yaml
-block in it must be a scene and it must hold at least one, so a forgotten
-`kind: scene` is reported rather than silently skipped. A note's frontmatter
-`language` (ru or en) is the default language of its scenes; where no level
-says it, `Scene.language` is None and the reader detects it.
+A note whose frontmatter says `overlay: scene` (or `kind: scene`) is a scene
+note. Its frontmatter may itself be a scene: `turns` or `examples` there, with
+the same keys as a block (`system`, `language`, `tags`); the note's other
+properties (`created`, `aliases`, …) are its own and not checked:
+
+    ---
+    overlay: scene
+    language: ru
+    turns:
+      - user: Чем кормить Фунтика?
+      - assistant: Влажным кормом с индейкой, не с курицей.
+    ---
+
+Every ```yaml block of a scene note must be a scene and the note must hold at
+least one scene, so a forgotten `kind: scene` is reported rather than silently
+skipped. A note's frontmatter `language` (ru or en) is the default language of
+its scenes; where no level says it, `Scene.language` is None and the reader
+detects it.
 
 An answer holding a code fence: open the scene with a longer fence (````yaml).
-Every line number is a 1-based line of the file: errors point at the offending
-key or turn where YAML says where it is. Pure: nothing here reads a file.
+Every line number is a 1-based line of the file, frontmatter included: errors
+point at the offending key or turn where YAML says where it is (for a
+frontmatter scene, the frontmatter's line). Pure: nothing here reads a file.
 """
 
 from __future__ import annotations
@@ -56,6 +70,11 @@ SCHEMA_VERSION = "scene-1"  # the schema's version: bump with a change to the fo
 LANGUAGES: tuple[str, ...] = tuple(SCHEMA["$defs"]["language"]["enum"])
 _VALIDATOR = Draft202012Validator(SCHEMA)
 _MEANS_SCENE = re.compile(r"^[ \t]*kind[ \t]*:[ \t]*['\"]?scene['\"]?[ \t]*(?:#.*)?$", re.M | re.I)
+_MARKS_SCENE_NOTE = re.compile(
+    r"^(?:overlay|kind)[ \t]*:[ \t]*['\"]?scene['\"]?[ \t]*(?:#.*)?$", re.M | re.I
+)
+_SCENE_KEYS = tuple(SCHEMA["properties"])  # what a frontmatter scene takes from the properties
+_MARKERS = ("overlay", "kind")  # frontmatter keys that make a note a scene note
 _TURN_KEYS = {"user", "assistant"}
 
 
@@ -86,8 +105,8 @@ class SceneError:
 
 
 def is_scene_note(note: Note) -> bool:
-    """Whether the note's frontmatter says `overlay: scene`."""
-    return str(note.frontmatter.get("overlay", "")).strip().lower() == "scene"
+    """Whether the note's frontmatter says `overlay: scene` (or `kind: scene`)."""
+    return any(str(note.frontmatter.get(key, "")).strip().lower() == "scene" for key in _MARKERS)
 
 
 def extract_scenes(note: Note) -> list[Scene]:
@@ -109,42 +128,47 @@ def read_scenes(note: Note) -> tuple[list[Scene], list[SceneError]]:
     scenes: list[Scene] = []
     errors: list[SceneError] = []
     scene_note = is_scene_note(note)
-    for block in _yaml_blocks(note):
-        if scene_note or _MEANS_SCENE.search(block.text):
-            found, wrong = _Block(note, block).read()
-            scenes += found
-            errors += wrong
-    if scene_note:
-        errors = _scene_note_errors(note, scenes, errors) + errors
+    blocks = [
+        block for block in _yaml_blocks(note) if scene_note or _MEANS_SCENE.search(block.text)
+    ]
+    frontmatter = _frontmatter_scene(note)
+    for block in [frontmatter, *blocks] if frontmatter else blocks:
+        found, wrong = _Block(note, block).read()
+        scenes += found
+        errors += wrong
+    if scene_note and not scenes and not errors:
+        message = (
+            "marked as a scene note but holds no scene: give it `turns` in the frontmatter "
+            "or a ```yaml block with `kind: scene`"
+        )
+        errors.append(SceneError(note.path, _marker_line(note), message))
     return scenes, errors
 
 
-def _scene_note_errors(
-    note: Note, scenes: Sequence[Scene], errors: Sequence[SceneError]
-) -> list[SceneError]:
-    wrong = []
-    if "turns" in note.frontmatter or "examples" in note.frontmatter:
-        wrong.append(
-            SceneError(
-                note.path, 1, "scenes go in ```yaml blocks of the note, not in its frontmatter"
-            )
-        )
-    if not scenes and not errors:
-        wrong.append(
-            SceneError(
-                note.path,
-                1,
-                "marked `overlay: scene` but holds no ```yaml block with `kind: scene`",
-            )
-        )
-    return wrong
+def _frontmatter_scene(note: Note) -> _Fenced | None:
+    """The frontmatter as a scene: a scene note's frontmatter holding `turns` or
+    `examples`, or one marked as a scene note whose YAML did not load (to say why)."""
+    holds = is_scene_note(note) and any(key in note.frontmatter for key in ("turns", "examples"))
+    unreadable = not note.frontmatter and _MARKS_SCENE_NOTE.search(note.frontmatter_text)
+    if holds or unreadable:
+        return _Fenced(note.frontmatter_text, 1, "", frontmatter=True)
+    return None
+
+
+def _marker_line(note: Note) -> int:
+    """The file line of the frontmatter's `overlay: scene` (line 1 if not found)."""
+    for index, line in enumerate(note.frontmatter_text.split("\n")):
+        if _MARKS_SCENE_NOTE.match(line):
+            return index + 2  # the frontmatter starts on line 2, after `---`
+    return 1
 
 
 @dataclass(frozen=True, slots=True)
 class _Fenced:
     text: str  # the YAML, quote prefixes removed
-    line: int  # file line of the opening fence
+    line: int  # file line of the opening fence (the frontmatter's: its `---`, line 1)
     heading: str
+    frontmatter: bool = False  # the note's properties: only their scene keys are the scene
 
 
 def _yaml_blocks(note: Note) -> Iterator[_Fenced]:
@@ -188,6 +212,8 @@ class _Block:
             return [], [self._syntax_error(error)]
         if not isinstance(data, dict):
             return [], [self._error((), "a scene is a mapping of keys: kind, turns, …")]
+        if self.fenced.frontmatter:
+            data = _scene_properties(data)
         if "kind" not in data:  # only a scene note's blocks get here without one
             return [], [
                 self._error(
@@ -259,7 +285,8 @@ class _Block:
         where = _location(path[:-1] if at_key else path)
         text = f"{where}: {message}" if where else message
         scene = path[:2] if _under(path, ("examples",)) and len(path) > 1 else ()
-        line = self._line(path, at_key=at_key)
+        # a key's line, not its value's: a block list or mapping starts on the next line
+        line = self._line(path, at_key=bool(path) and isinstance(path[-1], str))
         return SceneError(self.note.path, line, text, self._line(scene))
 
     def _syntax_error(self, error: yaml.YAMLError) -> SceneError:
@@ -287,6 +314,19 @@ class _Block:
                 yield where, self._error(where, _unknown_key(key, allowed), at_key=True)
             return
         yield path, self._error(path, _explanation(error, path))
+
+
+def _scene_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """The scene keys of a note's properties, `kind: scene` implied; `tags` as Obsidian
+    also takes them (one text, or left empty)."""
+    data = {key: properties[key] for key in _SCENE_KEYS if key in properties}
+    data.setdefault("kind", "scene")
+    tags = data.get("tags")
+    if tags is None:
+        data.pop("tags", None)
+    elif isinstance(tags, str):
+        data["tags"] = [tag for tag in re.split(r"[,\s]+", tags) if tag]
+    return data
 
 
 def _examples(data: dict[str, Any]) -> Iterator[tuple[KeyPath, Any]]:

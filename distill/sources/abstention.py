@@ -8,7 +8,7 @@ That reply claims the notes are silent, so a question the notes do answer would
 teach the model to refuse what it should know. Each question is checked against
 the note and, through BM25 (`overlay.lexical`), against the other notes of the
 vault: when at least `ANSWERED_SHARE` of its content words occur in one of them,
-it is dropped and recorded. A cheap, word-level check: it errs on dropping, which
+it is dropped and recorded as a rejection. A cheap, word-level check: it errs on dropping, which
 costs a pair, never on keeping, which would cost a fact.
 """
 
@@ -21,6 +21,7 @@ from distill.generation import (
     Generated,
     GenerationFailure,
     Generator,
+    Rejection,
     load_prompt,
     qa_pair,
     texts,
@@ -97,7 +98,9 @@ def abstention_pairs(
             break
         answered = notes.answering(question, note)
         if answered is not None:
-            made.failures.append(f"{note.path}: {SOURCE}: {answered} answers {question[:60]!r}")
+            made.rejections.append(
+                Rejection("answered", f"{note.path}: {answered} answers {question[:60]!r}")
+            )
             continue
         pair = qa_pair(
             question,

@@ -4,8 +4,8 @@ Restating one fact in many questions is what makes a model remember it (DESIGN
 decision 9). Per section (`vault_schema.chunk_note`) the LLM lists the facts with
 `questions_per_fact` questions and a short answer per language, the answer in
 the questions' language. Each question makes one pair; a question or answer not
-written in its language is dropped and recorded (a small model answers in
-English whatever it is asked). Per fact and language the last
+written in its language is dropped and recorded as a rejection (a small model
+answers in English whatever it is asked). Per fact and language the last
 `held_out_per_fact` questions are held out for evaluation (never trained on), as
 long as one question of that language is left to train on. All the pairs of one
 fact share its `fact` id, so an evaluation can tell a held-out paraphrase's
@@ -23,12 +23,12 @@ from distill.generation import (
     Generated,
     GenerationFailure,
     Generator,
+    Rejection,
     load_prompt,
     qa_pair,
     texts,
 )
 from distill.language import written_in
-from distill.pairs import Pair
 from distill.sources.dialogues import clean_markup
 from overlay.config import DistillSettings
 from vault_schema import Chunk, Note, chunk_note, count_tokens
@@ -65,14 +65,17 @@ def fact_pairs(
         if count_tokens(text) < MIN_SECTION_TOKENS:
             continue
         heading = " > ".join(chunk.heading_path)
+        where = f"{note.path} ({heading or 'top'})"
         answer = _ask(note, chunk, text, generator, settings.questions_per_fact)
         if isinstance(answer, GenerationFailure):
-            made.failures.append(f"{note.path} ({heading or 'top'}): {answer.reason}")
+            made.failures.append(f"{where}: {answer.reason}")
             continue
         for fact in answer.get("facts", []) if isinstance(answer, dict) else []:
-            pairs, problems = _fact(fact, note, heading, generator, settings, date)
-            made.pairs.extend((pair, text) for pair in pairs)
-            made.failures.extend(f"{note.path} ({heading or 'top'}): {p}" for p in problems)
+            of_fact = Generated()
+            _fact(fact, note, heading, generator, settings, date, of_fact, where)
+            made.pairs.extend((pair, text) for pair, _ in of_fact.pairs)
+            made.failures.extend(of_fact.failures)
+            made.rejections.extend(of_fact.rejections)
     return made
 
 
@@ -96,51 +99,57 @@ def _fact(
     generator: Generator,
     settings: DistillSettings,
     date: datetime,
-) -> tuple[list[Pair], list[str]]:
-    """The fact's pairs in every language, and why any of its questions were dropped."""
+    made: Generated,
+    where: str,
+) -> None:
+    """Add the fact's pairs in every language to `made` (without their source text),
+    and why any of its questions were dropped."""
     if not isinstance(fact, dict):
-        return [], []
+        return
     statement = fact.get("fact")
     statement = statement.strip() if isinstance(statement, str) else ""
     shared = fact_id(note.path, heading, statement or json.dumps(fact, ensure_ascii=False))
-    pairs: list[Pair] = []
-    problems: list[str] = []
+    label = f"{where}: fact {statement[:60]!r}"
     for language in LANGUAGES:
-        answer, questions, dropped = _asked(fact, language, settings.questions_per_fact)
-        problems.extend(f"fact {statement[:60]!r}: {reason}" for reason in dropped)
+        answer, questions = _asked(fact, language, settings.questions_per_fact, made, label)
         held = min(settings.held_out_per_fact, len(questions) - 1)
         for number, question in enumerate(questions):
-            pairs.append(
-                qa_pair(
-                    question,
-                    answer,
-                    note=note,
-                    source=SOURCE,
-                    generator=generator,
-                    heading=heading,
-                    prompt_version=PROMPT,
-                    language=language,
-                    held_out=held > 0 and number >= len(questions) - held,
-                    fact=shared,
-                    note_date=date,
-                )
+            pair = qa_pair(
+                question,
+                answer,
+                note=note,
+                source=SOURCE,
+                generator=generator,
+                heading=heading,
+                prompt_version=PROMPT,
+                language=language,
+                held_out=held > 0 and number >= len(questions) - held,
+                fact=shared,
+                note_date=date,
             )
-    return pairs, problems
+            made.pairs.append((pair, ""))
 
 
-def _asked(fact: dict[str, Any], language: str, count: int) -> tuple[str, list[str], list[str]]:
-    """The fact's answer and questions in `language`, those written in it only, and
-    why the others were dropped."""
+def _asked(
+    fact: dict[str, Any], language: str, count: int, made: Generated, label: str
+) -> tuple[str, list[str]]:
+    """The fact's answer and questions in `language`, those written in it only; why
+    the others were dropped goes to `made`: a failure (no answer) or a rejection."""
     name = LANGUAGES[language]
     answer = fact.get(f"answer_{language}")
     answer = answer.strip() if isinstance(answer, str) else ""
     questions = texts(fact.get(f"questions_{language}"))[:count]
     if not answer:
-        return "", [], [f"no {name} answer"]
+        made.failures.append(f"{label}: no {name} answer")
+        return "", []
     if not written_in(answer, language):
-        return "", [], [f"the {name} answer is not in {name}: {answer[:60]!r}"]
+        wrong = f"{label}: the {name} answer is not in {name}: {answer[:60]!r}"
+        made.rejections.append(Rejection("language", wrong))
+        return "", []
     kept = [question for question in questions if written_in(question, language)]
-    dropped = [
-        f"not in {name}: {question[:60]!r}" for question in questions if question not in kept
-    ]
-    return answer, kept, dropped
+    made.rejections.extend(
+        Rejection("language", f"{label}: not in {name}: {question[:60]!r}")
+        for question in questions
+        if question not in kept
+    )
+    return answer, kept

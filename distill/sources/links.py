@@ -3,14 +3,22 @@
 For a note and each of the first few notes it links to, the LLM writes one
 question whose answer needs both notes, and the answer from their words. The
 pair belongs to the linking note and is grounded in both texts. Its language is
-the question's; an answer in another language is dropped and recorded.
+the question's; an answer in another language is dropped and recorded as a
+rejection.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from distill.generation import Generated, GenerationFailure, Generator, load_prompt, qa_pair
+from distill.generation import (
+    Generated,
+    GenerationFailure,
+    Generator,
+    Rejection,
+    load_prompt,
+    qa_pair,
+)
 from distill.language import detect_language, written_in
 from distill.sources.dialogues import clean_markup
 from vault_schema import Note
@@ -47,10 +55,11 @@ def link_pairs(note: Note, linked: list[Note], generator: Generator, date: datet
             continue
         language = detect_language(question)
         if language != "mixed" and not written_in(reply, language):
-            made.failures.append(
+            wrong = (
                 f"{note.path} + {other.path}: {SOURCE}: the answer is not in the question's "
                 f"language ({language}): {reply[:60]!r}"
             )
+            made.rejections.append(Rejection("language", wrong))
             continue
         pair = qa_pair(
             question,

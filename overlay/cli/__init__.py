@@ -10,6 +10,7 @@ from overlay.cli import (  # noqa: F401  (register their commands)
     config_cmd,
     distill,
     index,
+    log,
     parse,
     review,
     review_web,

@@ -43,13 +43,15 @@ def search_hits(ctx: typer.Context, query: str, top_k: int | None) -> list[dict[
     return [hit.to_dict() for hit in local_memory(ctx).search(query, top_k)]
 
 
-def answer_events(ctx: typer.Context, turns: list[ChatTurn], rag: bool) -> Iterator[Event]:
+def answer_events(
+    ctx: typer.Context, turns: list[ChatTurn], rag: bool, think: bool | None = None
+) -> Iterator[Event]:
     messages = [{"role": t.role, "content": t.content} for t in turns]
     if (client := daemon(ctx)) is not None:
         with client:
-            yield from client.stream_answer(messages, rag=rag)
+            yield from client.stream_answer(messages, rag=rag, think=think)
         return
-    for event in local_memory(ctx).stream_answer(turns, rag=rag):
+    for event in local_memory(ctx).stream_answer(turns, rag=rag, think=think):
         if event.kind == "sources":
             yield "sources", {"citations": [c.to_dict() for c in event.data]}
         elif event.kind == "done":

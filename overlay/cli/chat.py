@@ -12,13 +12,30 @@ from overlay.cli.access import Event, answer_events
 from overlay.cli.app import JsonOption, app, console, print_json
 
 NoRag = Annotated[bool, typer.Option("--no-rag", help="Ask the bare model, without your notes.")]
+Think = Annotated[
+    bool | None,
+    typer.Option(
+        "--think/--no-think",
+        help="Let the model reason first (Qwen3-style models); the reasoning is shown dimmed, "
+        "before and apart from the answer. Default: the llm.thinking setting (off).",
+        show_default=False,
+    ),
+]
 
 
 def finished(events: Iterator[Event], *, echo: bool) -> dict[str, Any]:
-    """The finished answer (`Answer.to_dict()`); with `echo`, tokens and sources printed."""
+    """The finished answer (`Answer.to_dict()`); with `echo`, reasoning (dimmed), then the
+    answer's tokens, then the sources printed."""
     answer: dict[str, Any] = {}
+    reasoned = False
     for kind, data in events:
-        if kind == "token" and echo:
+        if kind == "reasoning" and echo:
+            console.print(data["text"], style="dim", end="", markup=False, highlight=False)
+            reasoned = True
+        elif kind == "token" and echo:
+            if reasoned:  # the answer starts on its own line, after the reasoning
+                typer.echo("\n")
+                reasoned = False
             typer.echo(data["text"], nl=False)
         elif kind == "done":
             answer = data
@@ -29,6 +46,9 @@ def finished(events: Iterator[Event], *, echo: bool) -> dict[str, Any]:
             console.print(
                 f"[dim]{mark}[{citation['n']}] {citation['target']}[/dim]", highlight=False
             )
+        if answer.get("log_id"):
+            rate = f"overlay log rate {answer['log_id']} good|bad [--correct TEXT]"
+            console.print(f"[dim]logged as {answer['log_id']}: {rate}[/dim]", highlight=False)
     return answer
 
 
@@ -37,6 +57,7 @@ def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="A question about your notes.")],
     no_rag: NoRag = False,
+    think: Think = None,
     json_output: JsonOption = False,
 ) -> None:
     """Answer one question from your notes, with numbered sources (* = cited).
@@ -44,15 +65,15 @@ def ask(
     JSON: `{text, reasoning, citations: [{n, note_path, heading_path, snippet, cited,
     target}], model, question, abstained}`.
     """
-    answer = finished(
-        answer_events(ctx, [ChatTurn("user", question)], not no_rag), echo=not json_output
-    )
+    turns = [ChatTurn("user", question)]
+    events = answer_events(ctx, turns, not no_rag, think)
+    answer = finished(events, echo=not json_output)
     if json_output:
         print_json(answer)
 
 
 @app.command()
-def chat(ctx: typer.Context, no_rag: NoRag = False) -> None:
+def chat(ctx: typer.Context, no_rag: NoRag = False, think: Think = None) -> None:
     """Talk with your notes: follow-up questions keep the conversation (Ctrl-D to leave)."""
     turns: list[ChatTurn] = []
     while True:
@@ -64,5 +85,5 @@ def chat(ctx: typer.Context, no_rag: NoRag = False) -> None:
         if not question:
             continue
         turns.append(ChatTurn("user", question))
-        answer = finished(answer_events(ctx, turns, not no_rag), echo=True)
+        answer = finished(answer_events(ctx, turns, not no_rag, think), echo=True)
         turns.append(ChatTurn("assistant", answer.get("text", "")))

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
+from rich.console import Console
 
-from distill.pairs import STATUSES, PairFilter, PairStore
+from distill.pairs import PairFilter, PairStore
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.errors import ConfigError
 
@@ -79,8 +80,12 @@ def distill_cmd(
     read again; pairs of text that changed become `stale`. Private notes are never
     used. Generated pairs not grounded in their source are stored as `rejected`;
     scenes (hand-written examples, see `overlay scenes check`) as `approved`.
+    Shows a progress bar while it runs (on a terminal) and closes with a summary:
+    notes read, pairs by source, language and status, near duplicates dropped,
+    judge and quality-check rejections, tokens generated, time.
     JSON: the run's report (`notes_read`, `added_by_source`, `added_by_language`,
-    `duplicates_dropped`, `pairs_staled`, `store`, `seconds`, …).
+    `duplicates_dropped`, `judge_rejected`, `quality_rejections`, `pairs_staled`,
+    `tokens_generated`, `store`, `seconds`, …).
     """
     from distill.run import SOURCES, distill
     from distill.selection import Selection
@@ -89,7 +94,8 @@ def distill_cmd(
         since, until, folder or (), tag or (), note or (), everything=everything
     )
     settings = state(ctx).settings()
-    with _progress_bar(not (quiet or json_output) and sys.stderr.isatty()) as progress:
+    shown = not (quiet or json_output) and sys.stderr.isatty()
+    with progress_bar(Console(stderr=True) if shown else None) as progress:
         report = distill(settings, selection, sources=source or SOURCES, progress=progress)
     if json_output:
         print_json(report.to_dict())
@@ -99,15 +105,17 @@ def distill_cmd(
         console.print(f"  skipped {path}: {reason}", highlight=False, markup=False)
     for reason in report.generation_failures[:20]:
         console.print(f"  no pairs from {reason}", highlight=False, markup=False)
+    for rejection in report.quality_rejections[:20]:
+        console.print(f"  rejected {rejection.detail}", highlight=False, markup=False)
 
 
 @contextmanager
-def _progress_bar(shown: bool) -> Iterator[ProgressHook | None]:
-    """A bar over the notes on stderr, gone when the run ends (the summary follows)."""
-    if not shown:
+def progress_bar(terminal: Console | None) -> Iterator[ProgressHook | None]:
+    """A bar over the notes on `terminal` (None: no bar), gone when the run ends (the
+    summary follows): notes done of all, pairs added so far, time, the note read."""
+    if terminal is None:
         yield None
         return
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -119,7 +127,7 @@ def _progress_bar(shown: bool) -> Iterator[ProgressHook | None]:
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     timing = (TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
-    with Progress(*columns, *timing, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, *timing, console=terminal, transient=True) as bar:
         task = bar.add_task("distilling", total=None, note="")
 
         def tell(done: int, total: int, path: str, report: DistillReport) -> None:
@@ -140,11 +148,13 @@ def _filter(
     default_status: tuple[str, ...] = (),
     held_out: bool | None = None,
 ) -> PairFilter:
+    from distill.run import PAIR_KINDS, source_names
+
     return PairFilter(
         ids=tuple(ids or ()),
         status=tuple(status or default_status),
         note=note,
-        source=tuple(source or ()),
+        source=source_names(source or (), PAIR_KINDS),
         language=tuple(language or ()),
         min_score=min_score,
         held_out=held_out,
@@ -178,7 +188,8 @@ def list_cmd(
         return
     for pair in pairs:
         date = pair.note_date.date().isoformat() if pair.note_date else "-"
-        question = " ".join(pair.messages[0]["content"].split())[:60]
+        first = next((m for m in pair.messages if m["role"] == "user"), pair.messages[0])
+        question = " ".join(first["content"].split())[:60]
         console.print(
             f"{pair.id[:10]}  {pair.status:8} {pair.source:10} {pair.language:5} {date}  "
             f"{pair.note_path}  {question}",
@@ -217,8 +228,7 @@ def show_cmd(
 def _set_status(ctx: typer.Context, status: str, where: PairFilter) -> None:
     if where.is_empty():
         raise ConfigError("name the pairs: give ids or at least one filter")
-    if not where.status and not where.ids:  # bulk actions leave stale pairs alone
-        where = replace(where, status=tuple(s for s in STATUSES if s != "stale"))
+    where = where.for_bulk()
     with _open_store(ctx) as store:
         if where.ids:  # prefixes to full ids; an unknown one is an error
             where = replace(where, ids=tuple(store.get(pair).id for pair in where.ids))

@@ -7,11 +7,15 @@ Backends:
 - `openai`: any OpenAI-compatible server, above all `vllm serve` (the
   production path, with LoRA hot-loading: `llm.adapter` names the served adapter).
 - `vllm`: `vllm.LLM` in-process, where vLLM is installed (`overlay[vllm]`).
+- `fake`: `FakeThinkingLLM`, a deterministic stand-in that thinks in `<think>`
+  tags, for tests.
 
 Qwen3 (the only model-specific handling, all of it in the chat template):
-- Thinking is off for answers unless `llm.thinking`: in-process backends pass
-  `enable_thinking` to `apply_chat_template`; the `openai` backend sends
-  `chat_template_kwargs={"enable_thinking": ...}` in the request body.
+- Thinking is off for answers unless `llm.thinking`, or a call's keyword
+  `thinking=True/False` (every backend here takes it on `chat`/`stream_chat`):
+  in-process backends pass `enable_thinking` to `apply_chat_template`; the
+  `openai` backend sends `chat_template_kwargs={"enable_thinking": ...}` in the
+  request body.
 - Reasoning is never shown as the answer: `split_reasoning` / `ReasoningStream`
   move `<think>…</think>` (or vLLM's `reasoning` field) into a `ThinkingBlock`,
   so `ChatMessage.content` and streamed `delta`s carry the answer only.
@@ -43,6 +47,10 @@ def llm_from_settings(settings: LLMSettings, *, adapter: Path | None = None) -> 
         from overlay.llms.openai_backend import openai_llm
 
         return openai_llm(settings)
+    if settings.backend == "fake":
+        from overlay.llms.fake import FakeThinkingLLM
+
+        return FakeThinkingLLM(model=settings.model, thinking=settings.thinking)
     common: dict[str, Any] = {
         "model": settings.model,
         "context_window": settings.context_window,

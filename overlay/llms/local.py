@@ -1,7 +1,9 @@
 """The part every in-process backend shares: chat template, LlamaIndex surface, reasoning.
 
 A backend implements three things (`render`, `generate_text`, `stream_text`)
-and inherits `complete`, `stream_complete`, `chat` and `stream_chat`.
+and inherits `complete`, `stream_complete`, `chat` and `stream_chat`. Each of
+those takes `thinking=True/False` to switch Qwen3-style thinking for one call
+(default: the `thinking` field).
 """
 
 from __future__ import annotations
@@ -76,8 +78,12 @@ class LocalLLM(CustomLLM):
 
     # The contract of a local backend.
     @abstractmethod
-    def render(self, messages: list[dict[str, str]]) -> str:
-        """The prompt of a conversation."""
+    def render(self, messages: list[dict[str, str]], *, thinking: bool | None = None) -> str:
+        """The prompt of a conversation; `thinking` None: as the `thinking` field says."""
+
+    def thinks(self, thinking: bool | None) -> bool:
+        """Whether a call that asks for `thinking` (None: the default) lets the model think."""
+        return self.thinking if thinking is None else thinking
 
     @abstractmethod
     def generate_text(self, prompt: str, **kwargs: Any) -> str:
@@ -90,13 +96,13 @@ class LocalLLM(CustomLLM):
     # What LlamaIndex calls.
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        prompt = self.render(message_dicts(messages))
+        prompt = self._render(message_dicts(messages), kwargs)
         reasoning, answer = self._split(prompt, self.generate_text(prompt, **kwargs))
         return ChatResponse(message=answer_message(reasoning, answer))
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        prompt = self.render(message_dicts(messages))
+        prompt = self._render(message_dicts(messages), kwargs)
 
         def gen() -> ChatResponseGen:
             reasoning = answer = ""
@@ -112,7 +118,7 @@ class LocalLLM(CustomLLM):
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        rendered = prompt if formatted else self.render([{"role": "user", "content": prompt}])
+        rendered = self._render_prompt(prompt, formatted, kwargs)
         reasoning, answer = self._split(rendered, self.generate_text(rendered, **kwargs))
         return CompletionResponse(text=answer, additional_kwargs={"reasoning": reasoning})
 
@@ -120,7 +126,7 @@ class LocalLLM(CustomLLM):
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
-        rendered = prompt if formatted else self.render([{"role": "user", "content": prompt}])
+        rendered = self._render_prompt(prompt, formatted, kwargs)
 
         def gen() -> CompletionResponseGen:
             text = ""
@@ -130,6 +136,16 @@ class LocalLLM(CustomLLM):
                     yield CompletionResponse(text=text, delta=delta)
 
         return gen()
+
+    def _render(self, messages: list[dict[str, str]], kwargs: dict[str, Any]) -> str:
+        """The prompt, thinking as `kwargs['thinking']` asks (taken out of kwargs) or as set."""
+        return self.render(messages, thinking=kwargs.pop("thinking", None))
+
+    def _render_prompt(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> str:
+        if formatted:
+            kwargs.pop("thinking", None)  # the caller rendered it already
+            return prompt
+        return self._render([{"role": "user", "content": prompt}], kwargs)
 
     def _split(self, prompt: str, output: str) -> tuple[str, str]:
         if opens_reasoning(prompt):

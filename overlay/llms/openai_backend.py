@@ -2,11 +2,13 @@
 
 LlamaIndex's `OpenAILike` does the talking. On top of it Overlay adds three
 things: Qwen3's thinking is switched by `chat_template_kwargs` in the request
-body (vLLM and llama.cpp's server read it; other templates ignore it), inline
+body (vLLM and llama.cpp's server read it; other templates ignore it), per call
+with `thinking=True/False` as a keyword of `chat`/`stream_chat`, inline
 `<think>` blocks are moved out of the answer into a `ThinkingBlock` (vLLM
 started with `--reasoning-parser qwen3` already returns them apart, as
-`reasoning`), and an unreachable server or an unknown model becomes
-`ModelUnavailable` instead of a stack trace.
+`reasoning_content` or, in newer versions, `reasoning`: LlamaIndex reads both),
+and an unreachable server or an unknown model becomes `ModelUnavailable`
+instead of a stack trace.
 
 Structured output with vLLM (verified with vLLM 0.32): pass
 `response_format={"type": "json_schema", "json_schema": {"name": ..., "schema": ...}}`
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import httpx
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -85,14 +88,31 @@ class OpenAICompatibleLLM(OpenAILike):
     def _failures(self) -> _ServerFailures:
         return _ServerFailures(str(self.api_base), self.model)
 
+    def _get_model_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        """The request body's fields; a call's `thinking=True/False` becomes Qwen3's
+        `chat_template_kwargs.enable_thinking` (the settings' value otherwise)."""
+        thinking = kwargs.pop("thinking", None)
+        body: dict[str, Any] = super()._get_model_kwargs(**kwargs)
+        if thinking is not None:
+            extra = dict(body.get("extra_body") or {})
+            template = dict(extra.get("chat_template_kwargs") or {})
+            extra["chat_template_kwargs"] = {**template, "enable_thinking": bool(thinking)}
+            body["extra_body"] = extra
+        return body
 
-def openai_llm(settings: LLMSettings) -> OpenAICompatibleLLM:
+
+def openai_llm(
+    settings: LLMSettings, *, http_client: httpx.Client | None = None
+) -> OpenAICompatibleLLM:
     """The LlamaIndex LLM for an OpenAI-compatible server described by `settings`.
 
     With `settings.adapter` set, requests name the adapter as the model: that is
-    how vLLM serves a hot-loaded LoRA.
+    how vLLM serves a hot-loaded LoRA. `http_client` is the httpx client to talk
+    through (default: the openai client's own).
     """
     template_kwargs = {"enable_thinking": settings.thinking}
+    # OpenAI.__init__ takes the client; the pydantic fields mypy sees do not list it.
+    client: dict[str, Any] = {"http_client": http_client}
     return OpenAICompatibleLLM(
         model=settings.adapter or settings.model,
         api_base=settings.base_url,
@@ -104,6 +124,7 @@ def openai_llm(settings: LLMSettings) -> OpenAICompatibleLLM:
         max_retries=1,
         timeout=120.0,
         additional_kwargs={"extra_body": {"chat_template_kwargs": template_kwargs}},
+        **client,
     )
 
 

@@ -44,14 +44,17 @@ def opens_reasoning(prompt: str) -> bool:
 class ReasoningStream:
     """Splits streamed text into (reasoning delta, answer delta) as it arrives.
 
-    Text that could still turn out to be a tag is held back until it cannot;
-    `close()` releases whatever is left. Joined, the answer deltas equal
-    `split_reasoning(whole text)[1]` for output that opens its own block or has none.
+    Text that could still turn out to be a tag is held back until it cannot, and so
+    is whitespace that could still turn out to end the reasoning; `close()` releases
+    whatever is left. Joined, the deltas equal `split_reasoning(whole text)` for
+    output that opens its own block or has none: an empty block (Qwen3 writes one
+    when thinking is off) gives no reasoning delta at all.
     """
 
     def __init__(self, opened: bool = False) -> None:
         self._state = "inside" if opened else "start"
         self._pending = ""
+        self._fresh = True  # no reasoning released yet: leading whitespace is dropped
 
     def feed(self, delta: str) -> tuple[str, str]:
         """The reasoning and answer parts of `delta` that can be released now."""
@@ -72,7 +75,7 @@ class ReasoningStream:
         """Whatever is still held back: reasoning inside an unclosed block, else answer."""
         pending, self._pending = self._pending, ""
         if self._state == "inside":
-            return pending, ""
+            return pending.strip() if self._fresh else pending.rstrip(), ""
         if self._state == "after":  # only whitespace followed the block
             return "", ""
         return "", pending
@@ -98,16 +101,20 @@ class ReasoningStream:
         return "answer", self._take(len(self._pending))
 
     def _step_inside(self) -> tuple[str, str] | None:
+        if self._fresh:
+            self._pending = self._pending.lstrip()
         index = self._pending.find(CLOSE)
         if index >= 0:
-            reasoning = self._take(index)
+            reasoning = self._take(index).rstrip()
             self._pending = self._pending[len(CLOSE) :]
             self._state = "after"
             return "reasoning", reasoning
         keep = _partial_tag_suffix(self._pending, CLOSE)
-        if keep == len(self._pending):
+        ready = len(self._pending[: len(self._pending) - keep].rstrip())
+        if ready == 0:
             return None
-        return "reasoning", self._take(len(self._pending) - keep)
+        self._fresh = False
+        return "reasoning", self._take(ready)
 
     def _take(self, count: int) -> str:
         taken, self._pending = self._pending[:count], self._pending[count:]

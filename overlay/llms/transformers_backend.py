@@ -139,9 +139,9 @@ class TransformersLLM(LocalLLM):
         model.eval()
         return model, tokenizer
 
-    def render(self, messages: list[dict[str, str]]) -> str:
+    def render(self, messages: list[dict[str, str]], *, thinking: bool | None = None) -> str:
         _, tokenizer = self.loaded()
-        return render_chat(tokenizer, messages, thinking=self.thinking)
+        return render_chat(tokenizer, messages, thinking=self.thinks(thinking))
 
     def generate_text(self, prompt: str, **kwargs: Any) -> str:
         import torch

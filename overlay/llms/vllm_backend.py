@@ -88,9 +88,9 @@ class VllmLLM(LocalLLM):
         except (OSError, ValueError) as error:
             raise ModelUnavailable(f"vLLM cannot load '{self.model}': {error}") from error
 
-    def render(self, messages: list[dict[str, str]]) -> str:
+    def render(self, messages: list[dict[str, str]], *, thinking: bool | None = None) -> str:
         tokenizer = self.engine().get_tokenizer()
-        return render_chat(tokenizer, messages, thinking=self.thinking)
+        return render_chat(tokenizer, messages, thinking=self.thinks(thinking))
 
     def generate_text(self, prompt: str, **kwargs: Any) -> str:
         engine, tokens = self.engine(), self._tokens(prompt)

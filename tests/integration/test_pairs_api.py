@@ -210,6 +210,37 @@ def test_bulk_approve_by_ids_and_prefixes(review: Review) -> None:
     assert review.post("/reject", {"ids": [facts[0].id]})["counts"]["status"]["approved"] == 1
 
 
+def test_bulk_approve_by_filter_matches_the_cli_and_leaves_stale_pairs_alone(
+    review: Review,
+) -> None:
+    with PairStore.from_settings(review.settings) as store:
+        store.set_status([SEED[3].id], "stale")  # its note changed since
+    where = {"note": "Projects/The boat.md", "source": ["fact"]}
+    result = review.post("/approve", {"where": where})
+    assert result["ids"] == [SEED[2].id] and result["changed"] == 1
+    assert review.stored(SEED[3]).status == "stale"
+    scored = review.post("/reject", {"where": {"min_score": 0.9}})  # the link pair only
+    assert scored["ids"] == [SEED[4].id]
+    russian = review.post("/status", {"where": {"language": ["ru"]}, "status": "approved"})
+    assert russian["ids"] == [SEED[1].id]  # the stale Russian pair is left alone
+    approved = {SEED[1].id, SEED[2].id}
+    assert {p["id"] for p in review.cli_list("--status", "approved")} == approved
+    pending = review.post("/reject", {"where": {"status": ["pending"]}})
+    assert pending["ids"] == [SEED[0].id] and pending["counts"]["status"]["pending"] == 0
+
+
+def test_a_bulk_action_must_name_its_pairs_one_way(review: Review) -> None:
+    for body, says in [
+        ({}, "either ids or where"),
+        ({"ids": [SEED[0].id], "where": {"source": ["fact"]}}, "either ids or where"),
+        ({"where": {}}, "at least one filter"),
+        ({"where": {"status": ["great"]}}, "status"),
+    ]:
+        refused = review.post("/approve", body, status=422)
+        assert refused["error"]["type"] == "InvalidRequest" and says in refused["error"]["message"]
+    assert {review.stored(pair).status for pair in SEED} == {"pending"}
+
+
 def test_the_api_knows_every_status_of_the_store() -> None:
     assert set(get_args(Status)) == set(STATUSES)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from llama_index.core.base.llms.types import ThinkingBlock
 from llama_index.core.llms import ChatMessage
 from vllm_server import VllmServer, random_lora_adapter
 
@@ -57,6 +58,21 @@ def test_json_schema_output_follows_the_schema(vllm_server: VllmServer) -> None:
     place = json.loads(reply.message.content or "")
     assert set(place) == {"city", "country"}
     assert all(isinstance(value, str) and value for value in place.values())
+
+
+def test_thinking_asked_of_a_model_that_cannot_think_still_answers_cleanly(
+    vllm_server: VllmServer,
+) -> None:
+    llm = llm_from_settings(served(vllm_server))
+
+    reply = llm.chat(QUESTION, thinking=True).message  # SmolLM2's template has no thinking
+    streamed = list(llm.stream_chat(QUESTION, thinking=False))
+
+    assert "Paris" in (reply.content or "")
+    for text in (reply.content or "", streamed[-1].message.content or ""):
+        assert "<think" not in text and "think>" not in text
+    assert not [b for b in reply.blocks if isinstance(b, ThinkingBlock) and b.content]
+    assert not any(r.additional_kwargs.get("thinking_delta") for r in streamed)
 
 
 def test_an_unknown_model_is_model_unavailable(vllm_server: VllmServer) -> None:

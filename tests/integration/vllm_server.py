@@ -155,7 +155,7 @@ def random_lora_adapter(base: Path, out: Path, rank: int = 8, seed: int = 0) -> 
         for name, parameter in peft_model.named_parameters():
             if "lora_B" in name:  # zero by default, which would make the adapter a no-op
                 parameter.normal_(0.0, 0.5)
-    peft_model.save_pretrained(out)
+    peft_model.save_pretrained(str(out))
     return out
 
 

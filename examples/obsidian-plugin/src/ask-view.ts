@@ -7,6 +7,7 @@ import {
   citationLink,
   describeError,
   linkCitations,
+  Rating,
 } from "./client";
 import type OverlayPlugin from "./main";
 
@@ -91,14 +92,22 @@ export class AskView extends ItemView {
     this.running = new AbortController();
     this.button.setText("Stop");
     let text = "";
+    let reasoning = "";
+    let reasoningEl: HTMLDetailsElement | null = null;
     try {
+      const { rag, think } = this.plugin.settings;
       const events = this.plugin
         .client()
-        .streamAnswer(this.messages, { rag: this.plugin.settings.rag, signal: this.running.signal });
+        .streamAnswer(this.messages, { rag, think, signal: this.running.signal });
       for await (const event of events) {
         if (event.kind === "sources") this.renderSources(sourcesEl, event.citations);
-        else if (event.kind === "token") textEl.setText((text += event.text));
-        else if (event.kind === "done") await this.finish(textEl, sourcesEl, event.answer);
+        else if (event.kind === "reasoning") {
+          reasoningEl ??= this.reasoningBlock(answerEl, textEl);
+          reasoningEl.querySelector(".overlay-reasoning-text")?.setText((reasoning += event.text));
+        } else if (event.kind === "token") {
+          if (reasoningEl) reasoningEl.open = false; // folded once the answer begins
+          textEl.setText((text += event.text));
+        } else if (event.kind === "done") await this.finish(textEl, sourcesEl, event.answer);
       }
     } catch (error) {
       if ((error as Error).name !== "AbortError") {
@@ -117,7 +126,59 @@ export class AskView extends ItemView {
     textEl.empty();
     await MarkdownRenderer.render(this.app, linkCitations(answer), textEl, "", this);
     this.renderSources(sourcesEl, answer.citations);
+    if (textEl.parentElement) this.renderFeedback(textEl.parentElement, answer);
     this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  /** 👍 / 👎 and "Correct": what the person says of the answer goes to its log entry;
+   * a correction becomes an approved training pair. */
+  private renderFeedback(answerEl: HTMLElement, answer: Answer): void {
+    const logId = answer.log_id;
+    if (logId === undefined || logId === null) return; // logging is off
+    const row = answerEl.createDiv({ cls: "overlay-feedback" });
+    const status = row.createSpan({ cls: "overlay-feedback-status" });
+    const rate = async (rating: Rating, correction?: string): Promise<boolean> => {
+      try {
+        const result = await this.plugin.client().rate(logId, rating, correction);
+        status.setText(result.pair_id ? "Correction saved for training" : `Rated ${rating}`);
+        return true;
+      } catch (error) {
+        status.setText(`Overlay: ${describeError(error)}`);
+        return false;
+      }
+    };
+    const good = row.createEl("button", { text: "👍", attr: { "aria-label": "A good answer" } });
+    this.registerDomEvent(good, "click", () => void rate("good"));
+    const bad = row.createEl("button", { text: "👎", attr: { "aria-label": "A bad answer" } });
+    this.registerDomEvent(bad, "click", () => void rate("bad"));
+    const correct = row.createEl("button", { text: "Correct" });
+    this.registerDomEvent(correct, "click", () => this.openCorrection(answerEl, answer, rate));
+  }
+
+  private openCorrection(
+    answerEl: HTMLElement,
+    answer: Answer,
+    rate: (rating: Rating, correction: string) => Promise<boolean>,
+  ): void {
+    if (answerEl.querySelector(".overlay-correction")) return;
+    const box = answerEl.createDiv({ cls: "overlay-correction" });
+    const input = box.createEl("textarea", { attr: { rows: "3" } });
+    input.value = answer.text;
+    const save = box.createEl("button", { text: "Save correction", cls: "mod-cta" });
+    this.registerDomEvent(save, "click", () => {
+      const text = input.value.trim();
+      if (text) void rate("bad", text).then((saved) => saved && box.remove());
+    });
+  }
+
+  /** The model's reasoning, apart from the answer: a collapsible block above it, open while
+   * the model thinks. */
+  private reasoningBlock(answerEl: HTMLElement, textEl: HTMLElement): HTMLDetailsElement {
+    const block = createEl("details", { cls: "overlay-reasoning", attr: { open: "" } });
+    block.createEl("summary", { text: "Reasoning" });
+    block.createDiv({ cls: "overlay-reasoning-text" });
+    answerEl.insertBefore(block, textEl);
+    return block;
   }
 
   private renderSources(el: HTMLElement, citations: Citation[]): void {

@@ -73,6 +73,41 @@ export interface Answer {
   model: string;
   question?: string;
   abstained?: boolean;
+  log_id?: number | null; // its conversation-log entry: what `rate` names
+}
+
+export type Rating = "good" | "bad";
+
+/** One answer in the conversation log (`GET /api/v1/log`). */
+export interface LogEntry {
+  id: number;
+  asked: number; // epoch seconds
+  interface: "cli" | "plugin" | "openai";
+  question: string;
+  searched: string;
+  sources: { n: number; note_path: string; heading_path: string[]; score: number; cited: boolean }[];
+  answer: string;
+  reasoning: string;
+  model: string;
+  adapter: string; // "" for the base model
+  rag: boolean;
+  abstained: boolean;
+  latency: number;
+  tokens: number;
+  rating: "" | Rating;
+  correction: string;
+  rated: number | null;
+}
+
+export interface RatingResult {
+  entry: LogEntry;
+  pair_id: string | null; // the correction's training pair, approved
+  staled: number;
+}
+
+export interface AnswerOptions {
+  rag?: boolean; // retrieve from the vault and cite (default true)
+  think?: boolean; // let the model reason first, shown apart (default false)
 }
 
 export interface ChatMessage {
@@ -156,22 +191,44 @@ export class OverlayClient {
     return this.json("POST", "/sync", { body: { paths: paths ?? null, wait } });
   }
 
-  answer(messages: ChatMessage[], options: { rag?: boolean } = {}): Promise<Answer> {
-    const body = { messages, rag: options.rag ?? true, stream: false };
+  /** The whole answer; with `think`, the model's reasoning is in `reasoning`, not `text`. */
+  answer(messages: ChatMessage[], options: AnswerOptions = {}): Promise<Answer> {
+    const body = { messages, rag: options.rag ?? true, think: options.think ?? false, stream: false };
     return this.json("POST", "/chat", { body });
   }
 
-  /** The answer as it is written: sources first, then tokens, then the whole answer. */
+  /** The answer as it is written: sources first, then (with `think`) reasoning, then
+   * tokens, then the whole answer. Reasoning never comes as a token. */
   async *streamAnswer(
     messages: ChatMessage[],
-    options: { rag?: boolean; signal?: AbortSignal } = {},
+    options: AnswerOptions & { signal?: AbortSignal } = {},
   ): AsyncGenerator<ChatEvent> {
-    const body = { messages, rag: options.rag ?? true, stream: true };
+    const body = { messages, rag: options.rag ?? true, think: options.think ?? false, stream: true };
     const response = await this.request("POST", "/chat", { body, signal: options.signal });
     if (!response.body) throw new OverlayError("NoBody", "the server sent no stream", 0);
     for await (const frame of parseEventStream(response.body)) {
       yield toChatEvent(frame);
     }
+  }
+
+  /** Rate a logged answer; a correction becomes an approved training pair. */
+  rate(logId: number, rating: Rating, correction?: string): Promise<RatingResult> {
+    const body = correction === undefined ? { rating } : { rating, correction };
+    return this.json("POST", `/log/${logId}/rating`, { body });
+  }
+
+  logEntry(logId: number): Promise<LogEntry> {
+    return this.json("GET", `/log/${logId}`);
+  }
+
+  /** The conversation log, newest first. */
+  async log(filters: { q?: string; rating?: string; limit?: number } = {}): Promise<LogEntry[]> {
+    const params: Record<string, string> = {};
+    for (const [key, value] of Object.entries(filters)) {
+      if (value !== undefined) params[key] = String(value);
+    }
+    const page = await this.json<{ entries: LogEntry[] }>("GET", "/log", { params });
+    return page.entries;
   }
 
   private async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {

@@ -6,6 +6,7 @@ export interface OverlaySettings {
   serverUrl: string;
   token: string;
   rag: boolean;
+  think: boolean;
   relatedCount: number;
 }
 
@@ -13,6 +14,7 @@ export const DEFAULT_SETTINGS: OverlaySettings = {
   serverUrl: "http://127.0.0.1:8765",
   token: "",
   rag: true,
+  think: false,
   relatedCount: 10,
 };
 
@@ -55,6 +57,18 @@ export class OverlaySettingTab extends PluginSettingTab {
       .addToggle((toggle) =>
         toggle.setValue(this.plugin.settings.rag).onChange(async (value) => {
           this.plugin.settings.rag = value;
+          await this.plugin.saveSettings();
+        }),
+      );
+    new Setting(containerEl)
+      .setName("Let the model think first")
+      .setDesc(
+        "Models that can reason (Qwen3) think before they answer; the reasoning is shown in a " +
+          "collapsible block above the answer, never in it. Slower.",
+      )
+      .addToggle((toggle) =>
+        toggle.setValue(this.plugin.settings.think).onChange(async (value) => {
+          this.plugin.settings.think = value;
           await this.plugin.saveSettings();
         }),
       );

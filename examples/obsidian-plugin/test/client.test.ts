@@ -20,6 +20,8 @@ const URL = process.env.OVERLAY_URL ?? "";
 const TOKEN = process.env.OVERLAY_TOKEN ?? "";
 const needsServer = { skip: URL ? false : "OVERLAY_URL is not set: no server to test against" };
 const BOAT = "Projects/The boat.md";
+// tests/integration/test_plugin_client.py looks for this pair among what training uses
+const CORRECTION = "My boat is called Kittiwake (corrected by the plugin test).";
 
 function streamOf(chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -77,6 +79,40 @@ describe("citation links", () => {
   test("turn [n] markers into wiki-links and leave unknown numbers alone", () => {
     const answer: Answer = { text: "Kittiwake [1], see [2].", reasoning: "", citations: [citation], model: "m" };
     assert.equal(linkCitations(answer), "Kittiwake \\[[[Projects/The boat#Where she lives|1]]\\], see [2].");
+  });
+});
+
+describe("reasoning, from a canned server", () => {
+  const wire = [
+    'event: sources\ndata: {"citations": []}\n\n',
+    'event: reasoning\ndata: {"text": "The boat note"}\n\n',
+    'event: reasoning\ndata: {"text": " names her."}\n\n',
+    'event: token\ndata: {"text": "Kitti"}\n\n',
+    'event: token\ndata: {"text": "wake."}\n\n',
+    'event: done\ndata: {"text": "Kittiwake.", "reasoning": "The boat note names her.", "citations": [], "model": "m"}\n\n',
+  ];
+  const sent: Record<string, unknown>[] = [];
+  const canned = new OverlayClient({
+    baseUrl: "http://overlay.test",
+    token: "t",
+    fetch: async (_input, init) => {
+      sent.push(JSON.parse(String(init?.body)) as Record<string, unknown>);
+      return new Response(streamOf(wire), { headers: { "Content-Type": "text/event-stream" } });
+    },
+  });
+
+  test("think is asked for only when set, and reasoning comes apart from the tokens", async () => {
+    const question = [{ role: "user" as const, content: "What is my boat called?" }];
+    const events: ChatEvent[] = [];
+    for await (const event of canned.streamAnswer(question, { think: true })) events.push(event);
+    for await (const _ of canned.streamAnswer(question)) continue;
+    assert.deepEqual(
+      sent.map((body) => body.think),
+      [true, false],
+    );
+    const of = (kind: string) => events.flatMap((e) => (e.kind === kind && "text" in e ? [e.text] : []));
+    assert.equal(of("reasoning").join(""), "The boat note names her.");
+    assert.equal(of("token").join(""), "Kittiwake.");
   });
 });
 
@@ -142,6 +178,18 @@ describe("against a real Overlay server", () => {
     assert.equal(last.answer.text.trim(), tokens.join("").trim());
   });
 
+  test("think on a model that cannot think still answers, with no reasoning", needsServer, async () => {
+    const question = [{ role: "user" as const, content: "Say hello." }];
+    const events: ChatEvent[] = [];
+    for await (const event of client.streamAnswer(question, { rag: false, think: true })) events.push(event);
+    const last = events[events.length - 1];
+    assert.equal(last?.kind, "done");
+    if (last?.kind !== "done") return;
+    assert.ok(last.answer.text.trim());
+    assert.ok(!events.some((e) => e.kind === "reasoning"));
+    assert.doesNotMatch(last.answer.text, /<\/?think>/);
+  });
+
   test("a stream can be stopped", needsServer, async () => {
     const stop = new AbortController();
     const question = [{ role: "user" as const, content: "Tell me about my boat." }];
@@ -153,6 +201,33 @@ describe("against a real Overlay server", () => {
       }
     }, { name: "AbortError" });
     assert.deepEqual(seen, ["sources"]);
+  });
+
+  test("an answer is logged, rated and corrected; the correction is an approved pair", needsServer, async () => {
+    const question = [{ role: "user" as const, content: "What is the name of my boat?" }];
+    const answer = await client.answer(question);
+    assert.equal(typeof answer.log_id, "number");
+    const logId = answer.log_id as number;
+    const entry = await client.logEntry(logId);
+    assert.equal(entry.question, question[0].content);
+    assert.equal(entry.answer, answer.text);
+    assert.equal(entry.interface, "plugin");
+    assert.ok((await client.log({ q: "boat" })).some((e) => e.id === logId));
+
+    const good = await client.rate(logId, "good");
+    assert.equal(good.entry.rating, "good");
+    assert.equal(good.pair_id, null);
+    const corrected = await client.rate(logId, "bad", CORRECTION);
+    assert.equal(corrected.entry.correction, CORRECTION);
+    assert.ok(corrected.pair_id);
+    const response = await fetch(`${URL}/api/v1/pairs/${corrected.pair_id}`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    const pair = (await response.json()) as { status: string; source: string; messages: { content: string }[] };
+    assert.equal(pair.status, "approved");
+    assert.equal(pair.source, "correction");
+    assert.equal(pair.messages[pair.messages.length - 1]?.content, CORRECTION);
+    await assert.rejects(client.rate(999_999, "good"), { type: "LogEntryNotFound", status: 404 });
   });
 
   test("sync with wait reports what it did", needsServer, async () => {
