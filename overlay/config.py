@@ -173,6 +173,12 @@ class DistillSettings(Section):
     schedule: str | None = Field(
         None, description="How often the daemon distills, e.g. '6h' or '1d'; off when unset."
     )
+    sources: list[str] = Field(
+        default_factory=lambda: ["dialogue", "scene", "rated"],
+        description="Pair sources of a plain `overlay distill` and of the schedule. The default "
+        "takes what the person wrote or rated and calls no model; add 'fact', 'link' and "
+        "'abstention' to have the LLM write pairs (slow on a CPU).",
+    )
     questions_per_fact: int = Field(3, description="Paraphrased questions asked of each fact.")
     held_out_per_fact: int = Field(1, description="Questions per fact kept for evaluation only.")
     llm_judge: bool = Field(True, description="Ask the LLM whether each answer is grounded.")

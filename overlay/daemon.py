@@ -358,7 +358,7 @@ def scheduled_distill(settings: Settings, memory: Memory) -> None:
     from distill.run import distill
     from distill.selection import Selection
 
-    report = distill(settings, Selection(), llm=memory.llm)
+    report = distill(settings, Selection(), sources=settings.distill.sources, llm=memory.llm)
     log.info("scheduled distillation: %s", report.summary().splitlines()[1])
 
 

@@ -54,14 +54,12 @@ def test_distill_since_july_on_the_real_samples(tmp_path: Path) -> None:
     if not SAMPLES.is_dir():
         pytest.skip("../shared/vault-samples is absent (the real notes of the person)")
     cli = Overlay(Path(shutil.copytree(SAMPLES, tmp_path / "samples")), tmp_path / "data")
-    result = cli("distill", "--since", "2025-07", "--source", "dialogue")
+    result = cli("distill", "--since", "2025-07")  # the default sources call no model
     assert "pairs added: 2 (by source: dialogue 2; by language: ru 2)" in result.output
     assert "no model called" in result.output
     dates = sorted(pair["note_date"] for pair in cli.pairs())
     assert dates == ["2025-07-26T09:43:00", "2025-07-28T17:35:00"]
-    again = json.loads(
-        cli("distill", "--since", "2025-07", "--source", "dialogue", "--json").output
-    )
+    again = json.loads(cli("distill", "--since", "2025-07", "--json").output)
     assert again["pairs_added"] == 0 and again["notes_unchanged"] == again["notes_read"]
 
 
@@ -214,7 +212,10 @@ def test_distill_closes_with_a_summary_of_what_it_did(
     monkeypatch.setattr("overlay.llms.llm_from_settings", lambda *_, **__: llm)
     vault = make_vault({"People/Anna.md": ANNA, "People/Anna again.md": ANNA, "Chats/c.md": CHAT})
     cli = Overlay(vault, tmp_path / "data")
-    lines = cli("distill").output.splitlines()
+    every = [
+        arg for kind in ("dialogue", "fact", "link", "abstention") for arg in ("--source", kind)
+    ]
+    lines = cli("distill", *every).output.splitlines()
 
     def line(pattern: str) -> re.Match[str]:
         found = [m for m in map(re.compile(pattern).fullmatch, lines) if m]

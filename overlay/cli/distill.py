@@ -67,8 +67,8 @@ def distill_cmd(
         list[str] | None,
         typer.Option(
             "--source",
-            help="dialogue, scene, fact, link or abstention; repeatable; default: all. "
-            "All but dialogue and scene ask the LLM (llm.*).",
+            help="dialogue, scene, rated, fact, link or abstention; repeatable; default: "
+            "distill.sources (dialogue, scene, rated). fact, link and abstention ask the LLM.",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -87,7 +87,7 @@ def distill_cmd(
     `duplicates_dropped`, `judge_rejected`, `quality_rejections`, `pairs_staled`,
     `tokens_generated`, `store`, `seconds`, …).
     """
-    from distill.run import SOURCES, distill
+    from distill.run import distill
     from distill.selection import Selection
 
     selection = Selection.from_options(
@@ -96,7 +96,9 @@ def distill_cmd(
     settings = state(ctx).settings()
     shown = not (quiet or json_output) and sys.stderr.isatty()
     with progress_bar(Console(stderr=True) if shown else None) as progress:
-        report = distill(settings, selection, sources=source or SOURCES, progress=progress)
+        report = distill(
+            settings, selection, sources=source or settings.distill.sources, progress=progress
+        )
     if json_output:
         print_json(report.to_dict())
         return
