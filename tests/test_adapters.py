@@ -293,3 +293,24 @@ def test_the_http_api_lists_adapters_and_answers_with_the_one_named(
     assert openai["model"] == adapter_name(noisy.id)
     assert openai["choices"][0]["message"]["content"] == named["text"]
     assert unknown.status_code == 404
+
+
+@pytest.mark.slow  # the real SmolLM2
+def test_the_cli_asks_the_adapter_it_names(
+    settings: Settings, registry: RunRegistry, adapters: dict[str, Path]
+) -> None:
+    noisy = registered_run(registry, adapters["random"], status="evaluated")
+    where = ["--vault", str(settings.vault), "--data-dir", str(settings.data_dir)]
+    ask = [*where, "ask", QUESTION[0].content, "--no-rag", "--json"]
+
+    base = runner.invoke(app, ask)
+    named = runner.invoke(app, [*ask, "--adapter", adapter_name(noisy.id)])
+    unknown = runner.invoke(app, [*ask, "--adapter", "overlay-r9999"])
+
+    assert base.exit_code == 0 and named.exit_code == 0, base.output + named.output
+    base_answer, named_answer = json.loads(base.stdout), json.loads(named.stdout)
+    assert base_answer["model"] in settings.llm.model  # the base, by its folder's name
+    assert named_answer["model"] == adapter_name(noisy.id)
+    assert named_answer["text"] != base_answer["text"]
+    assert isinstance(unknown.exception, ConfigError)
+    assert "no adapter named 'overlay-r9999'" in str(unknown.exception)

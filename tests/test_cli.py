@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -67,3 +68,13 @@ def test_expected_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: config file {missing} does not exist"
+
+
+def test_asking_before_indexing_says_what_to_run(make_vault: Any, tmp_path: Path) -> None:
+    from overlay.errors import StoreError
+
+    vault = make_vault({"a.md": "# A\n\nText.\n"})
+    where = ["--vault", str(vault), "--data-dir", str(tmp_path / "data")]
+    result = runner.invoke(app, [*where, "ask", "What is in A?"])
+    assert isinstance(result.exception, StoreError)
+    assert "run `overlay index` first" in str(result.exception)

@@ -27,10 +27,11 @@ def daemon(ctx: typer.Context) -> DaemonClient | None:
     return DaemonClient.discover(state(ctx).settings())
 
 
-def local_memory(ctx: typer.Context) -> Memory:
-    """The index of the configured vault; an empty one is an error with the fix in it."""
+def local_memory(ctx: typer.Context, *, needs_index: bool = True) -> Memory:
+    """The index of the configured vault; an empty one is an error with the fix in it
+    (unless the caller asks the bare model)."""
     memory = Memory(state(ctx).settings())
-    if memory.store.stats().notes == 0:
+    if needs_index and memory.store.stats().notes == 0:
         raise StoreError("the index is empty: run `overlay index` first (or `overlay serve`)")
     return memory
 
@@ -44,14 +45,19 @@ def search_hits(ctx: typer.Context, query: str, top_k: int | None) -> list[dict[
 
 
 def answer_events(
-    ctx: typer.Context, turns: list[ChatTurn], rag: bool, think: bool | None = None
+    ctx: typer.Context,
+    turns: list[ChatTurn],
+    rag: bool,
+    think: bool | None = None,
+    adapter: str | None = None,
 ) -> Iterator[Event]:
     messages = [{"role": t.role, "content": t.content} for t in turns]
     if (client := daemon(ctx)) is not None:
         with client:
-            yield from client.stream_answer(messages, rag=rag, think=think)
+            yield from client.stream_answer(messages, rag=rag, think=think, adapter=adapter)
         return
-    for event in local_memory(ctx).stream_answer(turns, rag=rag, think=think):
+    memory = local_memory(ctx, needs_index=rag)
+    for event in memory.stream_answer(turns, rag=rag, think=think, adapter=adapter):
         if event.kind == "sources":
             yield "sources", {"citations": [c.to_dict() for c in event.data]}
         elif event.kind == "done":

@@ -22,6 +22,16 @@ Think = Annotated[
     ),
 ]
 
+Adapter = Annotated[
+    str | None,
+    typer.Option(
+        "--adapter",
+        help="Answer with this adapter (a name `overlay adapters list` shows). "
+        "Default: the one in service, else the base model.",
+        show_default=False,
+    ),
+]
+
 
 def finished(events: Iterator[Event], *, echo: bool) -> dict[str, Any]:
     """The finished answer (`Answer.to_dict()`); with `echo`, reasoning (dimmed), then the
@@ -58,6 +68,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="A question about your notes.")],
     no_rag: NoRag = False,
     think: Think = None,
+    adapter: Adapter = None,
     json_output: JsonOption = False,
 ) -> None:
     """Answer one question from your notes, with numbered sources (* = cited).
@@ -66,14 +77,16 @@ def ask(
     target}], model, question, abstained}`.
     """
     turns = [ChatTurn("user", question)]
-    events = answer_events(ctx, turns, not no_rag, think)
+    events = answer_events(ctx, turns, not no_rag, think, adapter)
     answer = finished(events, echo=not json_output)
     if json_output:
         print_json(answer)
 
 
 @app.command()
-def chat(ctx: typer.Context, no_rag: NoRag = False, think: Think = None) -> None:
+def chat(
+    ctx: typer.Context, no_rag: NoRag = False, think: Think = None, adapter: Adapter = None
+) -> None:
     """Talk with your notes: follow-up questions keep the conversation (Ctrl-D to leave)."""
     turns: list[ChatTurn] = []
     while True:
@@ -85,5 +98,5 @@ def chat(ctx: typer.Context, no_rag: NoRag = False, think: Think = None) -> None
         if not question:
             continue
         turns.append(ChatTurn("user", question))
-        answer = finished(answer_events(ctx, turns, not no_rag, think), echo=True)
+        answer = finished(answer_events(ctx, turns, not no_rag, think, adapter), echo=True)
         turns.append(ChatTurn("assistant", answer.get("text", "")))
