@@ -27,13 +27,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from overlay.chat import Answer, AnswerEvent
 from overlay.config import Settings
 from overlay.errors import ConfigError, LogEntryNotFound, StoreError
 from overlay.migrations import Migration, apply_migrations
 from vault_schema import SkippedFile, count_tokens, is_private, read_note
+
+if TYPE_CHECKING:  # at run time only answers' fields are read: distilling imports no LLM stack
+    from overlay.chat import Answer, AnswerEvent
 
 logger = logging.getLogger("overlay.conversations")
 
@@ -282,7 +284,7 @@ class Recording:
         for event in events:
             if event.kind == "done":
                 latency = time.monotonic() - started
-                event = AnswerEvent("done", self.logged(event.data, asked, latency))
+                event = replace(event, data=self.logged(event.data, asked, latency))
             yield event
 
     def logged(self, answer: Answer, asked: float, latency: float) -> Answer:
