@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from distill.pairs import STATUSES, PairFilter, PairStore
 from server.errors import error_responses
@@ -94,15 +95,26 @@ class PairPage(BaseModel):
 
 
 class PairQuery(BaseModel):
-    """Which pairs a bulk action means, by the list's filters (all must match)."""
+    """Which pairs a bulk action means, by the list's filters (all must match; at least
+    one is given, and the schema says so: an absent filter is absent, never empty)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     status: list[Status] = Field(
-        default_factory=list, description="Default: every status but 'stale'."
+        default_factory=list, min_length=1, description="Default: every status but 'stale'."
     )
-    note: str | None = Field(default=None, max_length=1024, description="A note path or a folder.")
-    source: list[str] = Field(default_factory=list, description="e.g. 'fact', 'dialogue'.")
-    language: list[str] = Field(default_factory=list, description="'ru', 'en' or 'mixed'.")
-    min_score: float | None = Field(default=None, description="Least lowest judge score of a pair.")
+    note: str | SkipJsonSchema[None] = Field(
+        default=None, min_length=1, max_length=1024, description="A note path or a folder."
+    )
+    source: list[str] = Field(
+        default_factory=list, min_length=1, description="e.g. 'fact', 'dialogue'."
+    )
+    language: list[str] = Field(
+        default_factory=list, min_length=1, description="'ru', 'en' or 'mixed'."
+    )
+    min_score: float | SkipJsonSchema[None] = Field(
+        default=None, description="Least lowest judge score of a pair."
+    )
 
     def filter(self) -> PairFilter:
         return PairFilter(
@@ -114,14 +126,25 @@ class PairQuery(BaseModel):
         ).for_bulk()
 
 
+PairIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=64)]], Field(min_length=1, max_length=10_000)
+]
+
+
 class StatusChange(BaseModel):
     """The pairs to change: `ids`, or `where` (e.g. every pending pair of one note,
     source and language with a judge score of at least 0.8); not both."""
 
-    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
-        None, min_length=1, max_length=10_000, description="Pair ids or unique prefixes of them."
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["ids"]}, {"required": ["where"]}]}
     )
-    where: PairQuery | None = Field(None, description="Every pair matching these filters.")
+
+    ids: PairIds | SkipJsonSchema[None] = Field(
+        None, description="Pair ids or unique prefixes of them."
+    )
+    where: PairQuery | SkipJsonSchema[None] = Field(
+        None, description="Every pair matching these filters."
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> StatusChange:
