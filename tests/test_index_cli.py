@@ -102,6 +102,9 @@ def test_watch_keeps_the_index_current_and_stops_cleanly_on_ctrl_c(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As from a terminal: a shell without job control starts background jobs with
+        # SIGINT ignored, and a child would inherit that (Python then never sees Ctrl-C).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert process.stdout is not None
