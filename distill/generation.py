@@ -12,6 +12,7 @@ and moves on. Nothing here imports a model: the LLM is handed in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -61,10 +62,8 @@ def parse_json(text: str) -> Any:
     Small models wrap JSON in prose or code fences and leave trailing commas; both
     are forgiven. The whole text is tried first, as a structured answer is just JSON.
     """
-    try:
+    with contextlib.suppress(json.JSONDecodeError):
         return json.loads(text)
-    except json.JSONDecodeError:
-        pass
     for start, char in enumerate(text):
         if char in _OPENERS:
             end = text.rfind(_OPENERS[char])

@@ -377,7 +377,7 @@ def sft_config(settings: Settings, attempt: Attempt, output_dir: Path, *, evalua
 
 
 class _Diverged(Exception):
-    pass
+    """The loss went NaN, infinite or exploded: this attempt stops, the next one is slower."""
 
 
 @dataclass

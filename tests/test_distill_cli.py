@@ -202,20 +202,20 @@ REPLY = {
 }
 
 
-def test_distill_closes_with_a_summary_of_what_it_did(
-    make_vault: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_distill_closes_with_a_summary_of_what_it_did(make_vault: Any, tmp_path: Path) -> None:
+    from distill.run import distill
     from distill.scripted import ScriptedLLM
+    from distill.selection import Selection
+    from overlay.config import Settings
 
+    # The scripted fake writes the pairs (the real SmolLM2 run is in tests/integration);
+    # the summary is the one the CLI prints (`DistillReport.summary`).
     llm = ScriptedLLM(replies=[json.dumps(REPLY)])
-    # The CLI makes its LLM from settings; the scripted fake stands in for SmolLM2 here.
-    monkeypatch.setattr("overlay.llms.llm_from_settings", lambda *_, **__: llm)
     vault = make_vault({"People/Anna.md": ANNA, "People/Anna again.md": ANNA, "Chats/c.md": CHAT})
     cli = Overlay(vault, tmp_path / "data")
-    every = [
-        arg for kind in ("dialogue", "fact", "link", "abstention") for arg in ("--source", kind)
-    ]
-    lines = cli("distill", *every).output.splitlines()
+    settings = Settings(vault=vault, data_dir=tmp_path / "data")
+    every = ("dialogue", "fact", "link", "abstention")
+    lines = distill(settings, Selection(), sources=every, llm=llm).summary().splitlines()
 
     def line(pattern: str) -> re.Match[str]:
         found = [m for m in map(re.compile(pattern).fullmatch, lines) if m]
