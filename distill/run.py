@@ -26,12 +26,16 @@ from distill.dedupe import NearDuplicates
 from distill.generation import REJECTION_CHECKS, Generated, Generator, Rejection
 from distill.judge import Judge
 from distill.pairs import STATUSES, NoteUpdate, Pair, PairFilter, PairStore
+from distill.restatements import fact_pairs as templated_pairs
 from distill.selection import Selection
 from distill.sources.abstention import NoteTexts, abstention_pairs
 from distill.sources.dialogues import clean_markup, dialogue_pairs
 from distill.sources.facts import fact_pairs
 from distill.sources.links import link_pairs
+from distill.sources.properties import property_facts
+from distill.sources.relations import relation_facts
 from distill.sources.scenes import scene_pairs
+from distill.sources.sections import section_facts
 from overlay.config import Settings
 from overlay.errors import ConfigError
 from vault_schema import (
@@ -51,7 +55,18 @@ if TYPE_CHECKING:
 LIVE = tuple(status for status in STATUSES if status != "stale")
 # kinds of pairs, in making order; 'rated' (answers rated good in the conversation log,
 # distill/ratings.py) is made once per run, not per note
-SOURCES = ("dialogue", "scene", "fact", "link", "abstention", "rated")
+SOURCES = (
+    "dialogue",
+    "scene",
+    "property",
+    "section",
+    "relation",
+    "fact",
+    "link",
+    "abstention",
+    "rated",
+)
+TEMPLATED = ("property", "section", "relation")  # facts asked from templates: no model
 NOTE_SOURCES = SOURCES[:-1]
 PAIR_KINDS = (*SOURCES, "correction")  # corrections come from rated answers, not from a run
 
@@ -61,7 +76,10 @@ def source_names(names: Sequence[str], known: Sequence[str] = SOURCES) -> tuple[
     wanted = []
     for name in names:
         kind = name.strip().lower()
-        kind = kind if kind in known else kind.removesuffix("s")
+        if kind not in known:  # a plural: 'facts', 'properties'
+            kind = (
+                kind.removesuffix("ies") + "y" if kind.endswith("ies") else kind.removesuffix("s")
+            )
         if kind not in known:
             raise ConfigError(f"unknown pair source {name!r}; one of {', '.join(known)}")
         wanted.append(kind)
@@ -88,6 +106,7 @@ class DistillReport:
     judge_rejected: int = 0  # stored as `rejected`: not grounded in their source
     quality_rejections: list[Rejection] = field(default_factory=list)  # thrown out, not stored
     generation_failures: list[str] = field(default_factory=list)  # why a piece gave nothing
+    sources_skipped: list[str] = field(default_factory=list)  # '<source>: why', one line each
     llm_calls: int = 0
     tokens_generated: int = 0  # as the server reported them or by the model's tokenizer
     tokens_estimated: int = 0  # the part of tokens_generated only estimated (no tokenizer)
@@ -137,6 +156,7 @@ class DistillReport:
                 f"{by(self.store.get('language', {}))}",
                 f"time: {self.seconds:.1f} s; {self._model_work()}",
             ]
+            + [f"skipped {line}" for line in self.sources_skipped]
         )
 
     def _rejections_by_check(self) -> str:
@@ -188,6 +208,8 @@ def distill(
         _forget_gone(store, set(all_paths), report)
         generator = Generator.from_settings(settings, llm)
         kinds = source_names(sources)
+        if llm is None:
+            kinds = _without_unfit(kinds, settings, report)
         per_note = tuple(kind for kind in kinds if kind in NOTE_SOURCES)
         run = _Run(vault, settings, selection, store, report, per_note, generator)
         run.all_paths = all_paths
@@ -205,6 +227,31 @@ def distill(
     report.judge_rejected = run.judge.rejected
     report.seconds = time.monotonic() - started
     return report
+
+
+def _without_unfit(
+    kinds: tuple[str, ...], settings: Settings, report: DistillReport
+) -> tuple[str, ...]:
+    """The sources without `fact` when the model is the embedded tiny one: it cannot write
+    the two-language JSON the source asks for (measured: 0 pairs from 7 notes in 50 min)."""
+    from overlay.models import BUNDLED
+
+    embedded = settings.llm.backend == "transformers" and settings.llm.model in BUNDLED
+    if "fact" not in kinds or not embedded:
+        return kinds
+    report.sources_skipped.append(
+        f"fact: {settings.llm.model} is too small to write fact questions; the template "
+        "sources (property, section, relation) ask the notes' facts instead. Configure a "
+        "capable model (llm.backend openai, e.g. Qwen3 behind vLLM) for its paraphrases."
+    )
+    return tuple(kind for kind in kinds if kind != "fact")
+
+
+_FACT_FINDERS = {
+    "property": property_facts,
+    "section": section_facts,
+    "relation": relation_facts,
+}
 
 
 def _silent(done: int, total: int, path: str, report: DistillReport) -> None:
@@ -333,6 +380,11 @@ class _Run:
             scenes, broken = scene_pairs(note, date)
             made += [(pair, None) for pair in scenes]
             self.report.generation_failures.extend(broken)
+        held = self.settings.distill.held_out_per_fact
+        for source in (kind for kind in TEMPLATED if kind in sources):
+            # the note's own words, asked from templates: nothing for the judge to check
+            facts = _FACT_FINDERS[source](note)
+            made += [(pair, None) for pair in templated_pairs(note, facts, source, held, date)]
         for source in sources:
             generated = self._generate(source, note, date)
             self.report.generation_failures.extend(generated.failures)

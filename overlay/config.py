@@ -174,10 +174,11 @@ class DistillSettings(Section):
         None, description="How often the daemon distills, e.g. '6h' or '1d'; off when unset."
     )
     sources: list[str] = Field(
-        default_factory=lambda: ["dialogue", "scene", "rated"],
+        default_factory=lambda: ["dialogue", "scene", "property", "section", "relation", "rated"],
         description="Pair sources of a plain `overlay distill` and of the schedule. The default "
-        "takes what the person wrote or rated and calls no model; add 'fact', 'link' and "
-        "'abstention' to have the LLM write pairs (slow on a CPU).",
+        "takes what the person wrote or rated and asks the notes' facts (properties, sections, "
+        "links) from question templates, calling no model; add 'fact', 'link' and 'abstention' "
+        "to have a capable LLM write pairs too (slow on a CPU).",
     )
     questions_per_fact: int = Field(3, description="Paraphrased questions asked of each fact.")
     held_out_per_fact: int = Field(1, description="Questions per fact kept for evaluation only.")

@@ -117,7 +117,8 @@ def test_near_duplicates_are_dropped_before_judging_so_rejections_add_up(
 
 
 def test_a_failing_generator_is_recorded_and_the_run_goes_on(settings: Settings) -> None:
-    report = distill(settings, Selection(), llm=ScriptedLLM(replies=["I'd rather not."]))
+    llm = ScriptedLLM(replies=["I'd rather not."])
+    report = distill(settings, Selection(), sources=["fact", "link", "abstention"], llm=llm)
     assert report.pairs_added == 0 and report.notes_distilled == 2
     assert any("People/Anna.md" in reason for reason in report.generation_failures)
 

@@ -1,0 +1,107 @@
+"""The template pair sources: facts found in a note's structure, asked from templates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from distill.pairs import PairFilter, PairStore
+from distill.restatements import Fact, questions, templates
+from distill.run import distill, source_names
+from distill.selection import Selection
+from distill.sources.properties import property_facts
+from distill.sources.relations import relation_facts
+from distill.sources.sections import section_facts
+from overlay.config import Settings
+from vault_schema import read_note
+
+NOTE = """---
+aliases: [Ann]
+tags: [person]
+birthday: 17 March
+city: Riga
+---
+# Anna
+
+Anna is an architect. She designed the new library in Cēsis. Her brother is [[Dima]].
+
+## Basics
+
+- **Sister:** Mila
+- Favourite ink — dark teal
+
+| Year | Gift | Cost |
+|------|------|------|
+| 2025 | fountain pen | 40 |
+
+## Wishes
+
+- a trip to Bergen
+- a reading lamp
+"""
+
+
+def facts_of(tmp_path: Path) -> list[Fact]:
+    (tmp_path / "People").mkdir()
+    (tmp_path / "People" / "Anna.md").write_text(NOTE, encoding="utf-8")
+    note = read_note(tmp_path, "People/Anna.md")
+    return property_facts(note) + section_facts(note) + relation_facts(note)
+
+
+def test_each_kind_of_fact_is_found_in_the_notes_words(tmp_path: Path) -> None:
+    found = {(f.kind, f.fields.get("key") or f.fields.get("heading") or f.fields.get("b"), f.answer) for f in facts_of(tmp_path)}  # fmt: skip
+    assert ("property", "birthday", "17 March") in found  # frontmatter
+    assert ("property", "city", "Riga") in found
+    assert not [f for f in found if f[1] in ("aliases", "tags")]  # bookkeeping, not facts
+    assert ("property", "Gift", "fountain pen") in found  # a table row × column
+    assert ("definition", "Sister", "Mila") in found
+    assert ("definition", "Favourite ink", "dark teal") in found
+    assert ("list", "Wishes", "a trip to Bergen; a reading lamp") in found
+    assert ("section", "Anna", "Anna is an architect. She designed the new library in Cēsis.") in found  # fmt: skip
+    assert ("relation", "Dima", "Her brother is Dima") in found
+
+
+def test_every_fact_is_asked_in_both_languages_with_held_out_restatements(
+    make_vault: Any, make_settings: Any
+) -> None:
+    vault = make_vault({"People/Anna.md": NOTE})
+    settings: Settings = make_settings(vault)
+    assert {"property", "section", "relation"} <= set(settings.distill.sources)
+    report = distill(settings, Selection(), sources=settings.distill.sources)
+    assert report.llm_calls == 0 and report.sources_skipped == []
+    with PairStore.from_settings(settings) as store:
+        pairs = store.list(PairFilter(source=("property", "section", "relation")))
+    by_fact: dict[str, Counter[tuple[str, bool]]] = {}
+    for pair in pairs:
+        by_fact.setdefault(pair.fact, Counter())[(pair.language, pair.held_out)] += 1
+    per_language = len(templates()["property"]["en"])
+    for counts in by_fact.values():  # every template, the last one held out, per language
+        assert counts == {("en", False): per_language - 1, ("en", True): 1,
+                          ("ru", False): per_language - 1, ("ru", True): 1}  # fmt: skip
+    birthday = [p for p in pairs if p.messages[1]["content"] == "17 March" and p.language == "ru"]
+    assert birthday and all("Anna" in p.messages[0]["content"] for p in birthday)
+    assert {p.generator for p in pairs} == {"template"}
+
+
+def test_questions_fill_every_field() -> None:
+    fact = Fact("relation", "Her brother is Dima.", fields={"a": "Anna", "b": "Dima"})
+    asked = questions(fact, "en") + questions(fact, "ru")
+    assert all("Anna" in q and "Dima" in q and "$" not in q for q in asked)
+
+
+def test_the_fact_source_is_skipped_with_a_reason_for_the_embedded_model(
+    make_vault: Any, make_settings: Any
+) -> None:
+    vault = make_vault({"People/Anna.md": NOTE})
+    settings: Settings = make_settings(vault)  # the default: SmolLM2 in process
+    report = distill(settings, Selection(), sources=["fact", "property"])
+    assert report.llm_calls == 0 and report.added_by_source["property"] > 0
+    assert len(report.sources_skipped) == 1 and report.sources_skipped[0].startswith("fact: ")
+    assert "skipped fact: " in report.summary()
+
+
+def test_plural_source_names() -> None:
+    assert source_names(["properties", "sections", "relations"]) == (
+        "property", "section", "relation",
+    )  # fmt: skip
