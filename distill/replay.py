@@ -120,13 +120,14 @@ def generate_answers(
     """The base model's greedy answers, in batches; an answer cut off by the length limit
     keeps its complete sentences only (empty when it has none)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from overlay.llms.local import render_chat
+    from overlay.llms.transformers_backend import load_causal_lm
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(base, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(base).eval()
+        model = load_causal_lm(base).eval()
     except OSError as error:
         raise ModelUnavailable(f"cannot load the base model {base} for replay: {error}") from error
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
