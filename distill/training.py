@@ -13,436 +13,44 @@ Where it starts: from the base model (`llm.model`) with fresh LoRA weights, by
 default. Given a parent run, from that run's adapter (its rank and target
 modules), trained further on all approved pairs; the new run records the parent.
 
-Recovery without a person, each step logged in the run's record:
-out of memory → half the batch, twice the gradient accumulation (the same
-effective batch), start again; a NaN, infinite or exploding loss (more than
-`divergence_factor` times the first) → half the learning rate, start again; at
-most `max_recoveries` times. Every attempt starts from the same weights.
-
-Two fault-injection callbacks, `InjectedOutOfMemory` and `InjectedNaNLoss`, let
-tests force those failures through `train(faults=…)`; they are not settings.
+How: `distill.training_data` collects the examples, `distill.fitting` trains
+with recovery from out-of-memory and divergence, `distill.callbacks` time the
+steps and report progress. Learning rate, epochs, rank and replay share not set
+explicitly are chosen from the base model's size (`overlay.config.SIZE_DEFAULTS`);
+the run records what was chosen and why.
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
-import json
 import math
 import shutil
+import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from transformers import TrainerCallback
 
-from distill.export import training_row
-from distill.pairs import Pair, PairFilter, PairStore
-from distill.replay import ReplaySet, load_replay_prompts, replay_cache_path
+from distill.callbacks import ProgressCallback
+from distill.fitting import Attempt, Fitted, fit, parameter_count
+from distill.pairs import PairStore
 from distill.runs import Run, RunRegistry
+from distill.training_data import (
+    Row,
+    TrainingData,
+    collect_data,
+    require_training_pairs,
+    training_pairs,
+)
 from overlay.config import Settings
-from overlay.errors import ConfigError, ModelUnavailable, TrainingFailed
+from overlay.errors import ConfigError
 from overlay.models import resolve_model
 
-if TYPE_CHECKING:
-    from trl import SFTTrainer
-
-TRAINED_STATUSES = ("approved", "edited")
-EVALUATED_STATUSES = ("approved", "edited", "pending")  # held-out pairs nobody rejected
+__all__ = ["train", "training_pairs"]  # training_pairs: what a run would train on
 SAMPLE_TOKENS = 32
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """What the progress callback hears: a phase and how far it is."""
-
-    phase: str  # 'replay' (generating replay answers) or 'train'
-    done: int
-    total: int
-    epoch: float = 0.0
-    loss: float | None = None
-    eval_loss: float | None = None
-    attempt: int = 1
-
-
-ProgressCallback = Callable[[TrainProgress], None]
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """The examples of one run."""
-
-    train: list[Row]  # the pairs' rows, then the replay rows
-    held_out: list[Row]
-    pair_ids: list[str]
-    replay: int
-    data_hash: str
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """The settings one try at training ran with; recoveries make the next one."""
-
-    number: int
-    batch_size: int
-    gradient_accumulation: int
-    learning_rate: float
-
-    def after_out_of_memory(self) -> Attempt | None:
-        if self.batch_size == 1:
-            return None
-        return replace(
-            self,
-            number=self.number + 1,
-            batch_size=self.batch_size // 2,
-            gradient_accumulation=self.gradient_accumulation * 2,
-        )
-
-    def after_divergence(self) -> Attempt:
-        return replace(self, number=self.number + 1, learning_rate=self.learning_rate * 0.5)
-
-
-# ---- the data ----
-
-
-def data_hash(pairs: Sequence[Pair]) -> str:
-    """A hash of the training pairs' ids and messages: equal data, equal hash."""
-    digest = hashlib.sha256()
-    for pair in sorted(pairs, key=lambda p: p.id):
-        digest.update(json.dumps([pair.id, pair.messages], ensure_ascii=False).encode())
-    return digest.hexdigest()[:16]
-
-
-def training_pairs(store: PairStore) -> list[Pair]:
-    """Approved and edited pairs that are not held out: the only pairs ever trained on."""
-    return store.list(PairFilter(status=TRAINED_STATUSES, held_out=False))
-
-
-def require_training_pairs(store: PairStore) -> list[Pair]:
-    """The training pairs, or a ConfigError saying how to get some."""
-    pairs = training_pairs(store)
-    if not pairs:
-        raise ConfigError(
-            "no approved pairs to train on: review them first (`overlay pairs review` "
-            "or `overlay pairs approve`)"
-        )
-    return pairs
-
-
-def held_out_pairs(store: PairStore) -> list[Pair]:
-    """Held-out pairs nobody rejected (and not stale): the evaluation set."""
-    return store.list(PairFilter(status=EVALUATED_STATUSES, held_out=True))
-
-
-def replay_count(pairs: int, share: float) -> int:
-    """Replay examples that make up `share` of the training set beside `pairs` pairs."""
-    return round(pairs * share / (1.0 - share)) if pairs else 0
-
-
-def collect_data(
-    settings: Settings,
-    store: PairStore,
-    base: Path | str,
-    progress: ProgressCallback | None = None,
-) -> TrainingData:
-    """The run's examples; generates the replay answers the cache lacks."""
-    pairs = require_training_pairs(store)
-    replay = replay_set(settings, base).rows(
-        replay_count(len(pairs), settings.train.replay_share),
-        progress=(lambda done, total: progress(TrainProgress("replay", done, total)))
-        if progress
-        else None,
-    )
-    return TrainingData(
-        train=[training_row(pair, "prompt-completion") for pair in pairs] + replay,
-        held_out=[training_row(pair, "prompt-completion") for pair in held_out_pairs(store)],
-        pair_ids=[pair.id for pair in pairs],
-        replay=len(replay),
-        data_hash=data_hash(pairs),
-    )
-
-
-def replay_set(settings: Settings, base: Path | str) -> ReplaySet:
-    """The replay answers of `base`, cached in the data dir."""
-    version = settings.train.replay_prompts
-    path = replay_cache_path(settings.resolved_data_dir(), base, version)
-    return ReplaySet(path, base, load_replay_prompts(version), settings.train.replay_max_tokens)
-
-
-# ---- callbacks ----
-
-
-class DivergenceGuard(TrainerCallback):
-    """Stops training when a logged loss is NaN, infinite, or `factor` times the first."""
-
-    def __init__(self, factor: float) -> None:
-        self.factor = factor
-        self.first: float | None = None
-        self.diverged: tuple[float, float | None] | None = None  # (loss, first loss)
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is None:
-            return
-        loss = float(loss)
-        if self.first is None and math.isfinite(loss):
-            self.first = loss
-            return
-        if not math.isfinite(loss) or (self.first is not None and loss > self.factor * self.first):
-            self.diverged = (loss, self.first)
-            control.should_training_stop = True
-
-
-class ProgressReporter(TrainerCallback):
-    """Hands each step and each evaluation to a progress callback."""
-
-    def __init__(self, callback: ProgressCallback, attempt: int) -> None:
-        self.callback = callback
-        self.attempt = attempt
-        self.loss: float | None = None
-        self.eval_loss: float | None = None
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-        logs = logs or {}
-        self.loss = logs.get("loss", self.loss)
-        self.eval_loss = logs.get("eval_loss", self.eval_loss)
-        self._report(state)
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        self._report(state)
-
-    def _report(self, state: Any) -> None:
-        self.callback(
-            TrainProgress(
-                "train",
-                state.global_step,
-                state.max_steps,
-                float(state.epoch or 0.0),
-                self.loss,
-                self.eval_loss,
-                self.attempt,
-            )
-        )
-
-
-class InjectedOutOfMemory(TrainerCallback):
-    """Fault injection for tests: raises torch.OutOfMemoryError at the first step while
-    the per-device batch is larger than `above_batch_size`."""
-
-    def __init__(self, above_batch_size: int) -> None:
-        self.above_batch_size = above_batch_size
-
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        import torch
-
-        if state.global_step == 0 and args.per_device_train_batch_size > self.above_batch_size:
-            raise torch.OutOfMemoryError(
-                f"injected: out of memory at batch size {args.per_device_train_batch_size}"
-            )
-
-
-class InjectedNaNLoss(TrainerCallback):
-    """Fault injection for tests: fills the LoRA weights with NaN before the first step
-    while the learning rate is above `above_learning_rate`, so the real loss is NaN."""
-
-    def __init__(self, above_learning_rate: float) -> None:
-        self.above_learning_rate = above_learning_rate
-
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        import torch
-
-        model = kw.get("model")
-        if state.global_step != 0 or args.learning_rate <= self.above_learning_rate or not model:
-            return
-        with torch.no_grad():
-            for name, parameter in model.named_parameters():
-                if "lora_" in name:
-                    parameter.fill_(float("nan"))
-
-
-# ---- training ----
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """torch's OOM error, or a RuntimeError that says the memory ran out (CPU, MPS)."""
-    import torch
-
-    if isinstance(error, torch.OutOfMemoryError):
-        return True
-    message = str(error).lower()
-    return isinstance(error, RuntimeError) and (
-        "out of memory" in message or "can't allocate memory" in message
-    )
-
-
-def build_trainer(
-    base: Path | str,
-    data: TrainingData,
-    settings: Settings,
-    attempt: Attempt,
-    output_dir: Path,
-    *,
-    parent_adapter: Path | None = None,
-    callbacks: Sequence[TrainerCallback] = (),
-) -> SFTTrainer:
-    """An SFTTrainer for one attempt: a fresh model, LoRA from settings or the parent."""
-    import datasets
-    from datasets import Dataset
-    from transformers import EarlyStoppingCallback
-    from trl import SFTTrainer
-
-    datasets.disable_progress_bars()
-    model, tokenizer = load_base(base)
-    peft_config = None
-    if parent_adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(parent_adapter), is_trainable=True)
-    else:
-        peft_config = lora_config(settings)
-    evaluate = bool(data.held_out)
-    stopping = [EarlyStoppingCallback(settings.train.early_stopping_patience)] if evaluate else []
-    return SFTTrainer(
-        model=model,
-        args=sft_config(settings, attempt, output_dir, evaluate=evaluate),
-        train_dataset=Dataset.from_list(data.train),
-        eval_dataset=Dataset.from_list(data.held_out) if evaluate else None,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[*callbacks, *stopping],
-    )
-
-
-def load_base(base: Path | str) -> tuple[Any, Any]:
-    """(model, tokenizer) of the base model, in the dtype it was saved in."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base)
-        model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
-    except OSError as error:
-        raise ModelUnavailable(f"cannot load the base model {base}: {error}") from error
-    return model, tokenizer
-
-
-def lora_config(settings: Settings) -> Any:
-    from peft import LoraConfig
-
-    train = settings.train
-    return LoraConfig(
-        r=train.rank,
-        lora_alpha=train.alpha,
-        lora_dropout=train.dropout,
-        target_modules=train.target_modules,
-        task_type="CAUSAL_LM",
-    )
-
-
-def sft_config(settings: Settings, attempt: Attempt, output_dir: Path, *, evaluate: bool) -> Any:
-    """trl's SFTConfig: prompt-completion loss, an evaluation (and best checkpoint) per epoch."""
-    import torch
-    from trl import SFTConfig
-
-    train = settings.train
-    every_epoch = "epoch" if evaluate else "no"
-    return SFTConfig(
-        output_dir=str(output_dir),
-        num_train_epochs=train.epochs,
-        per_device_train_batch_size=attempt.batch_size,
-        per_device_eval_batch_size=attempt.batch_size,
-        gradient_accumulation_steps=attempt.gradient_accumulation,
-        learning_rate=attempt.learning_rate,
-        max_length=train.max_length,
-        completion_only_loss=True,
-        gradient_checkpointing=train.gradient_checkpointing,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-        logging_steps=1,
-        logging_nan_inf_filter=False,  # the divergence guard must see a NaN loss
-        eval_strategy=every_epoch,
-        save_strategy=every_epoch,
-        load_best_model_at_end=evaluate,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        save_total_limit=1,
-        save_only_model=True,
-        report_to="none",
-        disable_tqdm=True,
-        seed=train.seed,
-        data_seed=train.seed,
-    )
-
-
-class _Diverged(Exception):
-    """The loss went NaN, infinite or exploded: this attempt stops, the next one is slower."""
-
-
-@dataclass
-class Fitted:
-    """A finished training: the trainer, the attempt that succeeded, how long it took."""
-
-    trainer: SFTTrainer
-    attempt: Attempt
-    seconds: float
-
-
-def fit(
-    base: Path | str,
-    data: TrainingData,
-    settings: Settings,
-    output_dir: Path,
-    *,
-    parent_adapter: Path | None = None,
-    on_recovery: Callable[[str, Attempt, Attempt], None] | None = None,
-    progress: ProgressCallback | None = None,
-    faults: Sequence[TrainerCallback] = (),
-) -> Fitted:
-    """Train, recovering from out-of-memory and divergence (see the module docstring)."""
-    train = settings.train
-    attempt = Attempt(1, train.batch_size, train.gradient_accumulation, train.learning_rate)
-    while True:
-        shutil.rmtree(output_dir, ignore_errors=True)
-        guard = DivergenceGuard(train.divergence_factor)
-        callbacks = [guard, *faults]
-        if progress is not None:
-            callbacks.append(ProgressReporter(progress, attempt.number))
-        started = time.monotonic()
-        try:
-            trainer = build_trainer(
-                base, data, settings, attempt, output_dir,
-                parent_adapter=parent_adapter, callbacks=callbacks,
-            )  # fmt: skip
-            trainer.train()
-            if guard.diverged is None:
-                return Fitted(trainer, attempt, time.monotonic() - started)
-            cause = f"diverging loss: {guard.diverged[0]} (first {guard.diverged[1]})"
-            following = attempt.after_divergence()
-        except Exception as error:
-            if not is_out_of_memory(error):
-                raise
-            cause, next_oom = f"out of memory: {error}", attempt.after_out_of_memory()
-            if next_oom is None:
-                raise TrainingFailed(f"out of memory even at batch size 1: {error}") from error
-            following = next_oom
-        finally:
-            trainer = None  # type: ignore[assignment]
-            _free_memory()
-        if attempt.number > train.max_recoveries:
-            raise TrainingFailed(f"gave up after {attempt.number} attempts; last: {cause}")
-        if on_recovery is not None:
-            on_recovery(cause, attempt, following)
-        attempt = following
-
-
-def _free_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def train(
@@ -466,12 +74,14 @@ def train(
         store = store or stack.enter_context(PairStore.from_settings(settings))
         require_training_pairs(store)  # before loading anything
         base = resolve_model(settings.llm.model, settings.llm.models_dir)
+        sized, chosen = settings.train.for_model(parameter_count(base))
+        settings = settings.model_copy(update={"train": sized})
         parent_run = _trained_parent(registry, parent) if parent else None
         data = collect_data(settings, store, base, progress)
         run = registry.create(
             parent=parent_run.id if parent_run else None,
             data_hash=data.data_hash,
-            config=run_config(settings, base, data, parent_run),
+            config={**run_config(settings, base, data, parent_run), "chosen": chosen},
         )
         with _recorded_failure(registry, run):
             _train_run(settings, registry, run, base, data, parent_run, progress, faults)
@@ -591,7 +201,10 @@ def training_metrics(fitted: Fitted, history: list[dict[str, Any]]) -> dict[str,
         "steps": steps,
         "epochs": fitted.trainer.state.epoch,
         "seconds": round(fitted.seconds, 2),
-        "seconds_per_step": round(fitted.seconds / steps, 3) if steps else None,
+        # the median step: the fit's time over its steps would add loading and evaluation
+        "seconds_per_step": round(statistics.median(fitted.step_seconds), 3)
+        if fitted.step_seconds
+        else None,
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
         "losses": losses,
@@ -628,8 +241,10 @@ def sample_answer(model: Any, tokenizer: Any, row: Row, max_new_tokens: int = SA
 
 def plot_losses(history: list[dict[str, Any]], path: Path) -> None:
     """The training loss by step and the held-out loss by epoch, as a PNG."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:  # a bare GPU box (benchmarks/gpu_training.py): no curve, same run
+        return
     matplotlib.use("Agg")  # no display: write a file only
     from matplotlib import pyplot
 

@@ -15,28 +15,23 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from distill.callbacks import DivergenceGuard, InjectedNaNLoss, InjectedOutOfMemory, TrainProgress
+from distill.fitting import Attempt, build_trainer, is_out_of_memory, parameter_count
 from distill.pairs import Pair, PairStore
 from distill.replay import ReplaySet, complete_sentences, load_replay_prompts
 from distill.runs import Run, RunNotFound, RunRegistry
-from distill.training import (
-    Attempt,
-    DivergenceGuard,
-    InjectedNaNLoss,
-    InjectedOutOfMemory,
+from distill.training import train
+from distill.training_data import (
     TrainingData,
-    TrainProgress,
-    build_trainer,
     collect_data,
     data_hash,
     held_out_pairs,
-    is_out_of_memory,
     replay_count,
-    train,
     training_pairs,
 )
 from overlay.cli import app
 from overlay.cli.train import summary
-from overlay.config import Settings
+from overlay.config import Settings, TrainSettings
 from overlay.errors import ConfigError, TrainingFailed
 from overlay.models import resolve_model
 
@@ -162,6 +157,27 @@ def test_a_cut_off_replay_answer_keeps_its_complete_sentences() -> None:
 
 
 # ---- recovery logic (no model) ----
+
+
+def test_training_defaults_are_chosen_from_the_model_size_and_explicit_ones_win() -> None:
+    small, said = TrainSettings().for_model(134_515_008)
+    assert (small.learning_rate, small.epochs, small.rank, small.replay_share) == (
+        1e-3, 6, 16, 0.3,
+    )  # fmt: skip
+    assert small.alpha == 2 * small.rank
+    assert said == (
+        "chosen for a 135M model: learning_rate 0.001, epochs 6, rank 16, replay_share 0.3"
+    )
+    large, said = TrainSettings(epochs=1).for_model(14_800_000_000)
+    assert (large.learning_rate, large.epochs) == (1e-4, 1)
+    assert said.startswith("chosen for a 14.8B model: ") and "(set explicitly: epochs)" in said
+    huge, _ = TrainSettings().for_model(32_000_000_000)
+    assert huge.learning_rate < large.learning_rate and huge.replay_share > large.replay_share
+
+
+@pytest.mark.slow
+def test_the_model_size_is_counted_without_loading_weights(base_model: Path) -> None:
+    assert 130e6 < parameter_count(base_model) < 140e6  # SmolLM2-135M
 
 
 def test_out_of_memory_halves_the_batch_and_keeps_the_effective_batch() -> None:
@@ -299,6 +315,7 @@ def trained(
                 "alpha": 16,
                 "batch_size": 4,
                 "learning_rate": 2e-3,
+                "replay_share": 0.2,
                 "replay_max_tokens": 16,
                 "gradient_checkpointing": False,  # faster; the continuation test keeps it on
             },
@@ -342,6 +359,8 @@ def test_the_training_loss_falls(trained: tuple[Settings, Run]) -> None:
     first_epoch, second_epoch = metrics["epoch_losses"]  # the same examples, seen again
     assert second_epoch < first_epoch
     assert metrics["seconds_per_step"] > 0
+    # the median step, not the fit's time (loading, evaluations, checkpoints) per step
+    assert metrics["seconds_per_step"] < metrics["seconds"] / metrics["steps"]
 
 
 @pytest.mark.slow
@@ -471,7 +490,11 @@ def test_overlay_train_shows_progress_and_closes_with_a_summary(
     assert (last.done, last.total, last.attempt) == (run.metrics["steps"],) * 2 + (3,)
     assert last.loss is not None and last.eval_loss is not None
     lines = summary(run)
-    assert lines[0].startswith(f"trained {run.id} in ") and "4 pairs + 1 replay" in lines[0]
+    assert lines[0] == (  # every sized setting was given, so nothing was chosen
+        "chosen for a 135M model: nothing "
+        "(set explicitly: learning_rate, epochs, rank, replay_share)"
+    )
+    assert lines[1].startswith(f"trained {run.id} in ") and "4 pairs + 1 replay" in lines[1]
     assert (
         "recovered: out of memory at attempt 1: batch_size 4 → 2, gradient_accumulation 1 → 2"
         in lines

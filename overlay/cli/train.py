@@ -14,8 +14,8 @@ from rich.tree import Tree
 from overlay.cli.app import JsonOption, app, console, print_json, state
 
 if TYPE_CHECKING:
+    from distill.callbacks import ProgressCallback, TrainProgress
     from distill.runs import Run
-    from distill.training import ProgressCallback, TrainProgress
 
 runs_app = typer.Typer(
     help="The training runs: their tree, records and logs.", invoke_without_command=True
@@ -107,7 +107,8 @@ def _describe(step: TrainProgress) -> str:
 def summary(run: Run) -> list[str]:
     """The closing lines of `overlay train`."""
     m, c = run.metrics, run.config
-    lines = [
+    lines = [f"{c['chosen']}"] if c.get("chosen") else []
+    lines += [
         f"trained {run.id} in {_duration(m.get('seconds'))}: {c.get('pairs')} pairs + "
         f"{c.get('replay_pairs')} replay, {m.get('steps')} steps "
         f"({m.get('seconds_per_step')} s/step), {_number(m.get('epochs'))} epochs",
