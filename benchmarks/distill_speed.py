@@ -1,7 +1,14 @@
 """How fast distillation makes training pairs, and how many survive dedupe and the judge.
 
+    .venv/bin/python benchmarks/distill_speed.py --templates
     OVERLAY_MODELS_DIR=data/models flock /tmp/overlay-heavy.lock \
         .venv/bin/python benchmarks/distill_speed.py [--notes 4] [--max-new-tokens 192]
+
+`--templates`: the sources that need no model (property, section, relation; the
+default of `overlay distill`), each alone over every note of examples/vault into an
+empty data dir, then all of them together as `overlay distill --all` runs them;
+prints pairs per minute per source and seconds per 10 notes, and writes
+benchmarks/results/distill_speed_templates.json. Without it:
 
 Runs the real pipeline (`distill.run.distill`, every source, default distill
 settings, the LLM judge on) on examples/vault into an empty data dir, with
@@ -101,8 +108,40 @@ def figures(report: DistillReport, notes: int) -> dict[str, Any]:
         "generation_failures": len(report.generation_failures),
         "added_by_source": dict(report.added_by_source),
         "added_by_status": dict(report.added_by_status),
+        "pairs_per_minute_by_source": {
+            source: round(count / minutes, 1) for source, count in report.added_by_source.items()
+        },  # each source's pairs over the whole run's time: the sources share the run
         "wall_s": round(report.seconds, 1),
     }
+
+
+TEMPLATED = ("property", "section", "relation")
+
+
+def templates() -> None:
+    """The template sources' speed on the whole example vault (see the docstring)."""
+    results: dict[str, Any] = {"command": "benchmarks/distill_speed.py --templates"}
+    for sources in [*((source,) for source in TEMPLATED), TEMPLATED]:
+        with tempfile.TemporaryDirectory() as data:
+            settings = Settings.model_validate({"vault": VAULT, "data_dir": data})
+            report = distill(settings, Selection(everything=True), sources=sources)
+        name = "+".join(sources)
+        results[name] = {
+            "notes_read": report.notes_read,
+            "pairs": report.pairs_added,
+            "seconds": round(report.seconds, 2),
+            "pairs_per_minute": round(report.pairs_added / report.seconds * 60),
+            "seconds_per_10_notes": round(report.seconds / report.notes_read * 10, 2),
+            "llm_calls": report.llm_calls,
+        }
+        print(
+            f"{name}: {report.pairs_added} pairs from {report.notes_read} notes in "
+            f"{report.seconds:.1f} s: {results[name]['pairs_per_minute']} pairs/min, "
+            f"{results[name]['seconds_per_10_notes']} s per 10 notes"
+        )
+    results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
+    path = RESULTS.with_name("distill_speed_templates.json")
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 
 def server_module() -> Any:
@@ -145,7 +184,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=4, help="How many notes (0: all).")
     parser.add_argument("--max-new-tokens", type=int, default=192, help="Per LLM answer.")
+    parser.add_argument("--templates", action="store_true", help="The no-model sources only.")
     args = parser.parse_args()
+    if args.templates:
+        templates()
+        return
     paths = spread(list(iter_note_paths(VAULT)), args.notes)
     times, load_before = NoteTimes(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as data:

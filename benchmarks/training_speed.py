@@ -11,7 +11,7 @@ takes the first N. Default training settings (rank 16 on all linear layers, batc
 max length 512, replay share 0.2) unless flags say otherwise; `--epochs` defaults to 1.
 Replay answers are generated into the data dir first and timed apart, so the
 training figures do not include them. Figures: pairs, replay pairs, held-out pairs,
-optimizer steps, seconds per step, training seconds (the successful attempt), total
+optimizer steps, seconds per step (the median step, timed by a trainer callback), training seconds (the successful attempt), total
 seconds (data, training, evaluation, saving), the machine's load average at the
 start. Prints and writes benchmarks/results/training_speed.json.
 """
@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from distill.pairs import Pair, PairStore
-from distill.training import collect_data, train
+from distill.training import train
+from distill.training_data import collect_data
 from overlay.config import Settings
 from overlay.models import resolve_model
 
@@ -117,6 +118,7 @@ def main() -> None:
         "platform": platform.platform(),
     }
     print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"{metrics['seconds_per_step']} s/step (median of {metrics['steps']} steps)")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 

@@ -49,9 +49,9 @@ def plain(text: str) -> str:
 
 def frontmatter_facts(note: Note) -> Iterator[Fact]:
     for key, value in note.frontmatter.items():
-        if key.lower() in BOOKKEEPING or isinstance(value, dict):
-            continue
         values = value if isinstance(value, list) else [value]
+        if key.lower() in BOOKKEEPING or any(isinstance(v, dict | list) for v in values):
+            continue  # nested values are a scene's turns or data, not a statement
         answer = ", ".join(str(v) for v in values if v not in (None, ""))
         if answer:
             yield Fact("property", answer, fields={"key": str(key), "subject": note.title})
