@@ -67,8 +67,9 @@ def distill_cmd(
         list[str] | None,
         typer.Option(
             "--source",
-            help="dialogue, scene, rated, fact, link or abstention; repeatable; default: "
-            "distill.sources (dialogue, scene, rated). fact, link and abstention ask the LLM.",
+            help="dialogue, scene, property, section, relation, rated, fact, link or "
+            "abstention; repeatable; default: distill.sources (all but the last three). fact, "
+            "link and abstention ask the LLM (fact is skipped with the embedded SmolLM2).",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -79,13 +80,15 @@ def distill_cmd(
     Incremental: only notes whose content changed since their last distillation are
     read again; pairs of text that changed become `stale`. Private notes are never
     used. Generated pairs not grounded in their source are stored as `rejected`;
-    scenes (hand-written examples, see `overlay scenes check`) as `approved`.
+    scenes (hand-written examples, see `overlay scenes check`) as `approved`. The
+    property, section and relation sources ask each fact the note states from question
+    templates, in English and Russian, one restatement per language held out.
     Shows a progress bar while it runs (on a terminal) and closes with a summary:
     notes read, pairs by source, language and status, near duplicates dropped,
     judge and quality-check rejections, tokens generated, time.
     JSON: the run's report (`notes_read`, `added_by_source`, `added_by_language`,
     `duplicates_dropped`, `judge_rejected`, `quality_rejections`, `pairs_staled`,
-    `tokens_generated`, `store`, `seconds`, …).
+    `tokens_generated`, `sources_skipped`, `store`, `seconds`, …).
     """
     from distill.run import distill
     from distill.selection import Selection
