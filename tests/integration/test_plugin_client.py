@@ -1,33 +1,128 @@
-"""The Obsidian plugin's HTTP client (examples/obsidian-plugin/src/client.ts) against a real
-server: this starts the daemon on a tiny vault and runs the plugin's `npm test` with
-OVERLAY_URL and OVERLAY_TOKEN set, so none of its server tests may skip. One of them
-corrects an answer; this test then checks that `overlay train` would train on it.
+"""The Obsidian plugin against a real daemon (one for the whole module, on a tiny vault):
 
-Needs node and the plugin's node_modules (`npm ci` in examples/obsidian-plugin, which
-`make plugin` runs); skipped with the reason when either is missing.
+- its HTTP client and logic (examples/obsidian-plugin, `npm test`) with OVERLAY_URL and
+  OVERLAY_TOKEN set, so none of its server tests may skip; one corrects an answer, and
+  `overlay train` must then train on it;
+- `overlay plugin install` on a fresh copy of examples/vault: the settings it writes reach
+  the daemon;
+- the built main.js in headless Chromium, on a minimal Obsidian stub
+  (tests/fixtures/obsidian-stub): the chat view and the related pane, with screenshots in
+  build/test-artifacts/.
+
+Needs node and the plugin's node_modules for the first (`make plugin`), Chromium and its
+driver for the last (`make chromium`); each skips with the reason when they are missing.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import shutil
 import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from overlay_server import models_dir, running_daemon, server_settings, tiny_vault
+from overlay_server import (
+    EXAMPLE_VAULT,
+    REPO,
+    OverlayServer,
+    models_dir,
+    running_daemon,
+    server_settings,
+    tiny_vault,
+)
+from typer.testing import CliRunner
 
 from distill.pairs import PairStore
 from distill.training import training_pairs
+from overlay.cli import app as cli_app
+from overlay.cli.plugin import PLUGIN_FILES, SHIPPED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PLUGIN = Path(__file__).resolve().parents[2] / "examples" / "obsidian-plugin"
+PLUGIN = REPO / "examples" / "obsidian-plugin"
+STUB = REPO / "tests" / "fixtures" / "obsidian-stub"
+ARTIFACTS = REPO / "build" / "test-artifacts"
 PLUGIN_CORRECTION = "My boat is called Kittiwake (corrected by the plugin test)."  # client.test.ts
+BOAT = "Projects/The boat.md"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-proxy-server",
+    "--window-size=1400,900",
+]
+STATUS_BAR_TEXT = "return document.getElementById('status-bar').textContent"
+WAIT_S = 60.0  # an answer from the CPU model included
 
 
-def test_plugin_client_passes_its_tests_against_the_server(tmp_path: Path) -> None:
+class Page:
+    """The stub page (index.html, obsidian.js, the shipped plugin, the vault) over HTTP on
+    loopback: a real origin, which the daemon's CORS settings allow."""
+
+    def __init__(self, root: Path) -> None:
+        handler = functools.partial(QuietHandler, directory=str(root))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Requests are not worth a line each in the test output."""
+
+
+@pytest.fixture(scope="module")
+def page_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stub-page")
+    for name in ("index.html", "obsidian.js"):
+        shutil.copyfile(STUB / name, root / name)
+    for name in PLUGIN_FILES:
+        shutil.copyfile(SHIPPED / name, root / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def page(page_root: Path) -> Iterator[Page]:
+    served = Page(page_root)
+    yield served
+    served.close()
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, page: Page, page_root: Path
+) -> Iterator[OverlayServer]:
+    root = tmp_path_factory.mktemp("plugin")
+    vault = tiny_vault(root / "vault")
+    (page_root / "vault").symlink_to(vault)  # what the stub's vault.cachedRead reads
+    origins = ["app://obsidian.md", page.origin]
+    settings = server_settings(
+        vault, root / "data", models_dir(root / "models"), server={"cors_origins": origins}
+    )
+    with running_daemon(settings) as served:
+        served.wait_idle()
+        yield served
+
+
+def test_plugin_client_passes_its_tests_against_the_server(server: OverlayServer) -> None:
     npm = shutil.which("npm")
     if shutil.which("node") is None or npm is None:
         pytest.skip("node/npm are not installed")
@@ -35,24 +130,208 @@ def test_plugin_client_passes_its_tests_against_the_server(tmp_path: Path) -> No
         pytest.skip(
             "the plugin's node_modules are missing: run `npm ci` in examples/obsidian-plugin"
         )
-    settings = server_settings(
-        tiny_vault(tmp_path / "vault"), tmp_path / "data", models_dir(tmp_path / "models")
+    env = {**os.environ, "OVERLAY_URL": server.url, "OVERLAY_TOKEN": server.token}
+    env.pop("HTTP_PROXY", None)
+    env.pop("http_proxy", None)
+    done = subprocess.run(
+        [npm, "test"], cwd=PLUGIN, env=env, capture_output=True, text=True, timeout=600
     )
-    with running_daemon(settings) as server:
-        server.wait_idle()
-        env = {**os.environ, "OVERLAY_URL": server.url, "OVERLAY_TOKEN": server.token}
-        env.pop("HTTP_PROXY", None)
-        env.pop("http_proxy", None)
-        done = subprocess.run(
-            [npm, "test"], cwd=PLUGIN, env=env, capture_output=True, text=True, timeout=600
-        )
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-4000:]
     counts = dict(re.findall(r"^# (pass|fail|skipped) (\d+)$", report, flags=re.MULTILINE))
     assert counts.get("fail") == "0" and counts.get("skipped") == "0", report[-4000:]
-    assert int(counts["pass"]) >= 15
+    assert int(counts["pass"]) >= 25
     # the plugin's correction is an approved pair, and the next `overlay train` trains on it
-    with PairStore.from_settings(settings) as store:
+    with PairStore.from_settings(server.settings) as store:
         trained = [p for p in training_pairs(store) if p.source == "correction"]
     assert [p.messages[-1]["content"] for p in trained] == [PLUGIN_CORRECTION]
     assert trained[0].status == "approved" and trained[0].log_entry is not None
+
+
+def test_installed_plugin_settings_reach_the_running_daemon(
+    server: OverlayServer, tmp_path: Path
+) -> None:
+    vault = Path(shutil.copytree(EXAMPLE_VAULT, tmp_path / "example-vault"))
+    command = ["--data-dir", str(server.settings.data_dir), "plugin", "install", str(vault)]
+    result = CliRunner().invoke(cli_app, command)
+    assert result.exit_code == 0, result.output
+    folder = vault / ".obsidian" / "plugins" / "overlay"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*PLUGIN_FILES, "data.json"])
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["id"] == "overlay"
+    settings = json.loads((folder / "data.json").read_text(encoding="utf-8"))
+    assert settings["serverUrl"] == server.url
+    headers = {"Authorization": f"Bearer {settings['token']}"}
+    with httpx.Client(base_url=settings["serverUrl"], trust_env=False, headers=headers) as http:
+        status = http.get("/api/v1/status")
+    assert status.status_code == 200, status.text
+    assert status.json()["index"]["notes"] >= 5
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip(
+            "no /usr/bin/chromium or /usr/bin/chromedriver: install chromium "
+            "chromium-driver (make test does)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Obsidian:
+    """The stub page as a person sees it: clicks and keys in, text out."""
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def run(self, script: str, *args: Any) -> Any:
+        """An async script: its last argument is the callback Selenium waits for."""
+        return self.driver.execute_async_script(script, *args)
+
+    def texts(self, selector: str) -> list[str]:
+        return self.js(
+            "return [...document.querySelectorAll(arguments[0])]"
+            ".filter(e => e.offsetParent !== null).map(e => e.textContent)",
+            selector,
+        )
+
+    def click(self, selector: str, text: str | None = None) -> None:
+        clicked = self.js(
+            "const el = [...document.querySelectorAll(arguments[0])]"
+            ".find(e => arguments[1] === null || e.textContent.includes(arguments[1]));"
+            "if (el) el.click(); return !!el;",
+            selector,
+            text,
+        )
+        assert clicked, f"nothing to click at {selector} {text or ''}"
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+
+@pytest.fixture(scope="module")
+def obsidian(browser: Any, page: Page, server: OverlayServer) -> Obsidian:
+    browser.set_script_timeout(WAIT_S)
+    browser.get(page.origin + "/index.html")
+    stub = Obsidian(browser)
+    notes = [str(p.relative_to(server.settings.vault)) for p in server.settings.vault.rglob("*.md")]
+    data = {"serverUrl": server.url, "token": server.token}
+    stub.run("startPlugin(arguments[0], arguments[1]).then(arguments[2])", notes, data)
+    stub.js("app.workspace.openFile(arguments[0])", BOAT)
+    stub.run("plugin.commands.ask.callback().then(() => arguments[0]())")
+    stub.run("plugin.commands.related.callback().then(() => arguments[0]())")
+    return stub
+
+
+def test_chat_view_streams_a_cited_answer_and_keeps_the_conversation(obsidian: Obsidian) -> None:
+    models = wait_for(
+        lambda: obsidian.js(
+            "return [...document.querySelectorAll('.overlay-model-picker option')].map(o => o.value)"
+        )[1:],
+        "the model list",
+    )
+    assert models[0], models  # the base model the daemon serves
+    obsidian.js(
+        "document.querySelector('.overlay-form textarea').value = arguments[0]",
+        "Where does my boat live?",
+    )
+    obsidian.click(".overlay-buttons button", "Ask")
+    wait_for(lambda: obsidian.texts(".overlay-feedback"), "the whole answer")
+    assert obsidian.texts(".overlay-question") == ["Where does my boat live?"]
+    assert "".join(obsidian.texts(".overlay-answer-text")).strip()
+    sources = obsidian.texts(".overlay-sources li a")
+    assert "Projects/The boat › The boat › Where she lives" in sources, sources
+    assert {"Copy", "Insert at cursor"} <= set(obsidian.texts(".overlay-actions button"))
+    shot = obsidian.screenshot("plugin-chat-view")
+    assert shot.stat().st_size > 10_000
+
+    obsidian.click(".overlay-sources li a", "Where she lives")  # a citation opens its heading
+    assert obsidian.js("return window.opened") == ["Projects/The boat#Where she lives"]
+
+    conversations = obsidian.js("return window.pluginData.conversations")
+    assert [c["title"] for c in conversations] == ["Where does my boat live?"]
+    obsidian.click(".overlay-toolbar button", "New")
+    assert obsidian.texts(".overlay-question") == []
+    obsidian.click(".overlay-history-button")
+    obsidian.click(".overlay-history-item a", "Where does my boat live?")
+    wait_for(lambda: obsidian.texts(".overlay-question"), "the reopened conversation")
+    assert obsidian.texts(".overlay-question") == ["Where does my boat live?"]
+    assert "Projects/The boat › The boat › Where she lives" in obsidian.texts(
+        ".overlay-sources li a"
+    )
+
+
+def test_related_pane_shows_why_and_refreshes_after_a_sync(
+    obsidian: Obsidian, server: OverlayServer
+) -> None:
+    wait_for(lambda: obsidian.texts(".overlay-related-item"), "the related notes")
+    assert obsidian.texts(".overlay-related-title") == ["Related to The boat"]
+    reasons = obsidian.texts(".overlay-related-reasons")
+    assert any("links to it" in r for r in reasons), reasons
+    assert all(obsidian.texts(".overlay-related-snippet")), "a related note without a snippet"
+    assert obsidian.js(
+        "return [...document.querySelectorAll('.overlay-related-item')].every(e => e.draggable)"
+    )
+    obsidian.screenshot("plugin-related-pane")
+
+    mooring = server.settings.vault / "Projects" / "Mooring lines.md"
+    mooring.write_text("# Mooring lines\n\nNew lines for [[The boat]].\n", encoding="utf-8")
+    try:
+        with server.client() as http:
+            http.post("/api/v1/sync", json={"paths": None, "wait": True})
+        obsidian.run("plugin.refreshStatus().then(() => arguments[0]())")  # sees the new sync
+        wait_for(
+            lambda: "Mooring lines" in "".join(obsidian.texts(".overlay-related-item a")),
+            "the new note among the related ones",
+        )
+    finally:
+        mooring.unlink()
+        with server.client() as http:
+            http.post("/api/v1/sync", json={"paths": None, "wait": True})
+
+
+def test_an_unreachable_daemon_shows_a_banner_with_retry(
+    obsidian: Obsidian, server: OverlayServer
+) -> None:
+    obsidian.js("plugin.settings.serverUrl = 'http://127.0.0.1:9'")
+    obsidian.run(
+        "app.workspace.getLeavesOfType('overlay-ask')[0].view.loadModels().then(arguments[0])"
+    )
+    banner = wait_for(lambda: obsidian.texts(".overlay-banner"), "the banner")
+    assert "cannot reach the daemon at http://127.0.0.1:9" in banner[0]
+    obsidian.screenshot("plugin-unreachable")
+    obsidian.js("plugin.settings.serverUrl = arguments[0]", server.url)
+    obsidian.click(".overlay-banner button", "Retry")
+    wait_for(lambda: not obsidian.texts(".overlay-banner"), "the banner to go")
+    status_bar = wait_for(
+        lambda: re.fullmatch(r"Overlay: \d+ notes · .+", obsidian.js(STATUS_BAR_TEXT)),
+        "the status bar to show the notes and the model",
+    )
+    assert "offline" not in status_bar.group(0)
