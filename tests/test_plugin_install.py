@@ -95,6 +95,15 @@ def test_dev_install_links_the_checkout_build(tmp_path: Path) -> None:
     assert output.startswith("Linked the Overlay plugin")
 
 
+def test_a_url_that_is_not_http_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    code, output = install(vault, tmp_path / "data", "--url", "192.168.1.20:8765")
+    assert code != 0
+    assert "is not an http:// or https:// address" in output
+    assert list(vault.iterdir()) == []
+
+
 def test_a_missing_vault_is_a_clear_error(tmp_path: Path) -> None:
     code, output = install(tmp_path / "nowhere", tmp_path / "data")
     assert code != 0

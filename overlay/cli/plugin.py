@@ -60,13 +60,15 @@ def install(
 
     JSON keys: `folder`, `files`, `linked`, `server_url`.
     """
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--url {url!r} is not an http:// or https:// address")
     settings = state(ctx).settings(vault=vault)
     folder = settings.require_vault() / ".obsidian" / "plugins" / PLUGIN_ID
     source = _source_folder(dev)
     folder.mkdir(parents=True, exist_ok=True)
     for name in PLUGIN_FILES:
         _place(source / name, folder / name, link=dev)
-    server_url = url or _daemon_url(settings)
+    server_url = (url or _daemon_url(settings)).rstrip("/")
     _write_plugin_settings(folder / "data.json", server_url, _token(settings))
     if json_output:
         print_json(
