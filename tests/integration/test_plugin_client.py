@@ -66,7 +66,15 @@ CHROMIUM_FLAGS = [
     "--window-size=1400,900",
 ]
 STATUS_BAR_TEXT = "return document.getElementById('status-bar').textContent"
-WAIT_S = 60.0  # an answer from the CPU model included
+WAIT_S = 60.0
+# Records whether an answer was ever rendered as Markdown (a <p>) while it still streamed.
+WATCH_STREAMING_MARKDOWN = """
+window.sawMarkdownWhileStreaming = false;
+new MutationObserver(() => {
+  if (document.querySelector('.overlay-answer-text.overlay-streaming p'))
+    window.sawMarkdownWhileStreaming = true;
+}).observe(document.body, {subtree: true, childList: true});
+"""  # an answer from the CPU model included
 
 
 class Page:
@@ -229,6 +237,13 @@ class Obsidian:
         )
         assert clicked, f"nothing to click at {selector} {text or ''}"
 
+    def ask(self, question: str) -> None:
+        """Type a question, press Ask and wait for the whole answer."""
+        answers = len(self.texts(".overlay-feedback"))
+        self.js("document.querySelector('.overlay-form textarea').value = arguments[0]", question)
+        self.click(".overlay-buttons button", "Ask")
+        wait_for(lambda: len(self.texts(".overlay-feedback")) > answers, "the whole answer")
+
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
@@ -258,12 +273,9 @@ def test_chat_view_streams_a_cited_answer_and_keeps_the_conversation(obsidian: O
         "the model list",
     )
     assert models[0], models  # the base model the daemon serves
-    obsidian.js(
-        "document.querySelector('.overlay-form textarea').value = arguments[0]",
-        "Where does my boat live?",
-    )
-    obsidian.click(".overlay-buttons button", "Ask")
-    wait_for(lambda: obsidian.texts(".overlay-feedback"), "the whole answer")
+    obsidian.js(WATCH_STREAMING_MARKDOWN)
+    obsidian.ask("Where does my boat live?")
+    assert obsidian.js("return window.sawMarkdownWhileStreaming"), "plain text until the end"
     assert obsidian.texts(".overlay-question") == ["Where does my boat live?"]
     assert "".join(obsidian.texts(".overlay-answer-text")).strip()
     sources = obsidian.texts(".overlay-sources li a")
@@ -288,6 +300,19 @@ def test_chat_view_streams_a_cited_answer_and_keeps_the_conversation(obsidian: O
     )
 
 
+def test_asking_about_the_open_note_sends_and_cites_it(obsidian: Obsidian) -> None:
+    obsidian.click(".overlay-toolbar button", "New")
+    obsidian.click(".overlay-buttons button", "About this note")
+    assert obsidian.texts(".overlay-context") == ["About this note Projects/The boat×"]
+    obsidian.ask("What is she called?")
+    assert obsidian.texts(".overlay-context") == []  # it went with that question only
+    assert obsidian.texts(".overlay-question-context") == ["about the note Projects/The boat"]
+    first = obsidian.js("return document.querySelector('.overlay-sources li')")
+    assert first.get_attribute("value") == "0" and first.text == "Projects/The boat"
+    obsidian.click(".overlay-sources li a", "Projects/The boat")
+    assert obsidian.js("return window.opened").pop() == "Projects/The boat"
+
+
 def test_related_pane_shows_why_and_refreshes_after_a_sync(
     obsidian: Obsidian, server: OverlayServer
 ) -> None:
@@ -296,6 +321,8 @@ def test_related_pane_shows_why_and_refreshes_after_a_sync(
     reasons = obsidian.texts(".overlay-related-reasons")
     assert any("links to it" in r for r in reasons), reasons
     assert all(obsidian.texts(".overlay-related-snippet")), "a related note without a snippet"
+    scores = [float(s) for s in obsidian.texts(".overlay-related-score")]
+    assert scores[0] == 1.0 and all(0 < s <= 1 for s in scores), scores  # search's scale
     assert obsidian.js(
         "return [...document.querySelectorAll('.overlay-related-item')].every(e => e.draggable)"
     )

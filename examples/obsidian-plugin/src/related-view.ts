@@ -124,7 +124,7 @@ export class RelatedView extends ItemView {
       event.dataTransfer?.setData("text/plain", `[[${linktext}]]`);
     });
     const score = head.createSpan({ cls: "overlay-related-score", text: note.score.toFixed(2) });
-    score.title = "A link counts 1 (a backlink 0.8), each similar passage its cosine similarity";
+    score.title = "0 to 1, as search scores: the closest related note is 1";
     const reasons = item.createDiv({ cls: "overlay-related-reasons" });
     for (const reason of note.reasons) reasons.createSpan({ cls: "overlay-reason", text: reason });
     const snippet = await this.snippet(note);
