@@ -313,6 +313,57 @@ def test_asking_about_the_open_note_sends_and_cites_it(obsidian: Obsidian) -> No
     assert obsidian.js("return window.opened").pop() == "Projects/The boat"
 
 
+def test_asking_about_a_selection_and_inserting_the_answer_at_the_cursor(
+    obsidian: Obsidian,
+) -> None:
+    obsidian.click(".overlay-toolbar button", "New")
+    obsidian.js("app.workspace.select(arguments[0])", "Berth B-14 at [[Andrejosta]]")
+    try:
+        obsidian.click(".overlay-buttons button", "About the selection")
+        assert obsidian.texts(".overlay-context") == ["About the selection in Projects/The boat×"]
+        obsidian.ask("Which berth?")
+        assert obsidian.texts(".overlay-question-context") == [
+            "about a selection in Projects/The boat"
+        ]
+        obsidian.click(".overlay-actions button", "Insert at cursor")
+        inserted = obsidian.js("return app.workspace.activeView.inserted")
+        answer = "".join(obsidian.texts(".overlay-answer-text")).strip()
+        assert len(inserted) == 1 and answer and answer.split()[0] in inserted[0], (
+            inserted,
+            answer,
+        )
+    finally:
+        obsidian.js("app.workspace.activeView = null")
+
+
+def test_settings_test_the_connection_and_say_what_to_fix(
+    obsidian: Obsidian, server: OverlayServer
+) -> None:
+    obsidian.js(
+        "const tab = plugin.settingTab; document.getElementById('pane-1').prepend(tab.containerEl);"
+        "tab.display();"
+    )
+    requests_before = obsidian.js("return performance.getEntriesByType('resource').length")
+    obsidian.js(
+        "const input = plugin.settingTab.containerEl.querySelector('input[type=password]');"
+        "input.value = 'wrong-token'; input.dispatchEvent(new Event('input'));"
+    )
+    assert obsidian.js("return performance.getEntriesByType('resource').length") == requests_before
+    obsidian.click(".setting-item button", "Test connection")
+    failed = wait_for(lambda: obsidian.texts(".overlay-connection-result.is-failed"), "a result")
+    assert "token is wrong" in failed[0] and "overlay token" in failed[0]
+    obsidian.screenshot("plugin-settings")
+    obsidian.js(
+        "const input = plugin.settingTab.containerEl.querySelector('input[type=password]');"
+        "input.value = arguments[0]; input.dispatchEvent(new Event('input'));",
+        server.token,
+    )
+    obsidian.click(".setting-item button", "Test connection")
+    ok = wait_for(lambda: obsidian.texts(".overlay-connection-result.is-ok"), "a good result")
+    assert re.fullmatch(r"✓ Connected: \d+ notes indexed\.", ok[0]), ok
+    obsidian.js("plugin.settingTab.containerEl.remove()")
+
+
 def test_related_pane_shows_why_and_refreshes_after_a_sync(
     obsidian: Obsidian, server: OverlayServer
 ) -> None:
