@@ -395,6 +395,27 @@ def test_related_pane_shows_why_and_refreshes_after_a_sync(
             http.post("/api/v1/sync", json={"paths": None, "wait": True})
 
 
+def test_related_pane_syncs_the_note_and_refreshes_once_typing_pauses(obsidian: Obsidian) -> None:
+    def requests_to(path: str) -> int:
+        count: int = obsidian.js(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes(arguments[0])).length",
+            path,
+        )
+        return count
+
+    syncs, related = requests_to("/api/v1/sync"), requests_to("/api/v1/notes/related")
+    for _ in range(3):  # three edits in quick succession: one sync, after the last
+        obsidian.js("app.vault.trigger('modify', app.workspace.getActiveFile())")
+        time.sleep(0.3)
+    assert requests_to("/api/v1/sync") == syncs  # not while typing
+    wait_for(lambda: requests_to("/api/v1/notes/related") > related, "the refreshed list")
+    time.sleep(0.5)
+    assert requests_to("/api/v1/sync") == syncs + 1
+    assert obsidian.texts(".overlay-related-title") == ["Related to The boat"]
+    assert obsidian.texts(".overlay-related-item")
+
+
 def test_an_unreachable_daemon_shows_a_banner_with_retry(
     obsidian: Obsidian, server: OverlayServer
 ) -> None:
