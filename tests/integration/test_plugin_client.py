@@ -156,6 +156,20 @@ def test_plugin_client_passes_its_tests_against_the_server(server: OverlayServer
     assert trained[0].status == "approved" and trained[0].log_entry is not None
 
 
+def test_the_shipped_plugin_is_built_from_the_sources_here() -> None:
+    node = shutil.which("node")
+    if node is None or not (PLUGIN / "node_modules" / "esbuild").exists():
+        pytest.skip("node or the plugin's node_modules are missing (`make plugin`)")
+    built = subprocess.run(
+        [node, "esbuild.config.mjs", "production"], cwd=PLUGIN, capture_output=True, timeout=120
+    )
+    assert built.returncode == 0, built.stderr.decode()[-2000:]
+    for name in PLUGIN_FILES:
+        assert (PLUGIN / name).read_bytes() == (SHIPPED / name).read_bytes(), (
+            f"overlay/plugin_dist/{name} is stale: run `make plugin` and commit it"
+        )
+
+
 def test_installed_plugin_settings_reach_the_running_daemon(
     server: OverlayServer, tmp_path: Path
 ) -> None:
