@@ -257,6 +257,7 @@ class Obsidian:
         self.js("document.querySelector('.overlay-form textarea').value = arguments[0]", question)
         self.click(".overlay-buttons button", "Ask")
         wait_for(lambda: len(self.texts(".overlay-feedback")) > answers, "the whole answer")
+        wait_for(lambda: "Stop" not in self.texts(".overlay-buttons button"), "the view to settle")
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -301,7 +302,9 @@ def test_chat_view_streams_a_cited_answer_and_keeps_the_conversation(obsidian: O
     obsidian.click(".overlay-sources li a", "Where she lives")  # a citation opens its heading
     assert obsidian.js("return window.opened") == ["Projects/The boat#Where she lives"]
 
-    conversations = obsidian.js("return window.pluginData.conversations")
+    conversations = wait_for(
+        lambda: obsidian.js("return window.pluginData.conversations"), "the saved conversation"
+    )
     assert [c["title"] for c in conversations] == ["Where does my boat live?"]
     obsidian.click(".overlay-toolbar button", "New")
     assert obsidian.texts(".overlay-question") == []
@@ -317,12 +320,19 @@ def test_chat_view_streams_a_cited_answer_and_keeps_the_conversation(obsidian: O
 def test_asking_about_the_open_note_sends_and_cites_it(obsidian: Obsidian) -> None:
     obsidian.click(".overlay-toolbar button", "New")
     obsidian.click(".overlay-buttons button", "About this note")
-    assert obsidian.texts(".overlay-context") == ["About this note Projects/The boat×"]
-    obsidian.ask("What is she called?")
+    context = wait_for(lambda: obsidian.texts(".overlay-context"), "the note as context")
+    assert context == ["About this note Projects/The boat×"]
+    obsidian.click(".overlay-rag-toggle input")  # the note alone: nothing retrieved (and faster)
+    try:
+        obsidian.ask("What is she called?")
+    finally:
+        obsidian.click(".overlay-rag-toggle input")
     assert obsidian.texts(".overlay-context") == []  # it went with that question only
     assert obsidian.texts(".overlay-question-context") == ["about the note Projects/The boat"]
+    assert obsidian.texts(".overlay-sources li") == ["Projects/The boat"]  # cited as [0], alone
     first = obsidian.js("return document.querySelector('.overlay-sources li')")
-    assert first.get_attribute("value") == "0" and first.text == "Projects/The boat"
+    assert first.get_attribute("value") == "0"
+    assert obsidian.js("return window.pluginData.rag") is True  # the toggle is a setting
     obsidian.click(".overlay-sources li a", "Projects/The boat")
     assert obsidian.js("return window.opened").pop() == "Projects/The boat"
 
@@ -334,7 +344,8 @@ def test_asking_about_a_selection_and_inserting_the_answer_at_the_cursor(
     obsidian.js("app.workspace.select(arguments[0])", "Berth B-14 at [[Andrejosta]]")
     try:
         obsidian.click(".overlay-buttons button", "About the selection")
-        assert obsidian.texts(".overlay-context") == ["About the selection in Projects/The boat×"]
+        context = wait_for(lambda: obsidian.texts(".overlay-context"), "the selection")
+        assert context == ["About the selection in Projects/The boat×"]
         obsidian.ask("Which berth?")
         assert obsidian.texts(".overlay-question-context") == [
             "about a selection in Projects/The boat"
@@ -376,6 +387,30 @@ def test_settings_test_the_connection_and_say_what_to_fix(
     ok = wait_for(lambda: obsidian.texts(".overlay-connection-result.is-ok"), "a good result")
     assert re.fullmatch(r"✓ Connected: \d+ notes indexed\.", ok[0]), ok
     obsidian.js("plugin.settingTab.containerEl.remove()")
+
+
+def test_deleting_a_conversation_forgets_it_here_and_keeps_the_log(
+    obsidian: Obsidian, server: OverlayServer
+) -> None:
+    conversations = obsidian.js("return window.pluginData.conversations")
+    doomed = next(c for c in conversations if c["title"] == "Where does my boat live?")
+    if not obsidian.texts(".overlay-history-item"):
+        obsidian.click(".overlay-history-button")
+    obsidian.js(
+        "[...document.querySelectorAll('.overlay-history-item')]"
+        ".find(r => r.textContent.includes(arguments[0]))"
+        ".querySelector('.overlay-history-delete').click()",
+        doomed["title"],
+    )
+    wait_for(
+        lambda: doomed["title"] not in "".join(obsidian.texts(".overlay-history-item")),
+        "the conversation to leave the list",
+    )
+    kept = obsidian.js("return window.pluginData.conversations")
+    assert [c["id"] for c in kept] == [c["id"] for c in conversations if c is not doomed]
+    with server.client() as http:
+        for log_id in doomed["logIds"]:
+            assert http.get(f"/api/v1/log/{log_id}").status_code == 200
 
 
 def test_related_pane_shows_why_and_refreshes_after_a_sync(
