@@ -67,6 +67,19 @@ CHROMIUM_FLAGS = [
 ]
 STATUS_BAR_TEXT = "return document.getElementById('status-bar').textContent"
 WAIT_S = 60.0
+DRAG_FIRST_RELATED = """
+const data = new DataTransfer();
+document.querySelector('.overlay-related-item')
+  .dispatchEvent(new DragEvent('dragstart', {dataTransfer: data, bubbles: true}));
+return data.getData('text/plain');
+"""
+HOVER_FIRST_RELATED = """
+const hovered = [];
+app.workspace.on('hover-link', (info) => hovered.push(info.linktext));
+document.querySelector('.overlay-related-item a')
+  .dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));
+return hovered;
+"""
 # Records whether an answer was ever rendered as Markdown (a <p>) while it still streamed.
 WATCH_STREAMING_MARKDOWN = """
 window.sawMarkdownWhileStreaming = false;
@@ -421,6 +434,11 @@ def test_related_pane_shows_why_and_refreshes_after_a_sync(
     reasons = obsidian.texts(".overlay-related-reasons")
     assert any("links to it" in r for r in reasons), reasons
     assert all(obsidian.texts(".overlay-related-snippet")), "a related note without a snippet"
+    dragged = obsidian.js(DRAG_FIRST_RELATED)
+    hovered = obsidian.js(HOVER_FIRST_RELATED)
+    first_path = obsidian.js("return document.querySelector('.overlay-related-item a').title")
+    assert dragged == f"[[{first_path.removesuffix('.md')}]]"  # dropped in a note: a link
+    assert hovered == [first_path]  # Obsidian's page preview is asked to show it
     scores = [float(s) for s in obsidian.texts(".overlay-related-score")]
     assert scores[0] == 1.0 and all(0 < s <= 1 for s in scores), scores  # search's scale
     assert obsidian.js(
