@@ -34,10 +34,16 @@ $(PLUGIN)/node_modules/.package-lock.json: $(PLUGIN)/package-lock.json
 $(PLUGIN)/main.js: $(PLUGIN)/node_modules/.package-lock.json $(wildcard $(PLUGIN)/src/*.ts)
 	cd $(PLUGIN) && npm run build
 
+# The build ships in the Python package (`overlay plugin install` copies it): no Node for users.
+PLUGIN_DIST := overlay/plugin_dist
+$(PLUGIN_DIST)/main.js: $(PLUGIN)/main.js $(PLUGIN)/manifest.json $(PLUGIN)/styles.css
+	mkdir -p $(PLUGIN_DIST)
+	cp $^ $(PLUGIN_DIST)/
+
 install: $(INSTALLED)
 
 plugin:
-	@if command -v npm >/dev/null; then $(MAKE) $(PLUGIN)/main.js; \
+	@if command -v npm >/dev/null; then $(MAKE) $(PLUGIN_DIST)/main.js; \
 	else echo "npm not found: the plugin is not built (its test will say so)"; fi
 
 # The review page's test drives headless Chromium: installed where apt-get can, else it skips.

@@ -138,7 +138,11 @@ class Memory:
                         )
         titles = {n.path: n.title for n in self.store.notes()}
         ranked = sorted(scores, key=lambda p: -scores[p])[:top_k]
-        return [RelatedNote(p, titles.get(p, p), scores[p], tuple(reasons[p])) for p in ranked]
+        # On search's scale (0 to 1, the best 1), so the plugin shows one kind of number.
+        top = scores[ranked[0]] if ranked else 1.0
+        return [
+            RelatedNote(p, titles.get(p, p), scores[p] / top, tuple(reasons[p])) for p in ranked
+        ]
 
     def answer(
         self,

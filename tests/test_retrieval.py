@@ -76,6 +76,15 @@ def test_every_hit_says_where_it_is_and_why(example_memory: Memory) -> None:
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def test_related_notes_score_on_the_scale_of_search(example_memory: Memory) -> None:
+    hits = example_memory.search("Where is my boat kept?", 8)
+    related = example_memory.related("Projects/The boat.md", 8)
+    assert all(0.0 <= hit.score <= 1.0 for hit in hits)
+    assert related[0].score == 1.0
+    assert all(0.0 < note.score <= 1.0 for note in related)
+    assert [n.score for n in related] == sorted((n.score for n in related), reverse=True)
+
+
 def test_results_are_diverse(example_memory: Memory) -> None:
     limit = example_memory.settings.retrieval.max_chunks_per_note
     hits = example_memory.search("Overlay architecture chunking embeddings privacy", 8)

@@ -108,6 +108,21 @@ export interface RatingResult {
 export interface AnswerOptions {
   rag?: boolean; // retrieve from the vault and cite (default true)
   think?: boolean; // let the model reason first, shown apart (default false)
+  adapter?: string | null; // a LoRA adapter /v1/models lists; default: the promoted one
+}
+
+/** One model the daemon serves (`GET /v1/models`): the base model, then each adapter. */
+export interface Model {
+  id: string;
+  parent?: string | null; // set for an adapter: its base model
+  promoted?: boolean; // the adapter that answers when a request names none
+}
+
+/** What "test connection" found, in words a person can act on. */
+export interface ConnectionReport {
+  ok: boolean;
+  message: string;
+  fix: string; // "" when ok
 }
 
 export interface ChatMessage {
@@ -193,8 +208,13 @@ export class OverlayClient {
 
   /** The whole answer; with `think`, the model's reasoning is in `reasoning`, not `text`. */
   answer(messages: ChatMessage[], options: AnswerOptions = {}): Promise<Answer> {
-    const body = { messages, rag: options.rag ?? true, think: options.think ?? false, stream: false };
-    return this.json("POST", "/chat", { body });
+    return this.json("POST", "/chat", { body: chatBody(messages, options, false) });
+  }
+
+  /** The models that can answer: the base model, then each trained adapter. */
+  async models(): Promise<Model[]> {
+    const list = await this.json<{ data: Model[] }>("GET", "/v1/models", { root: true });
+    return list.data;
   }
 
   /** The answer as it is written: sources first, then (with `think`) reasoning, then
@@ -203,7 +223,7 @@ export class OverlayClient {
     messages: ChatMessage[],
     options: AnswerOptions & { signal?: AbortSignal } = {},
   ): AsyncGenerator<ChatEvent> {
-    const body = { messages, rag: options.rag ?? true, think: options.think ?? false, stream: true };
+    const body = chatBody(messages, options, true);
     const response = await this.request("POST", "/chat", { body, signal: options.signal });
     if (!response.body) throw new OverlayError("NoBody", "the server sent no stream", 0);
     for await (const frame of parseEventStream(response.body)) {
@@ -242,11 +262,12 @@ export class OverlayClient {
     options: RequestOptions = {},
   ): Promise<Response> {
     const query = options.params ? "?" + new URLSearchParams(options.params).toString() : "";
+    const url = `${this.baseUrl}${options.root ? "" : "/api/v1"}${path}${query}`;
     const headers: Record<string, string> = { Authorization: `Bearer ${this.token}` };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
     let response: Response;
     try {
-      response = await this.fetcher(`${this.baseUrl}/api/v1${path}${query}`, {
+      response = await this.fetcher(url, {
         method,
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
@@ -262,9 +283,56 @@ export class OverlayClient {
 }
 
 interface RequestOptions {
+  root?: boolean; // a path outside /api/v1 (the OpenAI-compatible /v1/models)
   params?: Record<string, string>;
   body?: unknown;
   signal?: AbortSignal;
+}
+
+function chatBody(messages: ChatMessage[], options: AnswerOptions, stream: boolean): object {
+  const body: Record<string, unknown> = {
+    messages,
+    rag: options.rag ?? true,
+    think: options.think ?? false,
+    stream,
+  };
+  if (options.adapter) body.adapter = options.adapter;
+  return body;
+}
+
+/** Health, then the token, then the index: the first thing that fails, with its fix. */
+export async function testConnection(client: OverlayClient, baseUrl: string): Promise<ConnectionReport> {
+  try {
+    await client.health();
+  } catch {
+    return {
+      ok: false,
+      message: `Nothing answers at ${baseUrl}.`,
+      fix:
+        "Start `overlay serve` there. From a phone or another machine the daemon must listen " +
+        "on the network (`overlay serve --host 0.0.0.0` with server.token set) and the URL " +
+        "must be its LAN address, e.g. http://192.168.1.20:8765.",
+    };
+  }
+  try {
+    const status = await client.status();
+    const state = status.state === "indexing" ? ", indexing now" : "";
+    return { ok: true, message: `Connected: ${status.index.notes} notes indexed${state}.`, fix: "" };
+  } catch (error) {
+    if (error instanceof OverlayError && error.status === 401) {
+      return {
+        ok: false,
+        message: "The daemon answers, but the token is wrong.",
+        fix: "Run `overlay token` on the daemon's machine and paste what it prints.",
+      };
+    }
+    return { ok: false, message: describeError(error), fix: "See the daemon's log." };
+  }
+}
+
+/** The model that answers when none is chosen: the promoted adapter, else the base model. */
+export function answeringModel(models: Model[]): string {
+  return (models.find((m) => m.promoted) ?? models.find((m) => !m.parent) ?? models[0])?.id ?? "";
 }
 
 async function errorOf(response: Response): Promise<OverlayError> {
@@ -351,8 +419,10 @@ class FrameBuilder {
   }
 }
 
-/** Obsidian's link text for a citation: `path#heading` without `.md`, as openLinkText wants. */
-export function citationLink(citation: Pick<Citation, "note_path" | "heading_path">): string {
+/** Obsidian's link text for a citation: `path#heading` without `.md`, as openLinkText wants.
+ * The server's `target` wins when it names one (a PDF page, a canvas). */
+export function citationLink(citation: Pick<Citation, "note_path" | "heading_path" | "target">): string {
+  if (citation.target) return citation.target.replace(/\.md(?=#|$)/, "");
   const note = citation.note_path.replace(/\.md$/, "");
   const heading = citation.heading_path[citation.heading_path.length - 1];
   return heading ? `${note}#${heading}` : note;
@@ -369,7 +439,7 @@ export function describeError(error: unknown): string {
 }
 
 /** The answer's `[n]` markers as links to their notes (`\[[[path#heading|n]]\]`). */
-export function linkCitations(answer: Answer): string {
+export function linkCitations(answer: Pick<Answer, "text" | "citations">): string {
   const byNumber = new Map(answer.citations.map((c) => [c.n, c]));
   return answer.text.replace(/\[(\d{1,2})\]/g, (marker, n: string) => {
     const citation = byNumber.get(Number(n));

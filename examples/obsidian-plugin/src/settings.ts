@@ -1,5 +1,6 @@
 import { App, PluginSettingTab, Setting } from "obsidian";
 
+import { testConnection } from "./client";
 import type OverlayPlugin from "./main";
 
 export interface OverlaySettings {
@@ -8,6 +9,7 @@ export interface OverlaySettings {
   rag: boolean;
   think: boolean;
   relatedCount: number;
+  adapter: string; // "" for the daemon's default model
 }
 
 export const DEFAULT_SETTINGS: OverlaySettings = {
@@ -16,6 +18,7 @@ export const DEFAULT_SETTINGS: OverlaySettings = {
   rag: true,
   think: false,
   relatedCount: 10,
+  adapter: "",
 };
 
 export class OverlaySettingTab extends PluginSettingTab {
@@ -26,12 +29,41 @@ export class OverlaySettingTab extends PluginSettingTab {
     super(app, plugin);
   }
 
+  /** Typing saves the settings and sends nothing; this button is what asks the daemon. */
+  private connectionTest(containerEl: HTMLElement): void {
+    const result = createDiv({ cls: "overlay-connection-result" });
+    new Setting(containerEl)
+      .setName("Test the connection")
+      .setDesc("Asks the daemon at the URL above, with the token.")
+      .addButton((button) =>
+        button.setButtonText("Test connection").onClick(async () => {
+          result.empty();
+          result.setText("Testing…");
+          const report = await testConnection(this.plugin.client(), this.plugin.settings.serverUrl);
+          result.empty();
+          result.toggleClass("is-ok", report.ok);
+          result.toggleClass("is-failed", !report.ok);
+          result.createDiv({ text: `${report.ok ? "✓" : "✗"} ${report.message}` });
+          if (report.fix) result.createDiv({ cls: "overlay-connection-fix", text: report.fix });
+          if (report.ok) void this.plugin.refreshStatus();
+        }),
+      );
+    containerEl.append(result);
+  }
+
+  hide(): void {
+    void this.plugin.refreshStatus(); // once, with the settings as they were left
+  }
+
   display(): void {
     const { containerEl } = this;
     containerEl.empty();
     new Setting(containerEl)
       .setName("Server URL")
-      .setDesc("Where `overlay serve` listens (it prints the URL when it starts).")
+      .setDesc(
+        "Where `overlay serve` listens (it prints the URL when it starts). On a phone: the " +
+          "LAN address of the machine running it, e.g. http://192.168.1.20:8765.",
+      )
       .addText((text) =>
         text
           .setPlaceholder(DEFAULT_SETTINGS.serverUrl)
@@ -51,6 +83,8 @@ export class OverlaySettingTab extends PluginSettingTab {
           await this.plugin.saveSettings();
         });
       });
+    new Setting(containerEl)
+    this.connectionTest(containerEl);
     new Setting(containerEl)
       .setName("Answer from the vault")
       .setDesc("Off: ask the model alone, without retrieving or citing notes.")
