@@ -55,9 +55,11 @@ def mcp_command(
     Tools: search, read, related, ask, recent; every indexed note is a resource
     `overlay://note/<path>`. Relays to the running daemon when there is one.
     """
-    settings = state(ctx).settings()
+    cli = state(ctx)
+    settings = cli.settings()
     if print_config is not None:
-        typer.echo(json.dumps(client_config(settings, print_config, http=http), indent=2))
+        config = client_config(settings, print_config, http=http, config_file=cli.config_file)
+        typer.echo(json.dumps(config, indent=2, ensure_ascii=False))
         return
     settings.require_vault()
     logging.basicConfig(
@@ -116,15 +118,19 @@ async def _relay(settings: Settings, url: str, read: Any, write: Any) -> None:
         await server.run(read, write, server.create_initialization_options())
 
 
-def client_config(settings: Settings, client: Client, *, http: bool) -> dict[str, Any]:
+def client_config(
+    settings: Settings, client: Client, *, http: bool, config_file: Path | None = None
+) -> dict[str, Any]:
     """What `client` reads from its MCP settings file to reach this vault."""
-    entry = _http_entry(settings, client) if http else _stdio_entry(settings, client)
+    entry = _http_entry(settings, client) if http else _stdio_entry(settings, client, config_file)
     key = "servers" if client is Client.vscode else "mcpServers"
     return {key: {"overlay": entry}}
 
 
-def _stdio_entry(settings: Settings, client: Client) -> dict[str, Any]:
+def _stdio_entry(settings: Settings, client: Client, config_file: Path | None) -> dict[str, Any]:
     command, *args = _overlay_command()
+    if config_file is not None:
+        args += ["--config", str(config_file.resolve())]
     args += ["--vault", str(settings.require_vault())]
     if settings.data_dir is not None:
         args += ["--data-dir", str(Path(settings.data_dir).resolve())]
