@@ -19,6 +19,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -442,10 +443,10 @@ def session_manager(memory: Memory, settings: Settings) -> StreamableHTTPSession
 
 
 def own_host_only(settings: Settings) -> TransportSecuritySettings:
-    """DNS-rebinding protection: the Host must be the daemon's own, the Origin (when a
-    browser sends one) its own or one the API already allows for CORS."""
-    host = settings.server.host
-    names = ["127.0.0.1", "localhost", "[::1]"] if _is_loopback(host) else [_bracketed(host)]
+    """DNS-rebinding protection: the Host must name this machine as the daemon is reached
+    (loopback, the bind address, or this host's names for a wildcard bind); the Origin,
+    when a browser sends one, must be one of those or one the API allows for CORS."""
+    names = [*LOOPBACK_NAMES, *_bind_names(settings.server.host)]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[f"{name}:*" for name in names],
@@ -453,14 +454,16 @@ def own_host_only(settings: Settings) -> TransportSecuritySettings:
     )
 
 
-def _is_loopback(host: str) -> bool:
-    from server.auth import is_loopback
-
-    return is_loopback(host)
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+WILDCARD_BINDS = ("0.0.0.0", "::", "[::]")
 
 
-def _bracketed(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+def _bind_names(host: str) -> list[str]:
+    if host in WILDCARD_BINDS:
+        return sorted({socket.gethostname(), socket.getfqdn()})
+    if host in LOOPBACK_NAMES or host == "::1":
+        return []
+    return [f"[{host}]" if ":" in host and not host.startswith("[") else host]
 
 
 class TokenGuard:
@@ -471,8 +474,10 @@ class TokenGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
-        given = headers.get(b"authorization", b"").removeprefix(b"Bearer ").strip()
-        if hmac.compare_digest(given, self.token().encode()):
+        scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(
+            given.strip(), self.token().encode()
+        ):
             await self.manager.asgi_app(scope, receive, send)
             return
         body = json.dumps(

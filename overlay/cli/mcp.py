@@ -14,12 +14,16 @@ import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from overlay.cli.app import app, state
 from overlay.config import Settings
+from overlay.errors import StoreError
+
+if TYPE_CHECKING:
+    from overlay.memory import Memory
 
 
 class Client(StrEnum):
@@ -74,28 +78,34 @@ async def serve_stdio(settings: Settings) -> None:
     from mcp.server.stdio import stdio_server
 
     from overlay.client import DaemonClient
+    from server import mcp as mcp_server
 
     daemon = DaemonClient.discover(settings)
-    async with stdio_server() as (read, write):
-        if daemon is not None:
-            daemon.close()
-            log.info("relaying MCP to the daemon at %s", daemon.url)
+    if daemon is not None:
+        daemon.close()
+        log.info("relaying MCP to the daemon at %s", daemon.url)
+        async with stdio_server() as (read, write):
             await _relay(settings, daemon.url, read, write)
-        else:
-            log.info("no daemon serves %s: serving its index from this process", settings.vault)
-            await _serve_locally(settings, read, write)
-
-
-async def _serve_locally(settings: Settings, read: Any, write: Any) -> None:
-    from overlay.memory import Memory
-    from server.mcp import vault_server
-
-    memory = Memory(settings)
+        return
+    memory = _indexed_memory(settings)
+    log.info("no daemon serves %s: serving its index from this process", settings.vault)
     try:
-        server = vault_server(memory)
-        await server.run(read, write, server.create_initialization_options())
+        async with stdio_server() as (read, write):
+            server = mcp_server.vault_server(memory)
+            await server.run(read, write, server.create_initialization_options())
     finally:
         memory.close()
+
+
+def _indexed_memory(settings: Settings) -> Memory:
+    """The vault's index as the last sync left it; an empty one is an error with the fix."""
+    from overlay.memory import Memory
+
+    memory = Memory(settings)
+    if memory.store.stats().notes == 0:
+        memory.close()
+        raise StoreError("the index is empty: run `overlay index` first (or `overlay serve`)")
+    return memory
 
 
 async def _relay(settings: Settings, url: str, read: Any, write: Any) -> None:

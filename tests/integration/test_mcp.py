@@ -267,3 +267,17 @@ def test_print_config_names_absolute_paths(settings: Settings) -> None:
     served = json.loads(http.output)["servers"]["overlay"]
     assert served["type"] == "http" and served["url"].endswith("/mcp")
     assert served["headers"]["Authorization"].startswith("Bearer ")
+
+
+def test_stdio_refuses_an_empty_index_with_the_fix(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from overlay.cli import app
+    from overlay.errors import StoreError
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    args = ["--vault", str(vault), "--data-dir", str(tmp_path / "data"), "mcp"]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, StoreError)
+    assert "run `overlay index` first" in str(result.exception)
