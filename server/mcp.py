@@ -394,12 +394,14 @@ def _first_problem(invalid: ValidationError) -> str:
     return f"{where}: {problem['msg']}"
 
 
-def note_resources(memory: Memory, cursor: str | None) -> types.ListResourcesResult:
+def note_resources(
+    memory: Memory, cursor: str | None, page_size: int = RESOURCE_PAGE
+) -> types.ListResourcesResult:
     """One page of indexed notes; the cursor is the offset of the next page."""
     start = int(cursor) if cursor and cursor.isdigit() else 0
     notes = memory.store.notes()
-    page = notes[start : start + RESOURCE_PAGE]
-    following = start + RESOURCE_PAGE
+    page = notes[start : start + page_size]
+    following = start + page_size
     return types.ListResourcesResult(
         resources=[
             types.Resource(
