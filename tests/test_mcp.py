@@ -1,6 +1,6 @@
 """The MCP tools' logic on a small vault with the hash embedder (the package's fake):
 paging of note resources, scoping of search, errors as results. Both transports and
-the real embedder are tested end to end in tests/integration/test_mcp.py."""
+the real embedder are tested end to end in tests/integration/test_mcp_transports.py."""
 
 from __future__ import annotations
 
