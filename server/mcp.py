@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -165,9 +166,15 @@ def _version() -> str:
 
 def session_manager(memory: Memory, settings: Settings) -> StreamableHTTPSessionManager:
     """The `/mcp` endpoint's sessions; its `run()` belongs in the app's lifespan."""
+    # Stateless, the SDK logs "Terminating session: None" at INFO after every call.
+    logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
     return StreamableHTTPSessionManager(
         app=vault_server(memory),
         json_response=True,  # one answer per call: no need to hold an event stream open
+        # Stateless: Overlay keeps nothing per client and sends nothing unasked, and a
+        # session's open GET stream would hold every daemon shutdown for uvicorn's
+        # graceful timeout.
+        stateless=True,
         security_settings=own_host_only(settings),
         max_request_body_size=settings.server.max_body_bytes,
     )
