@@ -105,7 +105,9 @@ def call_tool_now(memory: Memory, name: str, arguments: dict[str, Any]) -> types
     except OverlayError as error:
         return error_result(type(error).__name__, error.message)
     data = output.model_dump(mode="json")
-    text = output.text if isinstance(output, NoteText) else json.dumps(data, ensure_ascii=False)
+    text = (
+        output.markdown() if isinstance(output, NoteText) else json.dumps(data, ensure_ascii=False)
+    )
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)], structured_content=data
     )

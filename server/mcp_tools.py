@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import mcp_types as types
+import yaml
 from pydantic import BaseModel, Field
 
 from overlay.chat import ChatTurn
@@ -92,6 +93,13 @@ class NoteText(BaseModel):
     heading: str | None = Field(description="The section read, or null for the whole note.")
     properties: dict[str, Any] = Field(description="The note's frontmatter properties.")
     text: str = Field(description="The Markdown of the note (or the section).")
+
+    def markdown(self) -> str:
+        """The text as a note file holds it: its properties as YAML frontmatter first."""
+        if not self.properties:
+            return self.text
+        front = yaml.safe_dump(self.properties, allow_unicode=True, sort_keys=False)
+        return f"---\n{front}---\n\n{self.text}"
 
 
 class RelatedNote(BaseModel):

@@ -74,8 +74,17 @@ def test_bad_calls_are_error_results_naming_the_problem(memory: Memory) -> None:
         return "".join(getattr(block, "text", "") for block in result.content)
 
     assert error("read", path="../outside.md").startswith("PathOutsideVault:")
+    assert error("read", path="/etc/passwd").startswith("PathOutsideVault:")
     assert error("read", path="Private/PIN.md").startswith("NoteNotFound:")
     assert error("read", path="People/Anna.md", heading="Nope").startswith("NoteNotFound:")
     assert error("related", path="../../etc/passwd").startswith("PathOutsideVault:")
     assert error("search", query="").startswith("InvalidArguments: query")
     assert error("delete", path="x").startswith("UnknownTool:")
+
+
+def test_read_gives_the_note_with_its_properties(memory: Memory) -> None:
+    result = call_tool_now(memory, "read", {"path": "Projects/Boat.md"})
+    assert result.structured_content is not None
+    assert result.structured_content["properties"] == {"tags": ["sailing/boat"]}
+    text = "".join(getattr(block, "text", "") for block in result.content)
+    assert text.startswith("---\ntags:\n- sailing/boat\n---\n") and "varnished" in text
