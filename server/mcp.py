@@ -27,7 +27,6 @@ from urllib.parse import quote, unquote
 
 import anyio
 import mcp_types as types
-from mcp.client.session import ClientSession
 from mcp.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -40,6 +39,8 @@ from overlay.errors import OverlayError
 from server.mcp_tools import TOOLS, NoteText
 
 if TYPE_CHECKING:
+    from mcp.client.session import ClientSession
+
     from overlay.memory import Memory
 
 
