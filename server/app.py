@@ -6,7 +6,9 @@ Two APIs share one app and one bearer token:
   sync);
 - `/v1/...`: the OpenAI-compatible API (models, chat completions, embeddings),
   so the `openai` client and Obsidian plugins that take a custom OpenAI URL
-  work unchanged.
+  work unchanged;
+- `/mcp`: the same memory over the Model Context Protocol (streamable HTTP,
+  `server.mcp`), for Claude Desktop, Cursor, VS Code and other MCP clients.
 
 Routes only translate HTTP to calls on `overlay.memory.Memory`; every expected
 failure is an `OverlayError`, turned into `{"error": {"type", "message"}}` with
@@ -23,6 +25,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.routing import Route
 
 from overlay.config import Settings
 from overlay.daemon import SyncWorker
@@ -32,6 +36,7 @@ from server import (
     conversations,
     embeddings,
     health,
+    mcp,
     models,
     notes,
     pairs,
@@ -88,11 +93,12 @@ def create_app(
 
         memory = Memory(settings)
     state = ServerState(settings, memory, sync or SyncWorker(memory))
+    mcp_sessions = mcp.session_manager(memory, settings)
     app = FastAPI(
         title="Overlay",
         version=version("overlay"),
         description=DESCRIPTION,
-        lifespan=_lifespan(state, owned_memory=owned_memory, owned_sync=sync is None),
+        lifespan=_lifespan(state, mcp_sessions, owned_memory=owned_memory, owned_sync=sync is None),
     )
     app.state.overlay = state
     app.state.token = load_token(settings)
@@ -107,16 +113,25 @@ def create_app(
             dependencies=[Depends(require_token)],
             responses=error_responses(401, 413, 422, 500),
         )
+    guard = mcp.TokenGuard(mcp_sessions, lambda: str(app.state.token))
+    app.router.routes.append(Route("/mcp", guard, methods=["GET", "POST", "DELETE"]))
     return app
 
 
-def _lifespan(state: ServerState, *, owned_memory: bool, owned_sync: bool) -> Lifespan:
+def _lifespan(
+    state: ServerState,
+    mcp_sessions: StreamableHTTPSessionManager,
+    *,
+    owned_memory: bool,
+    owned_sync: bool,
+) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owned_sync:
             state.sync.start()
         try:
-            yield
+            async with mcp_sessions.run():
+                yield
         finally:
             if state.streams.close_all():
                 log.warning("an answer was still being generated at shutdown")

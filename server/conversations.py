@@ -38,7 +38,7 @@ class LogEntryOut(BaseModel):
 
     id: int
     asked: float = Field(description="Epoch seconds when the question came.")
-    interface: Literal["cli", "plugin", "openai"]
+    interface: Literal["cli", "plugin", "openai", "mcp"]
     question: str = Field(description="The last message, as asked.")
     searched: str = Field(description="The standalone question retrieval searched for.")
     sources: list[Source]
@@ -101,7 +101,7 @@ def list_entries(
     q: Annotated[
         str | None, Query(max_length=500, description="A part of the question or the answer.")
     ] = None,
-    interface: Literal["cli", "plugin", "openai"] | None = None,
+    interface: Literal["cli", "plugin", "openai", "mcp"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> LogPage:
     """The logged answers, newest first, filtered."""

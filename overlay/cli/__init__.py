@@ -11,6 +11,7 @@ from overlay.cli import (  # noqa: F401  (register their commands)
     distill,
     index,
     log,
+    mcp,
     parse,
     plugin,
     review,

@@ -62,7 +62,7 @@ def log_cmd(
         str | None, typer.Option("--search", help="A part of the question or the answer.")
     ] = None,
     interface: Annotated[
-        str | None, typer.Option("--interface", help="cli, plugin or openai.")
+        str | None, typer.Option("--interface", help="cli, plugin, openai or mcp.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
     json_output: JsonOption = False,

@@ -45,6 +45,7 @@ def serve(
         typer.echo(f"Overlay serves {settings.require_vault()}")
         typer.echo(f"  plugin URL:      {url}")
         typer.echo(f"  OpenAI base URL: {url}/v1")
+        typer.echo(f"  MCP URL:         {url}/mcp")
         typer.echo(f"  token:           {token}   (`overlay token` prints it again)")
 
     Daemon(settings, watch=watch, on_listening=announce).run()
