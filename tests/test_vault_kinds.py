@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
+from typer.testing import CliRunner
 
 from indexer.embedders import CountingEmbedder, Embedder, HashEmbedder
 from indexer.store import Store
 from indexer.sync import Indexer
+from overlay.cli import app
 from overlay.config import Settings
 from overlay.memory import Memory
 from vault_schema import chunk_note, load_vault, read_note
@@ -254,3 +256,28 @@ def test_a_300_page_pdf_indexes_page_by_page(tmp_path: Path, make_settings: Any)
     by_page = {chunk.heading_path: chunk.text for chunk in chunks}
     assert len(by_page) == 300  # one chunk per page: none spans two pages
     assert "2100 crates" in by_page[("page=300",)]
+
+
+def test_parse_and_status_count_kinds_apart_and_list_skips(
+    memory: Memory, kinds_vault: Path
+) -> None:
+    runner = CliRunner()
+    data = str(memory.settings.resolved_data_dir())
+    status = runner.invoke(app, ["--data-dir", data, "--vault", str(kinds_vault), "status"])
+    assert status.exit_code == 0, status.output
+    assert "notes: 3  canvases: 1  PDFs: 2" in status.output
+    assert "skipped Scans/receipt.pdf: no-text" in status.output
+    info = json.loads(
+        runner.invoke(
+            app, ["--data-dir", data, "--vault", str(kinds_vault), "status", "--json"]
+        ).output
+    )
+    assert info["kinds"] == {"md": 3, "canvas": 1, "pdf": 2}
+    assert {path: reason.split(":")[0] for path, reason in info["last_sync"]["skipped_files"]} == {
+        "Scans/broken.pdf": "broken-pdf",
+        "Scans/locked.pdf": "encrypted",
+        "Scans/receipt.pdf": "no-text",
+    }
+    parsed = runner.invoke(app, ["parse", str(kinds_vault), "--json"])
+    totals = json.loads(parsed.output)["totals"]
+    assert (totals["notes"], totals["canvases"], totals["pdfs"], totals["skipped"]) == (3, 1, 2, 3)
