@@ -281,3 +281,28 @@ def test_parse_and_status_count_kinds_apart_and_list_skips(
     parsed = runner.invoke(app, ["parse", str(kinds_vault), "--json"])
     totals = json.loads(parsed.output)["totals"]
     assert (totals["notes"], totals["canvases"], totals["pdfs"], totals["skipped"]) == (3, 1, 2, 3)
+
+
+def test_a_watched_change_to_a_canvas_embeds_only_the_changed_chunk(
+    tmp_path: Path, make_settings: Any
+) -> None:
+    vault = build_vault(tmp_path / "vault")
+    settings = make_settings(vault)
+    counting = CountingEmbedder(HashEmbedder())
+    with Store.from_settings(settings) as store:
+        indexer = Indexer(settings, store, counting)
+        indexer.sync()
+        board = json.loads(json.dumps(BOARD))
+        board["nodes"][1]["text"] = "The night bus to Kanazawa now leaves at 22:40."
+        (vault / "Board.canvas").write_text(json.dumps(board))
+        (vault / "Papers" / "more.pdf").write_bytes(pdf_bytes(["Unrelated.", "Also unrelated."]))
+        counting.reset()
+        report = indexer.sync({"Board.canvas", "Papers/more.pdf"})  # what a watcher reports
+    assert (report.changed, report.added) == (["Board.canvas"], ["Papers/more.pdf"])
+    # the group's nodes share a chunk (packed like paragraphs); the link node's is kept
+    assert sorted(counting.texts) == [
+        "Trip\n\nThe night bus to Kanazawa now leaves at 22:40.\n\n"
+        "Ask [[Kyoto]] friends about the tea house.",
+        "page=1\n\nUnrelated.",
+        "page=2\n\nAlso unrelated.",
+    ]
