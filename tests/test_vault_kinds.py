@@ -306,3 +306,19 @@ def test_a_watched_change_to_a_canvas_embeds_only_the_changed_chunk(
         "page=1\n\nUnrelated.",
         "page=2\n\nAlso unrelated.",
     ]
+
+
+def test_distilled_pairs_of_a_pdf_name_its_page(make_vault: Any, make_settings: Any) -> None:
+    from distill.pairs import PairFilter, PairStore
+    from distill.run import distill
+    from distill.scripted import ScriptedLLM
+    from distill.selection import Selection
+    from tests.test_distill_sources import reply
+
+    anna = "Anna was born on 17 March 1990 and works as an architect in Riga."
+    vault = make_vault({"Anna.pdf": pdf_bytes(["Family.", anna])})
+    settings = make_settings(vault)
+    distill(settings, Selection(), sources=["fact"], llm=ScriptedLLM(replies=[reply()]))
+    with PairStore.from_settings(settings) as store:
+        made = store.list(PairFilter())
+    assert made and {(pair.note_path, pair.heading) for pair in made} == {("Anna.pdf", "page=2")}
