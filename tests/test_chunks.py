@@ -93,3 +93,21 @@ def test_transcript_notes_chunk_within_the_bound_and_cover_the_text() -> None:
         assert chunk.text in span
     words = sum(count_tokens(line) for line in lines if not line.startswith("#"))
     assert sum(count_tokens(c.text) for c in chunks) >= words * 0.95
+
+
+def test_no_chunk_is_longer_than_the_character_cap() -> None:
+    blob = "data:" + "QUJD" * 5000  # one 'token' of 20,005 characters, as base64 images are
+    chunks = chunk_note(parse_note("a.md", f"# Image\n{blob}\n\nA caption."), max_chars=4000)
+    assert max(len(c.text) for c in chunks) <= 4000
+    assert "".join(c.text for c in chunks).replace("\n", "") == blob + "A caption."
+
+
+def test_properties_are_one_chunk_of_key_value_lines() -> None:
+    note = parse_note(
+        "a.md",
+        "---\nshrine: Fushimi Inari\nvisited: 2024-04-02\nwith: ['[[Anna]]', Dima]\n"
+        "tags: [trip]\naliases: [Kyoto]\n---\nBody.",
+    )
+    first = chunk_note(note)[0]
+    assert first.text == "shrine: Fushimi Inari\nvisited: 2024-04-02\nwith: Anna, Dima"
+    assert (first.heading_path, first.start_line, first.end_line) == ((), 2, 6)
