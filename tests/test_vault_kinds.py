@@ -177,9 +177,12 @@ def test_canvas_nodes_become_text_links_and_headings(kinds_vault: Path) -> None:
     assert ("Kyoto.md", "embed", None) in links  # the file node
     assert ("Kyoto.md", "wiki", "book before leaving") in links  # the labelled edge
     assert ("Kyoto.md", "wiki", None) in links  # [[Kyoto]] inside a text node
-    chunks = chunk_note(board)
-    night_bus = next(c for c in chunks if "night bus" in c.text)
-    assert night_bus.heading_path == ("Trip",)
+    chunks = [(c.heading_path, c.text) for c in chunk_note(board)]
+    assert chunks == [  # one chunk per node, under its group's heading
+        ((), "<https://example.org/bus>"),
+        (("Trip",), BOARD["nodes"][1]["text"]),
+        (("Trip",), BOARD["nodes"][2]["text"]),
+    ]
 
 
 def test_links_into_pdfs_and_canvases_join_the_graph(memory: Memory) -> None:
@@ -283,7 +286,7 @@ def test_parse_and_status_count_kinds_apart_and_list_skips(
     assert (totals["notes"], totals["canvases"], totals["pdfs"], totals["skipped"]) == (3, 1, 2, 3)
 
 
-def test_a_watched_change_to_a_canvas_embeds_only_the_changed_chunk(
+def test_a_watched_change_to_a_canvas_embeds_only_the_changed_node(
     tmp_path: Path, make_settings: Any
 ) -> None:
     vault = build_vault(tmp_path / "vault")
@@ -299,10 +302,8 @@ def test_a_watched_change_to_a_canvas_embeds_only_the_changed_chunk(
         counting.reset()
         report = indexer.sync({"Board.canvas", "Papers/more.pdf"})  # what a watcher reports
     assert (report.changed, report.added) == (["Board.canvas"], ["Papers/more.pdf"])
-    # the group's nodes share a chunk (packed like paragraphs); the link node's is kept
     assert sorted(counting.texts) == [
-        "Trip\n\nThe night bus to Kanazawa now leaves at 22:40.\n\n"
-        "Ask [[Kyoto]] friends about the tea house.",
+        "Trip\n\nThe night bus to Kanazawa now leaves at 22:40.",
         "page=1\n\nUnrelated.",
         "page=2\n\nAlso unrelated.",
     ]

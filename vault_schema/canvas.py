@@ -5,7 +5,8 @@ carry wiki-links and tags exactly as notes do:
 - groups give headings (a group inside a group is one level deeper); a node
   belongs to the smallest group whose box holds its box;
 - text nodes become paragraphs under their group's heading, in reading order
-  (top to bottom, then left to right);
+  (top to bottom, then left to right); each node is a `Block` named by its
+  node id, and `chunk_note` never puts two nodes in one chunk;
 - `link` nodes keep their URL as a paragraph of their own;
 - file nodes become links to the file they show (kind EMBED), and an edge
   touching a file node becomes a link to that file whose `display` is the
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vault_schema.notes import Link, LinkKind, Note, ParseWarning
+from vault_schema.notes import Block, Link, LinkKind, Note, ParseWarning
 from vault_schema.parser import parse_note
 
 
@@ -66,13 +67,21 @@ def parse_canvas(path: str, text: str, *, mtime: float = 0.0, content_hash: str 
             mtime=mtime,
             warnings=(warning,),
         )
-    markdown = "\n\n".join(_render(nodes))
-    note = parse_note(path, markdown, mtime=mtime, content_hash=content_hash)
+    parts: list[str] = []
+    blocks: list[Block] = []
+    line = 1
+    for node_id, text in _render(nodes):
+        if node_id is not None:
+            blocks.append(Block(node_id, line, text.split("\n", 1)[0]))
+        parts.append(text)
+        line += text.count("\n") + 2  # its lines and the blank line after it
+    note = parse_note(path, "\n\n".join(parts), mtime=mtime, content_hash=content_hash)
     return replace(
         note,
         title=_title(path),
         frontmatter={},
         aliases=(),
+        blocks=tuple(blocks),
         links=(*note.links, *_file_links(nodes, edges)),
         frontmatter_text="",
         body_line_offset=0,
@@ -99,7 +108,8 @@ def _node(item: dict[str, Any]) -> _Node:
     )
 
 
-def _render(nodes: list[_Node]) -> Iterator[str]:
+def _render(nodes: list[_Node]) -> Iterator[tuple[str | None, str]]:
+    """(node id, its text) of each text and link node, (None, heading) of each group."""
     groups = [node for node in nodes if node.type == "group"]
     parent = {node.id: _parent(node, groups) for node in nodes}
     yield from _section(None, nodes, parent, depth=0)
@@ -112,7 +122,7 @@ def _parent(node: _Node, groups: list[_Node]) -> str | None:
 
 def _section(
     group: str | None, nodes: list[_Node], parent: dict[str, str | None], depth: int
-) -> Iterator[str]:
+) -> Iterator[tuple[str | None, str]]:
     children = sorted(
         (node for node in nodes if parent[node.id] == group), key=lambda n: (n.y, n.x)
     )
@@ -120,15 +130,15 @@ def _section(
         if node.type == "text":
             text = str(node.data.get("text", "")).strip()
             if text:
-                yield text
+                yield node.id, text
         elif node.type == "link":
             url = str(node.data.get("url", "")).strip()
             if url:
-                yield f"<{url}>"
+                yield node.id, f"<{url}>"
     for node in children:
         if node.type == "group":
             label = str(node.data.get("label", "")).strip() or "Group"
-            yield "#" * min(depth + 1, 6) + " " + label.replace("\n", " ")
+            yield None, "#" * min(depth + 1, 6) + " " + label.replace("\n", " ")
             yield from _section(node.id, nodes, parent, depth + 1)
 
 

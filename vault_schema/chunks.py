@@ -11,6 +11,7 @@ The rules of `chunk_note`:
   `cssclasses`, `overlay`, `position`) become one chunk of `key: value`
   lines, first, without a heading path, so a vault that keeps its facts in
   properties can be searched by them; the raw YAML is never chunk text;
+- a canvas's text nodes never share a chunk (see `canvas.py`);
 - a section is cut into blocks (paragraphs, fenced code, tables) and blocks are
   packed in order while the chunk stays within `max_tokens`; a code block or a
   table is never split, unless it alone exceeds the bound: then it is split by
@@ -92,15 +93,32 @@ def chunk_note(note: Note, max_tokens: int = 256, max_chars: int = MAX_CHUNK_CHA
         for text in split_chars(piece, max_chars):
             end = max(2, note.body_line_offset - 1)
             chunks.append(Chunk(note.path, (), text, len(chunks), 2, end))
+    starts = _node_starts(note)
     for heading_path, first, last in _sections(note, len(lines)):
-        section = _Section(lines, first, last, fences)
-        for start, end, packed in section.pack(limit):
-            line = note.body_line_offset + 1
-            for text in split_chars(packed, max_chars):
-                chunks.append(
-                    Chunk(note.path, heading_path, text, len(chunks), start + line, end + line)
-                )
+        for part_first, part_last in _split(first, last, starts):
+            section = _Section(lines, part_first, part_last, fences)
+            for start, end, packed in section.pack(limit):
+                line = note.body_line_offset + 1
+                for text in split_chars(packed, max_chars):
+                    chunks.append(
+                        Chunk(note.path, heading_path, text, len(chunks), start + line, end + line)
+                    )
     return chunks
+
+
+def _node_starts(note: Note) -> set[int]:
+    """Body line indices where a canvas node begins (its blocks): nodes never share a chunk."""
+    if not note.path.lower().endswith(".canvas"):
+        return set()
+    return {block.line - note.body_line_offset - 1 for block in note.blocks}
+
+
+def _split(first: int, last: int, starts: set[int]) -> Iterator[tuple[int, int]]:
+    """Lines first..last cut before each of `starts` inside them."""
+    for cut in sorted(start for start in starts if first < start <= last):
+        yield first, cut - 1
+        first = cut
+    yield first, last
 
 
 def properties_text(properties: dict[str, Any]) -> str:
