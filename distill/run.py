@@ -47,6 +47,7 @@ from vault_schema import (
     note_date,
     read_note,
     resolve_links,
+    vault_excludes,
 )
 
 if TYPE_CHECKING:
@@ -203,7 +204,10 @@ def distill(
     started = time.monotonic()
     vault = settings.require_vault()
     report = DistillReport()
-    all_paths = list(iter_note_paths(vault, settings.parse.exclude))
+    exclude = vault_excludes(
+        vault, settings.parse.exclude, templates=settings.parse.exclude_templates
+    )
+    all_paths = list(iter_note_paths(vault, exclude, settings.parse.file_kinds))
     with PairStore.from_settings(settings) as store:
         _forget_gone(store, set(all_paths), report)
         generator = Generator.from_settings(settings, llm)

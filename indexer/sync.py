@@ -41,10 +41,18 @@ from indexer.store import Batch, IndexedNote, NoteWrite, Store, StoredChunk
 from overlay.config import Settings
 from overlay.errors import VaultNotFound
 from vault_schema.chunks import Chunk, chunk_note
-from vault_schema.files import SkippedFile, is_excluded, iter_vault_files, read_note
+from vault_schema.files import (
+    SkippedFile,
+    file_kind,
+    is_excluded,
+    iter_vault_files,
+    read_note,
+    vault_excludes,
+)
 from vault_schema.privacy import is_private
 
 MAX_NOTES_PER_BATCH = 500  # commit at least this often even when nothing needs embedding
+SKIPPED_KEPT = 100  # skipped files whose reasons a sync's record keeps
 
 
 @dataclass
@@ -71,11 +79,14 @@ class SyncReport:
         return asdict(self)
 
     def counts(self) -> dict[str, Any]:
-        """The report with each list replaced by its length: small enough to keep."""
-        return {
+        """The report with each list replaced by its length: small enough to keep; the
+        first skipped files are kept with their reasons, for `overlay status`."""
+        counts = {
             key: len(value) if isinstance(value, list) else value
             for key, value in self.to_dict().items()
         }
+        counts["skipped_files"] = [list(pair) for pair in self.skipped[:SKIPPED_KEPT]]
+        return counts
 
     def summary(self) -> str:
         """One line for people."""
@@ -122,6 +133,9 @@ class Indexer:
         should know before a long wait (an embedder switch, vectors to repair)."""
         self.vault = settings.require_vault()
         self.parse = settings.parse
+        self.exclude = vault_excludes(
+            self.vault, settings.parse.exclude, templates=settings.parse.exclude_templates
+        )
         self.batch_size = max(1, settings.index.batch_size)
         self.store = store
         self.embedder = embedder
@@ -198,11 +212,11 @@ class Indexer:
         attachments = self.store.attachments()
         roots = None if scope is None else {p.strip("/") for p in scope if p.strip("/")}
         if roots is None:
-            present = set(iter_vault_files(self.vault, self.parse.exclude))
+            present = set(iter_vault_files(self.vault, self.exclude))
         else:
             present = set(self._files_under(roots))
         plan = _Plan(manifest=manifest)
-        notes = {p for p in present if p.endswith(".md")}
+        notes = {p for p in present if file_kind(p) in self.parse.file_kinds}
         others = present - notes
         plan.gone = sorted(p for p in manifest if _in_scope(p, roots) and p not in notes)
         plan.attachments_added = sorted(others - attachments)
@@ -223,15 +237,15 @@ class Indexer:
     def _files_under(self, roots: Iterable[str]) -> Iterator[str]:
         """The vault's files at or below each root, with the full sync's filters."""
         for root in roots:
-            if _hidden(root) or is_excluded(root, self.parse.exclude):
+            if _hidden(root) or is_excluded(root, self.exclude):
                 continue
             target = self.vault / root
             if target.is_file():
                 yield root
             elif target.is_dir():
-                for path in iter_vault_files(target, self.parse.exclude):
+                for path in iter_vault_files(target, self.exclude):
                     full = f"{root}/{path}"
-                    if not is_excluded(full, self.parse.exclude):
+                    if not is_excluded(full, self.exclude):
                         yield full
 
     # ---- index: read, chunk, embed, commit ----
@@ -287,7 +301,8 @@ class Indexer:
             report.touched += 1
             return None
         (report.changed if known is not None else report.added).append(path)
-        return NoteWrite(note, chunk_note(note, self.parse.chunk_tokens), size)
+        chunks = chunk_note(note, self.parse.chunk_tokens, self.parse.chunk_chars)
+        return NoteWrite(note, chunks, size)
 
     @staticmethod
     def _leave(path: str, known: object, batch: Batch) -> None:

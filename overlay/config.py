@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,6 +28,9 @@ class Section(BaseModel):
     """A settings section; unknown keys are typos, so they are errors."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+FileKind = Literal["md", "canvas", "pdf"]
 
 
 class ParseSettings(Section):
@@ -49,10 +52,25 @@ class ParseSettings(Section):
         default_factory=lambda: ["nexus_agent"],
         description="Callout types that hold the assistant's turns of a chat transcript.",
     )
+    file_kinds: list[FileKind] = Field(
+        default_factory=lambda: list(get_args(FileKind)),
+        description="Which files are read as notes: 'md' (Markdown), 'canvas' (JSON Canvas), "
+        "'pdf' (text layer, page by page). Other files are attachments: linked, not read.",
+    )
+    exclude_templates: bool = Field(
+        True,
+        description="Leave out the folder Obsidian's Templates plugin names "
+        "(.obsidian/templates.json): template placeholders are not facts.",
+    )
     max_file_bytes: int = Field(
-        5_000_000, description="Larger files are skipped with a warning, not read."
+        50_000_000, description="Larger files are skipped with a warning, not read."
     )
     chunk_tokens: int = Field(256, description="Upper bound of a chunk's length in tokens.")
+    chunk_chars: int = Field(
+        4000,
+        description="Upper bound of a chunk's length in characters, so no long run "
+        "without spaces reaches the embedder whole.",
+    )
 
 
 class IndexSettings(Section):

@@ -75,7 +75,7 @@ def test_a_block_over_the_bound_is_split_by_lines_and_a_line_by_tokens() -> None
 
 def test_chunk_ids_depend_on_text_and_headings_not_on_the_note() -> None:
     first = chunk_note(parse_note("a.md", "# H\nSame text."))[0]
-    moved = chunk_note(parse_note("elsewhere/b.md", "---\nk: v\n---\n# H\nSame text."))[0]
+    moved = chunk_note(parse_note("elsewhere/b.md", "---\nk: v\n---\n# H\nSame text."))[-1]
     other = chunk_note(parse_note("a.md", "# Other\nSame text."))[0]
     assert first.id == moved.id
     assert first.id != other.id
@@ -93,3 +93,21 @@ def test_transcript_notes_chunk_within_the_bound_and_cover_the_text() -> None:
         assert chunk.text in span
     words = sum(count_tokens(line) for line in lines if not line.startswith("#"))
     assert sum(count_tokens(c.text) for c in chunks) >= words * 0.95
+
+
+def test_no_chunk_is_longer_than_the_character_cap() -> None:
+    blob = "data:" + "QUJD" * 5000  # one 'token' of 20,005 characters, as base64 images are
+    chunks = chunk_note(parse_note("a.md", f"# Image\n{blob}\n\nA caption."), max_chars=4000)
+    assert max(len(c.text) for c in chunks) <= 4000
+    assert "".join(c.text for c in chunks).replace("\n", "") == blob + "A caption."
+
+
+def test_properties_are_one_chunk_of_key_value_lines() -> None:
+    note = parse_note(
+        "a.md",
+        "---\nshrine: Fushimi Inari\nvisited: 2024-04-02\nwith: ['[[Anna]]', Dima]\n"
+        "tags: [trip]\naliases: [Kyoto]\n---\nBody.",
+    )
+    first = chunk_note(note)[0]
+    assert first.text == "shrine: Fushimi Inari\nvisited: 2024-04-02\nwith: Anna, Dima"
+    assert (first.heading_path, first.start_line, first.end_line) == ((), 2, 6)

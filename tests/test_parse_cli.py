@@ -50,7 +50,7 @@ def test_tables_show_notes_dialogues_and_totals() -> None:
     assert "dialogues" in result.output
     assert "2025-07-26 09:43" in result.output and "2025-07-28 17:35" in result.output
     assert result.output.count("assistant") == 2
-    assert "notes: 3  links: 70" in result.output
+    assert "notes: 3  canvases: 0  pdfs: 0  links: 70" in result.output
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/vault-samples is not present")
@@ -86,6 +86,8 @@ def test_json_of_one_note_has_stable_keys() -> None:
     }
     assert data["totals"] == {
         "notes": 1,
+        "canvases": 0,
+        "pdfs": 0,
         "links": 30,
         "resolved": 3,
         "unresolved": 27,

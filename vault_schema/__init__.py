@@ -1,12 +1,23 @@
-"""The vault's language: notes, links, chunks, dialogues and scenes, read from Markdown.
+"""The vault's language: notes, links, chunks, dialogues and scenes, read from Markdown,
+canvases and PDFs.
 
 Pure parsing: nothing here touches the index store, the network or a model.
 """
 
-from vault_schema.chunks import Chunk, chunk_id, chunk_note, count_tokens
+from vault_schema.canvas import parse_canvas
+from vault_schema.chunks import Chunk, chunk_id, chunk_note, count_tokens, properties_text
 from vault_schema.dates import note_date, note_dates
 from vault_schema.dialogues import Dialogue, Role, Turn, extract_dialogue
-from vault_schema.files import SkippedFile, iter_note_paths, iter_vault_files, read_note
+from vault_schema.files import (
+    FILE_KINDS,
+    SkippedFile,
+    file_kind,
+    iter_note_paths,
+    iter_vault_files,
+    read_note,
+    templates_folder,
+    vault_excludes,
+)
 from vault_schema.links import LinkResolver, resolve_links
 from vault_schema.notes import (
     Block,
@@ -19,6 +30,7 @@ from vault_schema.notes import (
     ParseWarning,
 )
 from vault_schema.parser import parse_note
+from vault_schema.pdfs import iter_pdf_pages, read_pdf
 from vault_schema.privacy import is_private
 from vault_schema.scenes import (
     Scene,
@@ -31,6 +43,7 @@ from vault_schema.scenes import (
 from vault_schema.vault import Vault, load_vault
 
 __all__ = [
+    "FILE_KINDS",
     "Block",
     "Callout",
     "Chunk",
@@ -54,15 +67,22 @@ __all__ = [
     "count_tokens",
     "extract_dialogue",
     "extract_scenes",
+    "file_kind",
     "is_private",
     "is_scene_note",
     "iter_note_paths",
+    "iter_pdf_pages",
     "iter_vault_files",
     "load_vault",
     "note_date",
     "note_dates",
+    "parse_canvas",
     "parse_note",
+    "properties_text",
     "read_note",
+    "read_pdf",
     "read_scenes",
     "resolve_links",
+    "templates_folder",
+    "vault_excludes",
 ]

@@ -7,11 +7,18 @@ nothing and an edit re-embeds only the chunks whose text changed.
 The rules of `chunk_note`:
 - one section per heading; every chunk carries its heading path (the heading
   line itself is not in the text) and a section without text gives no chunk;
-- the frontmatter is metadata, never chunk text;
+- the frontmatter's properties (all but `tags`, `aliases` and Obsidian's own
+  `cssclasses`, `overlay`, `position`) become one chunk of `key: value`
+  lines, first, without a heading path, so a vault that keeps its facts in
+  properties can be searched by them; the raw YAML is never chunk text;
+- a canvas's text nodes never share a chunk (see `canvas.py`);
 - a section is cut into blocks (paragraphs, fenced code, tables) and blocks are
   packed in order while the chunk stays within `max_tokens`; a code block or a
   table is never split, unless it alone exceeds the bound: then it is split by
   lines, and a single line over the bound is split between tokens;
+- no chunk is longer than `max_chars` characters (a run of letters with no
+  space counts as one token, so a token bound alone would let a long
+  base64 line through to the embedder whole): longer text is cut at spaces;
 - `start_line`/`end_line` are lines of the file.
 Tokens are estimated, not counted by a model's tokenizer: every run of word
 characters and every other non-space character is one token (`count_tokens`).
@@ -25,12 +32,19 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from itertools import accumulate
+from typing import Any
 
 from vault_schema.markdown import fence_ranges, is_blank, is_table_row
 from vault_schema.notes import Note
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
+MAX_CHUNK_CHARS = 4000
+UNSEARCHED_PROPERTIES = frozenset(
+    {"aliases", "alias", "tags", "tag", "cssclasses", "cssclass", "overlay", "position"}
+)
+PROPERTY_LINK = re.compile(r"\[\[([^\[\]|#]*)[^\[\]]*\]\]")
 
 
 def chunk_id(text: str, heading_path: tuple[str, ...]) -> str:
@@ -67,20 +81,81 @@ def count_tokens(text: str) -> int:
     return len(TOKEN.findall(text))
 
 
-def chunk_note(note: Note, max_tokens: int = 256) -> list[Chunk]:
-    """The note's body as chunks of at most `max_tokens` estimated tokens each."""
+def chunk_note(note: Note, max_tokens: int = 256, max_chars: int = MAX_CHUNK_CHARS) -> list[Chunk]:
+    """The note's properties and body as chunks of at most `max_tokens` estimated
+    tokens and `max_chars` characters each."""
     limit = max(1, max_tokens)
     lines = note.body.split("\n")
     fences = {first: last for first, last in fence_ranges(lines)}
     chunks: list[Chunk] = []
+    properties = properties_text(note.frontmatter)
+    for piece in split_tokens(properties, limit) if properties else ():
+        for text in split_chars(piece, max_chars):
+            end = max(2, note.body_line_offset - 1)
+            chunks.append(Chunk(note.path, (), text, len(chunks), 2, end))
+    starts = _node_starts(note)
     for heading_path, first, last in _sections(note, len(lines)):
-        section = _Section(lines, first, last, fences)
-        for start, end, text in section.pack(limit):
-            line = note.body_line_offset + 1
-            chunks.append(
-                Chunk(note.path, heading_path, text, len(chunks), start + line, end + line)
-            )
+        for part_first, part_last in _split(first, last, starts):
+            section = _Section(lines, part_first, part_last, fences)
+            for start, end, packed in section.pack(limit):
+                line = note.body_line_offset + 1
+                for text in split_chars(packed, max_chars):
+                    chunks.append(
+                        Chunk(note.path, heading_path, text, len(chunks), start + line, end + line)
+                    )
     return chunks
+
+
+def _node_starts(note: Note) -> set[int]:
+    """Body line indices where a canvas node begins (its blocks): nodes never share a chunk."""
+    if not note.path.lower().endswith(".canvas"):
+        return set()
+    return {block.line - note.body_line_offset - 1 for block in note.blocks}
+
+
+def _split(first: int, last: int, starts: set[int]) -> Iterator[tuple[int, int]]:
+    """Lines first..last cut before each of `starts` inside them."""
+    for cut in sorted(start for start in starts if first < start <= last):
+        yield first, cut - 1
+        first = cut
+    yield first, last
+
+
+def properties_text(properties: dict[str, Any]) -> str:
+    """Searchable properties as `key: value` lines (`[[links]]` as their target's name)."""
+    lines = []
+    for key, value in properties.items():
+        if key.lower() in UNSEARCHED_PROPERTIES:
+            continue
+        rendered = _property_value(value)
+        if rendered:
+            lines.append(f"{key}: {rendered}")
+    return "\n".join(lines)
+
+
+def _property_value(value: Any) -> str:
+    if value is None or isinstance(value, dict):
+        return ""
+    if isinstance(value, list):
+        return ", ".join(filter(None, map(_property_value, value)))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return value.isoformat()
+    return PROPERTY_LINK.sub(lambda match: match.group(1).strip(), str(value)).strip()
+
+
+def split_chars(text: str, limit: int) -> Iterator[str]:
+    """`text` cut into pieces of at most `limit` characters, at a space where there is one."""
+    limit = max(1, limit)
+    while len(text) > limit:
+        cut = text.rfind(" ", limit // 2, limit + 1)
+        cut = limit if cut <= 0 else cut
+        piece, text = text[:cut].strip(), text[cut:].strip()
+        if piece:
+            yield piece
+    if text.strip():
+        yield text.strip()
 
 
 def _sections(note: Note, line_count: int) -> Iterator[tuple[tuple[str, ...], int, int]]:

@@ -1,39 +1,65 @@
 """Files of a vault on disk: which ones are notes, and reading one safely.
 
+Three kinds of file are read as notes (`FILE_KINDS`): Markdown (`md`), canvases
+(`canvas`, see `canvas.py`) and PDFs (`pdf`, see `pdfs.py`); every other file is
+an attachment, which links resolve to but which holds no text. The folder that
+Obsidian's core Templates plugin names in `.obsidian/templates.json` is left
+out by default (`templates_folder`): template placeholders are not facts.
+
 Reading never writes and never stops a run: a file Overlay cannot or should
 not read raises `SkippedFile`, whose `warning` says why ('binary': a NUL byte
 in the first 8 KiB; 'too-large': over `max_bytes`; 'unreadable': an OS error
 or a path outside the vault; 'vanished': deleted between listing and reading).
 Text that is not UTF-8 is decoded with replacement characters and the note
-carries a ParseWarning(code='encoding').
+carries a ParseWarning(code='encoding'). PDFs add 'encrypted', 'broken-pdf'
+and 'no-text' (see `pdfs.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from fnmatch import fnmatchcase
+from io import BufferedReader
 from pathlib import Path
 
-from vault_schema.notes import Note, ParseWarning
+from vault_schema.canvas import parse_canvas
+from vault_schema.notes import Note, ParseWarning, SkippedFile
 from vault_schema.parser import parse_note
+from vault_schema.pdfs import read_pdf
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FILE_KINDS",
+    "SkippedFile",
+    "file_kind",
+    "is_excluded",
+    "iter_note_paths",
+    "iter_vault_files",
+    "read_note",
+    "templates_folder",
+    "vault_excludes",
+]
 
 BINARY_SNIFF_BYTES = 8192
+DEFAULT_MAX_BYTES = 50_000_000
+FILE_KINDS = ("md", "canvas", "pdf")  # the kinds of file read as notes, by extension
 
 
-class SkippedFile(Exception):
-    """A file left out of a load, with the reason as a ParseWarning."""
-
-    def __init__(self, warning: ParseWarning) -> None:
-        super().__init__(f"{warning.path}: {warning.message}")
-        self.warning = warning
+def file_kind(path: str) -> str | None:
+    """'md', 'canvas' or 'pdf' by the path's extension (any case); None for an attachment."""
+    extension = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return extension if extension in FILE_KINDS else None
 
 
-def read_note(vault: Path, path: str, *, max_bytes: int = 5_000_000) -> Note:
-    """Read and parse the note at vault-relative `path`; raises SkippedFile."""
+def read_note(vault: Path, path: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Note:
+    """Read and parse the note, canvas or PDF at vault-relative `path`; raises SkippedFile."""
+    if file_kind(path) == "pdf":
+        return _read_pdf(vault, path, max_bytes)
     data, mtime = _read_bytes(vault, path, max_bytes)
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
         raise SkippedFile(ParseWarning(path, "binary", "looks binary (NUL bytes); skipped"))
@@ -48,28 +74,40 @@ def read_note(vault: Path, path: str, *, max_bytes: int = 5_000_000) -> Note:
             f"not valid UTF-8 (first bad byte at "
             f"{error.start}); decoded with replacement characters",
         )
-    note = parse_note(path, text, mtime=mtime, content_hash=digest)
+    parse = parse_canvas if file_kind(path) == "canvas" else parse_note
+    note = parse(path, text, mtime=mtime, content_hash=digest)
     if warning is None:
         return note
     return _with_warning(note, warning)
 
 
+def _read_pdf(vault: Path, path: str, max_bytes: int) -> Note:
+    """A PDF is hashed in one pass and parsed page by page from the open file."""
+    with _open(vault, path, max_bytes) as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        handle.seek(0)
+        mtime = os.fstat(handle.fileno()).st_mtime
+        return read_pdf(path, handle, mtime=mtime, content_hash=digest)
+
+
 def _read_bytes(vault: Path, path: str, max_bytes: int) -> tuple[bytes, float]:
+    with _open(vault, path, max_bytes) as handle:
+        try:
+            return handle.read(max_bytes + 1), os.fstat(handle.fileno()).st_mtime
+        except OSError as error:
+            raise SkippedFile(
+                ParseWarning(path, "unreadable", f"cannot read: {error.strerror or error}")
+            ) from error
+
+
+def _open(vault: Path, path: str, max_bytes: int) -> BufferedReader:
+    """The file opened for reading, once it is known to be inside the vault and small enough."""
     normal = posixpath.normpath(path)
     if normal.startswith(("../", "/")) or normal in ("..", "."):  # lexical: symlinks may point out
         raise SkippedFile(ParseWarning(path, "unreadable", "not a path inside the vault; skipped"))
     try:
-        with (vault / normal).open("rb") as handle:
-            stat = os.fstat(handle.fileno())
-            if stat.st_size > max_bytes:
-                raise SkippedFile(
-                    ParseWarning(
-                        path,
-                        "too-large",
-                        f"{stat.st_size} bytes, over the {max_bytes}-byte limit; skipped",
-                    )
-                )
-            return handle.read(max_bytes + 1), stat.st_mtime
+        handle = (vault / normal).open("rb")
+        size = os.fstat(handle.fileno()).st_size
     except FileNotFoundError as error:
         raise SkippedFile(
             ParseWarning(path, "vanished", "deleted before it could be read")
@@ -78,6 +116,14 @@ def _read_bytes(vault: Path, path: str, max_bytes: int) -> tuple[bytes, float]:
         raise SkippedFile(
             ParseWarning(path, "unreadable", f"cannot read: {error.strerror or error}")
         ) from error
+    if size > max_bytes:
+        handle.close()
+        raise SkippedFile(
+            ParseWarning(
+                path, "too-large", f"{size} bytes, over the {max_bytes}-byte limit; skipped"
+            )
+        )
+    return handle
 
 
 def _with_warning(note: Note, warning: ParseWarning) -> Note:
@@ -108,9 +154,30 @@ def _walk(vault: Path, exclude: Sequence[str]) -> Iterator[str]:
                 yield prefix + name
 
 
-def iter_note_paths(vault: Path, exclude: Sequence[str] = ()) -> Iterator[str]:
-    """The vault's notes (`*.md`), like `iter_vault_files`."""
-    return (path for path in iter_vault_files(vault, exclude) if path.endswith(".md"))
+def iter_note_paths(
+    vault: Path, exclude: Sequence[str] = (), kinds: Sequence[str] = ("md",)
+) -> Iterator[str]:
+    """The vault's files of these `kinds` (Markdown notes alone by default), like
+    `iter_vault_files`."""
+    return (path for path in iter_vault_files(vault, exclude) if file_kind(path) in kinds)
+
+
+def templates_folder(vault: Path) -> str | None:
+    """The folder named by Obsidian's Templates plugin (`.obsidian/templates.json`), if any."""
+    try:
+        settings = json.loads((vault / ".obsidian" / "templates.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    folder = settings.get("folder") if isinstance(settings, dict) else None
+    if not isinstance(folder, str) or not folder.strip("/ "):
+        return None
+    return folder.strip("/ ")
+
+
+def vault_excludes(vault: Path, exclude: Sequence[str], *, templates: bool = True) -> list[str]:
+    """`exclude`, plus the Templates folder when `templates` is true and the vault names one."""
+    folder = templates_folder(vault) if templates else None
+    return [*exclude, folder] if folder else list(exclude)
 
 
 def is_excluded(path: str, patterns: Sequence[str]) -> bool:

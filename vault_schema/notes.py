@@ -68,8 +68,17 @@ class ParseWarning:
     """Something in a file Overlay read around rather than trusted."""
 
     path: str
-    code: str  # 'frontmatter', 'encoding', 'binary', 'too-large', 'unreadable', 'vanished'
+    code: str  # 'frontmatter', 'encoding', 'binary', 'too-large', 'unreadable', 'vanished',
+    # 'canvas' (not a JSON Canvas), 'encrypted', 'broken-pdf', 'no-text' (a PDF without text)
     message: str
+
+
+class SkippedFile(Exception):
+    """A file left out of a load, with the reason as a ParseWarning."""
+
+    def __init__(self, warning: ParseWarning) -> None:
+        super().__init__(f"{warning.path}: {warning.message}")
+        self.warning = warning
 
 
 @dataclass(frozen=True, slots=True)

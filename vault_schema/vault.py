@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vault_schema.files import SkippedFile, iter_vault_files, read_note
+from vault_schema.files import (
+    DEFAULT_MAX_BYTES,
+    FILE_KINDS,
+    SkippedFile,
+    file_kind,
+    iter_vault_files,
+    read_note,
+    vault_excludes,
+)
 from vault_schema.links import LinkResolver, resolve_links
 from vault_schema.notes import Note, ParseWarning
 
@@ -26,8 +34,17 @@ class Vault:
         return [*self.skipped, *(w for note in self.notes.values() for w in note.warnings)]
 
 
-def load_vault(root: Path, *, exclude: Sequence[str] = (), max_bytes: int = 5_000_000) -> Vault:
-    """Read every note under `root` (see `files.iter_vault_files` for what is skipped).
+def load_vault(
+    root: Path,
+    *,
+    exclude: Sequence[str] = (),
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    kinds: Sequence[str] = FILE_KINDS,
+    exclude_templates: bool = True,
+) -> Vault:
+    """Read every note, canvas and PDF (those of `kinds`) under `root` (see
+    `files.iter_vault_files` for what is skipped; the Templates folder is too,
+    unless `exclude_templates` is false).
 
     One bad file never stops the load: it lands in `Vault.skipped`. Links resolve
     against all files, so links to attachments (`![[image.png]]`) resolve too.
@@ -36,11 +53,11 @@ def load_vault(root: Path, *, exclude: Sequence[str] = (), max_bytes: int = 5_00
     root = Path(root)
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder")
-    files = list(iter_vault_files(root, exclude))
+    files = list(iter_vault_files(root, vault_excludes(root, exclude, templates=exclude_templates)))
     notes: dict[str, Note] = {}
     skipped: list[ParseWarning] = []
     for path in files:
-        if not path.endswith(".md"):
+        if file_kind(path) not in kinds:
             continue
         try:
             notes[path] = read_note(root, path, max_bytes=max_bytes)

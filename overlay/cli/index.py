@@ -7,7 +7,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -89,7 +90,9 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     `vault`, `data_dir`, `indexed` (false before the first run), `writer` ({pid,
     command} of the process writing now, or null) and the counts `notes`, `chunks`,
     `distinct_chunks`, `links`, `note_links`, `unresolved_links`, `tags`,
-    `attachments`, `embedder`, `dimension`, `last_sync`, `size_bytes`.
+    `attachments`, `embedder`, `dimension`, `last_sync` (its `skipped_files`: [path,
+    reason]), `size_bytes`, and `kinds` ({`md`, `canvas`, `pdf`}: notes, canvases and
+    PDFs indexed).
     """
     from dataclasses import asdict
 
@@ -107,10 +110,19 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     if info["indexed"]:
         with Store(data_dir, chroma_url=settings.store.url) as store:
             info.update(asdict(store.stats()))
+            info["kinds"] = _kinds(store.manifest())
     if json_output:
         print_json(info)
     else:
         _print_status(info)
+
+
+def _kinds(paths: Iterable[str]) -> dict[str, int]:
+    """How many indexed files are notes, canvases and PDFs."""
+    from vault_schema.files import FILE_KINDS, file_kind
+
+    counts = Counter(file_kind(path) for path in paths)
+    return {kind: counts.get(kind, 0) for kind in FILE_KINDS}
 
 
 def _print_status(info: dict[str, Any]) -> None:
@@ -122,8 +134,10 @@ def _print_status(info: dict[str, Any]) -> None:
     if not info["indexed"]:
         console.print("not indexed yet: run `overlay index`")
         return
+    kinds = info["kinds"]
     console.print(
-        f"notes: {info['notes']}  chunks: {info['chunks']} ({info['distinct_chunks']} vectors)  "
+        f"notes: {kinds['md']}  canvases: {kinds['canvas']}  PDFs: {kinds['pdf']}  "
+        f"chunks: {info['chunks']} ({info['distinct_chunks']} vectors)  "
         f"links: {info['links']} ({info['unresolved_links']} unresolved)  tags: {info['tags']}  "
         f"attachments: {info['attachments']}",
         highlight=False,
@@ -139,6 +153,8 @@ def _print_status(info: dict[str, Any]) -> None:
             f"{last['chunks_embedded']} chunks embedded",
             highlight=False,
         )
+        for path, reason in last.get("skipped_files") or ():
+            console.print(f"  skipped {path}: {reason}", highlight=False)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,14 @@ from vault_schema import (
     Note,
     ParseWarning,
     SkippedFile,
+    Vault,
     extract_dialogue,
     load_vault,
     note_date,
     read_note,
     resolve_links,
 )
+from vault_schema.files import file_kind
 
 ExcludeOption = Annotated[
     list[str] | None,
@@ -55,8 +58,11 @@ class ParseReport:
         links = [link for note in self.notes for link in note.links]
         resolved = sum(1 for link in links if link.resolved)
         dialogues = [d for d in self.dialogues.values() if d is not None]
+        kinds = Counter(file_kind(note.path) for note in self.notes)
         return {
-            "notes": len(self.notes),
+            "notes": kinds["md"],
+            "canvases": kinds["canvas"],
+            "pdfs": kinds["pdf"],
             "links": len(links),
             "resolved": resolved,
             "unresolved": len(links) - resolved,
@@ -81,7 +87,8 @@ def parse_command(
     exclude: ExcludeOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Show what Overlay reads in a note or a vault: notes, links, dialogues, warnings.
+    """Show what Overlay reads in a note or a vault: notes, canvases, PDFs, links,
+    dialogues, warnings, and the files it skipped and why.
 
     A single note's links resolve against its vault (the nearest folder above it
     with `.obsidian/`), else against the note's own folder. `--exclude` adds to
@@ -93,7 +100,8 @@ def parse_command(
     `heading`, `block`, `display`, `line`, `resolved` (vault path or null)}],
     `dialogue` (null or {`turns`: [{`role`, `timestamp` (ISO or null), `line`,
     `uid`, `chars`}]}), `warnings` [{`code`, `message`}]}; `skipped`: files not
-    read, [{`path`, `code`, `message`}]; `totals`: {`notes`, `links`, `resolved`,
+    read, [{`path`, `code`, `message`}]; `totals`: {`notes` (Markdown), `canvases`,
+    `pdfs`, `links`, `resolved`,
     `unresolved`, `dialogues`, `turns`, `warnings`, `skipped`}.
     """
     settings = state(ctx).settings().parse
@@ -110,19 +118,29 @@ def parse_command(
 def build_report(path: Path, exclude: Sequence[str], settings: ParseSettings) -> ParseReport:
     """Parse `path` (a folder: the whole vault; a file: that note, in its vault)."""
     if path.is_dir():
-        vault = load_vault(path, exclude=exclude, max_bytes=settings.max_file_bytes)
+        vault = _load(path, exclude, settings)
         return ParseReport(path.resolve(), list(vault.notes.values()), vault.skipped, settings)
     if not path.is_file():
         raise NoteNotFound(f"no note or folder at {path}")
     full = path.resolve()
     root = _vault_root(full.parent)
-    vault = load_vault(root, exclude=exclude, max_bytes=settings.max_file_bytes)
+    vault = _load(root, exclude, settings)
     relative = full.relative_to(root).as_posix()
     try:
         note = read_note(root, relative, max_bytes=settings.max_file_bytes)
     except SkippedFile as skip:
         return ParseReport(root, [], [skip.warning], settings)
     return ParseReport(root, [resolve_links(note, vault.resolver)], [], settings)
+
+
+def _load(root: Path, exclude: Sequence[str], settings: ParseSettings) -> Vault:
+    return load_vault(
+        root,
+        exclude=exclude,
+        max_bytes=settings.max_file_bytes,
+        kinds=settings.file_kinds,
+        exclude_templates=settings.exclude_templates,
+    )
 
 
 def _vault_root(folder: Path) -> Path:
