@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from distill.forgetting import ForgettingSync
 from overlay.config import Settings
 from overlay.daemon import SyncWorker
 from server import (
@@ -87,7 +88,8 @@ def create_app(
         from overlay.memory import Memory
 
         memory = Memory(settings)
-    state = ServerState(settings, memory, sync or SyncWorker(memory))
+    forgetting = ForgettingSync(settings, memory, memory.refresh_adapters)
+    state = ServerState(settings, memory, sync or SyncWorker(forgetting))
     app = FastAPI(
         title="Overlay",
         version=version("overlay"),

@@ -12,6 +12,7 @@ from overlay.cli import (  # noqa: F401  (register their commands)
     index,
     log,
     parse,
+    privacy,
     review,
     review_web,
     scenes,
