@@ -37,6 +37,8 @@ from typing import Any, Protocol
 
 from distill.pairs import PairStore
 from distill.runs import Run, RunRegistry
+from indexer.scrub import scrub_deleted_documents
+from indexer.store import CHROMA_DIR
 from overlay.config import Settings
 from overlay.conversations import ConversationLog
 from overlay.migrations import Migration, apply_migrations
@@ -361,6 +363,7 @@ def _drop_evaluation_answers(run: Run, pair_ids: set[str]) -> None:
 def compact(data_dir: Path) -> None:
     """Rewrite every SQLite file of the data dir without free pages and with an empty
     write-ahead log: deleted text must not linger in either."""
+    scrub_deleted_documents(data_dir / CHROMA_DIR)
     for path in sorted(data_dir.rglob("*.sqlite3")):
         try:
             with sqlite3.connect(path, timeout=30, isolation_level=None) as db:
