@@ -59,7 +59,7 @@ def forget_dropped(settings: Settings, report: Any) -> None:
             else ""
         )
         _notice(
-            f"forgot a {item.reason} note: {item.pairs} pairs, {item.log_entries} log "
+            f"forgot a note ({item.reason}): {item.pairs} pairs, {item.log_entries} log "
             f"entries, {len(item.tainted_runs)} runs tainted{out}"
         )
 
