@@ -50,6 +50,11 @@ def has_adapter(run: Run) -> bool:
     return run.status in SERVABLE and (run.adapter / "adapter_config.json").is_file()
 
 
+def is_tainted(run: Run) -> bool:
+    """Trained on a note forgotten since, its weights still on disk (`distill.forgetting`)."""
+    return run.status == "tainted" and (run.adapter / "adapter_config.json").is_file()
+
+
 # ---- gates ----
 
 
@@ -200,6 +205,10 @@ class AdapterService:
             entries.append(ModelEntry(name, self.base_name, run.id, run.status, promoted))
         if pinned is not None and all(e.id != pinned.name for e in entries):
             entries.append(ModelEntry(pinned.name, self.base_name, promoted=True))
+        entries += [  # named so a client sees why they vanished; never served
+            ModelEntry(adapter_name(run.id), self.base_name, run.id, run.status)
+            for run in self._tainted()
+        ]
         return entries
 
     def llm(self, name: str | None = None) -> LLM:
@@ -265,6 +274,12 @@ class AdapterService:
             if in_service:
                 return served(run)
         return None
+
+    def _tainted(self) -> list[Run]:
+        if not (self.settings.resolved_data_dir() / "runs.sqlite3").is_file():
+            return []
+        with RunRegistry.from_settings(self.settings) as registry:
+            return [run for run in registry.list() if is_tainted(run)]
 
     def _runs(self) -> list[tuple[Run, bool]]:
         """(run, in service) for each run with a servable adapter; none without a registry."""

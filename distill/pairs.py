@@ -34,7 +34,8 @@ from distill.migrations import migrate
 from overlay.config import Settings
 from overlay.errors import ConfigError, PairNotFound, StoreError
 
-STATUSES = ("pending", "approved", "rejected", "edited", "stale")
+STATUSES = ("pending", "approved", "rejected", "edited", "stale", "forgotten")
+GONE = ("stale", "forgotten")  # made of text that changed, or of a note forgotten since
 ROLES = ("system", "user", "assistant")
 Message = dict[str, str]  # {"role": ..., "content": ...}
 
@@ -120,7 +121,7 @@ class PairFilter:
         status but `stale` (stale pairs belong to text that has changed since)."""
         if self.ids or self.status:
             return self
-        return replace(self, status=tuple(status for status in STATUSES if status != "stale"))
+        return replace(self, status=tuple(status for status in STATUSES if status not in GONE))
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,36 @@ class PairStore:
             )
         return self.get(old.id)
 
+    def forget_pairs(self, note_path: str, hashed: str, log_entries: Collection[int] = ()) -> int:
+        """The note's pairs, and those made of these log entries, become `forgotten`:
+        their text and edits are deleted, their ids stay, `note_path` becomes `hashed`
+        (`distill.forgetting.path_hash`). Returns how many were forgotten now."""
+        marks = ", ".join("?" * len(log_entries))
+        by_entry = f" OR log_entry IN ({marks})" if log_entries else ""
+        with self._transaction() as db:
+            ids = [
+                row[0]
+                for row in db.execute(
+                    f"SELECT id FROM pairs WHERE note_path = ?{by_entry}",
+                    (note_path, *log_entries),
+                )
+            ]
+            db.executemany("DELETE FROM pair_edits WHERE pair_id = ?", [(i,) for i in ids])
+            db.executemany(
+                "UPDATE pairs SET status = 'forgotten', messages = '[]', heading = '', "
+                "note_path = ?, scores = '{}', note_date = NULL, updated = ? WHERE id = ?",
+                [(hashed, time.time(), i) for i in ids],
+            )
+            db.execute("DELETE FROM distilled_sources WHERE path = ?", (note_path,))
+            return len(ids)
+
+    def forgotten_ids(self, hashed: str) -> set[str]:
+        """The ids of the pairs forgotten with the note whose path hash is `hashed`."""
+        rows = self._db.execute(
+            "SELECT id FROM pairs WHERE note_path = ? AND status = 'forgotten'", (hashed,)
+        )
+        return {row[0] for row in rows}
+
     # ---- reading ----
 
     def get(self, pair: str) -> Pair:
@@ -307,7 +338,7 @@ class PairStore:
         Each pair's `fact` matches the training pairs of the same fact.
         """
         where = PairFilter(
-            status=tuple(status for status in STATUSES if status not in ("stale", "rejected")),
+            status=tuple(s for s in STATUSES if s not in (*GONE, "rejected")),
             language=(language,) if language else (),
             held_out=True,
         )
@@ -334,6 +365,9 @@ class PairStore:
             stored = replace(pair, created=pair.created or now, updated=now)
             db.execute(f"INSERT INTO pairs ({_COLUMNS}) VALUES ({_MARKS})", _row(stored))
             return "added"
+        if row[0] == "forgotten":  # made again from a note that came back: a new pair
+            db.execute("DELETE FROM pairs WHERE id = ?", (pair.id,))
+            return self._insert(db, pair)
         revive = row[0] == "stale"  # its text is back: the status a new pair would get
         db.execute(
             "UPDATE pairs SET content_hash = ?, status = ?, updated = ? WHERE id = ?",
@@ -351,7 +385,8 @@ class PairStore:
         ids = [
             row[0]
             for row in db.execute(
-                "SELECT id, source FROM pairs WHERE note_path = ? AND status != 'stale'",
+                "SELECT id, source FROM pairs WHERE note_path = ? "
+                "AND status NOT IN ('stale', 'forgotten')",
                 (note_path,),
             )
             if row[0] not in keep and (sources is None or row[1] in sources)
@@ -364,7 +399,9 @@ class PairStore:
 
 
 _MARKS = ", ".join("?" * len(_COLUMNS.split(", ")))
-_LIVE_COUNT = "SELECT {0}, count(*) FROM pairs WHERE status != 'stale' GROUP BY {0}"
+_LIVE_COUNT = (
+    "SELECT {0}, count(*) FROM pairs WHERE status NOT IN ('stale', 'forgotten') GROUP BY {0}"
+)
 
 
 def _dump(messages: Sequence[Message]) -> str:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from distill.dedupe import NearDuplicates
 from distill.generation import REJECTION_CHECKS, Generated, Generator, Rejection
 from distill.judge import Judge
-from distill.pairs import STATUSES, NoteUpdate, Pair, PairFilter, PairStore
+from distill.pairs import GONE, STATUSES, NoteUpdate, Pair, PairFilter, PairStore
 from distill.restatements import fact_pairs as templated_pairs
 from distill.selection import Selection
 from distill.sources.abstention import NoteTexts, abstention_pairs
@@ -53,7 +53,7 @@ from vault_schema import (
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
-LIVE = tuple(status for status in STATUSES if status != "stale")
+LIVE = tuple(status for status in STATUSES if status not in GONE)
 # kinds of pairs, in making order; 'rated' (answers rated good in the conversation log,
 # distill/ratings.py) is made once per run, not per note
 SOURCES = (

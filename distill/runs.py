@@ -27,7 +27,10 @@ from overlay.migrations import Migration, apply_migrations
 
 __all__ = ["RUN_STATUSES", "Run", "RunNotFound", "RunRegistry"]
 
-RUN_STATUSES = ("training", "trained", "failed", "evaluated", "promoted", "rejected", "retired")
+RUN_STATUSES = (
+    "training", "trained", "failed", "evaluated", "promoted", "rejected", "retired",
+    "tainted",  # trained on a pair of a note forgotten since: never served again
+)  # fmt: skip
 
 MIGRATIONS: list[Migration] = [
     (

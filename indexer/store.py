@@ -255,6 +255,16 @@ class Store:
         else:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def forgotten_on_demand(self) -> set[str]:
+        """Notes `overlay forget` named: still in the vault, never indexed again."""
+        return set(json.loads(self._meta("forgotten_on_demand") or "[]"))
+
+    def set_forgotten_on_demand(self, paths: Iterable[str]) -> None:
+        """Replace the notes forgotten on demand; the next sync drops (or takes back) them."""
+        with self._transaction():
+            kept = sorted(set(paths))
+            self._set_meta("forgotten_on_demand", json.dumps(kept) if kept else None)
+
     @property
     def embedder_name(self) -> str | None:
         """The embedder whose vectors the index holds (None before the first sync)."""

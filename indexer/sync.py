@@ -11,6 +11,10 @@ Every indexing decision lives here, testable without a watcher:
   still held by its new path when the old one goes;
 - private notes (`is_private` with `parse.private_tags`) and excluded globs never reach
   the store, and leave it when they become private or excluded;
+- a note that leaves the index because it turned private, was excluded, was deleted
+  or was forgotten on demand (`Store.forget_on_demand`) is listed in
+  `SyncReport.forgotten` with that reason: the Face hands the list to the forgetting
+  step (`distill.forgetting`), which this layer must not import;
 - `reconcile` (the first sync of an `Indexer`, and every full sync) binds the
   embedder, re-embedding everything once when it changed, deletes vectors no note
   holds and embeds chunks that lack a vector.
@@ -64,6 +68,9 @@ class SyncReport:
     moved: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
     deleted: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    # (path, 'private' | 'excluded' | 'deleted' | 'on demand'): notes that left the index
+    # for good and must leave everything made of them
+    forgotten: list[tuple[str, str]] = field(default_factory=list)
     unchanged: int = 0
     touched: int = 0  # mtime changed, content did not
     chunks_embedded: int = 0
@@ -156,9 +163,27 @@ class Indexer:
             report.unchanged = plan.unchanged
             with _ProgressBar(self.progress, len(plan.to_read)) as bar:
                 self._index(plan, report, bar)
+            report.forgotten = self._forgotten(report)
             report.seconds = time.perf_counter() - started
             self.store.record_sync(report.counts())
             return report
+
+    def _forgotten(self, report: SyncReport) -> list[tuple[str, str]]:
+        """The notes this sync dropped from the index, each with why; a note dropped
+        only because it cannot be read now (too large, not UTF-8) is not forgotten."""
+        private = {path for path, reason in report.skipped if reason == "private"}
+        on_demand = self.store.forgotten_on_demand()
+        forgotten = []
+        for path in report.deleted:
+            if path in private:
+                forgotten.append((path, "private"))
+            elif path in on_demand:
+                forgotten.append((path, "on demand"))
+            elif _hidden(path) or _excluded(path, self.parse.exclude):
+                forgotten.append((path, "excluded"))
+            elif not (self.vault / path).exists():
+                forgotten.append((path, "deleted"))
+        return forgotten
 
     # ---- reconcile ----
 
@@ -216,6 +241,7 @@ class Indexer:
         else:
             present = set(self._files_under(roots))
         plan = _Plan(manifest=manifest)
+        present -= self.store.forgotten_on_demand()  # neither a note nor an attachment
         notes = {p for p in present if file_kind(p) in self.parse.file_kinds}
         others = present - notes
         plan.gone = sorted(p for p in manifest if _in_scope(p, roots) and p not in notes)
@@ -345,6 +371,12 @@ def _stat(path: Path) -> tuple[float, int] | None:
 
 def _hidden(path: str) -> bool:
     return any(part.startswith(".") for part in path.split("/"))
+
+
+def _excluded(path: str, patterns: Sequence[str]) -> bool:
+    """Whether the path or a folder above it matches an exclude glob."""
+    parts = path.split("/")
+    return any(is_excluded("/".join(parts[: i + 1]), patterns) for i in range(len(parts)))
 
 
 def _in_scope(path: str, roots: set[str] | None) -> bool:

@@ -18,6 +18,7 @@ A rating (`good` or `bad`) and a corrected answer are kept on the entry;
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -41,6 +42,7 @@ logger = logging.getLogger("overlay.conversations")
 
 INTERFACES = ("cli", "plugin", "openai")
 RATINGS = ("good", "bad")
+SCRUBBED = "scrubbed: a source was forgotten"  # what a scrubbed entry says instead of its answer
 
 MIGRATIONS: list[Migration] = [
     (
@@ -206,6 +208,26 @@ class ConversationLog:
                 f"SELECT {_COLUMNS} FROM answers{sql} ORDER BY id DESC{limit}", params
             ).fetchall()
         return [_entry(row) for row in rows]
+
+    def citing(self, note_path: str) -> builtins.list[LogEntry]:
+        """Every entry with `note_path` among its sources."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM answers WHERE instr(sources, ?) > 0 ORDER BY id",
+                (json.dumps(note_path, ensure_ascii=False),),
+            ).fetchall()
+        entries = [_entry(row) for row in rows]
+        return [e for e in entries if any(s.get("note_path") == note_path for s in e.sources)]
+
+    def scrub(self, entry_id: int, *, question: str, searched: str) -> None:
+        """A source of the entry was forgotten: keep only `question` and `searched` ('' to
+        drop them); its answer, sources, reasoning and correction go."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE answers SET question = ?, searched = ?, sources = '[]', answer = ?, "
+                "reasoning = '', correction = '' WHERE id = ?",
+                (question, searched, SCRUBBED, entry_id),
+            )
 
     def _require(self, db: sqlite3.Connection, entry_id: int) -> tuple[Any, ...]:
         row = db.execute(f"SELECT {_COLUMNS} FROM answers WHERE id = ?", (entry_id,)).fetchone()

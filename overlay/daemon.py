@@ -247,9 +247,10 @@ class Daemon:
             self._server.should_exit = True
 
     def _serve(self, memory: Memory) -> None:
+        from distill.forgetting import ForgettingSync
         from server.app import create_app
 
-        worker = SyncWorker(memory)
+        worker = SyncWorker(ForgettingSync(self.settings, memory, memory.refresh_adapters))
         worker.start()
         worker.request(None)  # the first full sync; the server answers meanwhile
         watcher = self._start_watcher(worker) if self.watch else None
@@ -364,15 +365,20 @@ def scheduled_distill(settings: Settings, memory: Memory) -> None:
 
 def enough_new_pairs(settings: Settings) -> bool:
     from distill.adapters import new_trainable_pairs
+    from distill.forgetting import retrain_queued
 
-    return new_trainable_pairs(settings) >= settings.train.auto_min_pairs
+    return (
+        retrain_queued(settings) or new_trainable_pairs(settings) >= settings.train.auto_min_pairs
+    )
 
 
 def scheduled_training(settings: Settings, memory: Memory) -> None:
     """Train, evaluate, and promote through the gates; serve the result at once."""
     from distill.adapters import train_and_promote
+    from distill.forgetting import retrain_started
     from overlay.llms.transformers_backend import TransformersLLM
 
+    retrain_started(settings)  # a retrain owed since a forgetting is this one
     shared = memory.llm if isinstance(memory.llm, TransformersLLM) else None
     train_and_promote(settings, llm=shared, retriever=memory.retriever)
     memory.refresh_adapters()

@@ -28,6 +28,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.routing import Route
 
+from distill.forgetting import ForgettingSync
 from overlay.config import Settings
 from overlay.daemon import SyncWorker
 from server import (
@@ -92,7 +93,8 @@ def create_app(
         from overlay.memory import Memory
 
         memory = Memory(settings)
-    state = ServerState(settings, memory, sync or SyncWorker(memory))
+    forgetting = ForgettingSync(settings, memory, memory.refresh_adapters)
+    state = ServerState(settings, memory, sync or SyncWorker(forgetting))
     mcp_sessions = mcp.session_manager(memory, settings)
     app = FastAPI(
         title="Overlay",

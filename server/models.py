@@ -23,6 +23,10 @@ class Model(BaseModel):
     promoted: bool = Field(
         default=False, description="The adapter that answers when a request names none."
     )
+    tainted: bool = Field(
+        default=False,
+        description="Trained on a note forgotten since: out of service, never answers.",
+    )
 
 
 class ModelList(BaseModel):
@@ -49,6 +53,13 @@ def get_model(state: StateDep, model: str = Path(max_length=512)) -> Model:
 def _models(state: ServerState) -> list[Model]:
     started = int(state.started)
     return [
-        Model(id=e.id, created=started, parent=e.parent, run=e.run, promoted=e.promoted)
+        Model(
+            id=e.id,
+            created=started,
+            parent=e.parent,
+            run=e.run,
+            promoted=e.promoted,
+            tainted=e.status == "tainted",
+        )
         for e in state.memory.model_entries()
     ]

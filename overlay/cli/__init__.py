@@ -14,6 +14,7 @@ from overlay.cli import (  # noqa: F401  (register their commands)
     mcp,
     parse,
     plugin,
+    privacy,
     review,
     review_web,
     scenes,

@@ -62,17 +62,18 @@ def eval_cmd(
 
 @adapters_app.command("list")
 def list_cmd(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """The runs with an adapter, oldest first; * marks the one in service.
+    """The runs with an adapter, oldest first; * marks the one in service, status
+    `tainted` one trained on a note forgotten since (`overlay adapters prune --tainted`).
 
     JSON: `{in_service, adapters: [{name, run, parent, status, promoted, fitness,
     recall_adapter, recall_adapter_ru, recall_adapter_en, forgetting, created}]}`.
     """
-    from distill.adapters import BASE, adapter_name, has_adapter
+    from distill.adapters import BASE, adapter_name, has_adapter, is_tainted
     from distill.runs import RunRegistry
 
     with RunRegistry.from_settings(state(ctx).settings()) as registry:
         promoted = registry.promoted()
-        runs = [run for run in registry.list() if has_adapter(run)]
+        runs = [run for run in registry.list() if has_adapter(run) or is_tainted(run)]
     rows = [
         {
             "name": adapter_name(run.id),

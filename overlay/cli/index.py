@@ -49,6 +49,22 @@ def open_indexer(settings: Settings, command: str, *, progress: bool) -> Iterato
 _stderr = Console(stderr=True)
 
 
+def forget_dropped(settings: Settings, report: Any) -> None:
+    """Forget everywhere what the sync dropped (`distill.forgetting`), and say so."""
+    from distill.forgetting import forget_after_sync
+
+    for item in forget_after_sync(settings, report):
+        out = (
+            f"; {item.taken_out_of_service} taken out of service"
+            if item.taken_out_of_service
+            else ""
+        )
+        _notice(
+            f"forgot a note ({item.reason}): {item.pairs} pairs, {item.log_entries} log "
+            f"entries, {len(item.tainted_runs)} runs tainted{out}"
+        )
+
+
 def _notice(message: str) -> None:
     """Say it on stderr, so that `--json` output stays parseable."""
     _stderr.print(f"[yellow]{message}[/yellow]", highlight=False)
@@ -71,6 +87,7 @@ def index(
     progress = not (quiet or json_output) and sys.stderr.isatty()
     with open_indexer(settings, "overlay index", progress=progress) as indexer:
         report = indexer.sync()
+        forget_dropped(settings, report)
     if json_output:
         print_json(report.to_dict())
         return
@@ -175,6 +192,7 @@ def watch(ctx: typer.Context, vault: VaultArgument = None, quiet: QuietOption = 
 
             def changed(paths: set[str]) -> None:
                 report = indexer.sync(paths)
+                forget_dropped(settings, report)
                 if report.added or report.changed or report.moved or report.deleted:
                     console.print(
                         f"{time.strftime('%H:%M:%S')} {report.summary()}", highlight=False
@@ -189,7 +207,9 @@ def watch(ctx: typer.Context, vault: VaultArgument = None, quiet: QuietOption = 
             watcher.start()  # before the first sync, so nothing saved meanwhile is missed
             try:
                 with contextlib.suppress(KeyboardInterrupt):
-                    console.print(indexer.sync().summary(), highlight=False)
+                    first = indexer.sync()
+                    forget_dropped(settings, first)
+                    console.print(first.summary(), highlight=False)
                     console.print(f"watching {indexer.vault} (Ctrl-C to stop)", highlight=False)
                     while not stop.wait(0.5):  # a timed wait lets Ctrl-C through
                         continue
