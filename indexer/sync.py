@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,9 @@ from indexer.store import Batch, IndexedNote, NoteWrite, Store, StoredChunk
 from overlay.config import Settings
 from overlay.errors import VaultNotFound
 from vault_schema.chunks import Chunk, chunk_note
-from vault_schema.files import SkippedFile, is_excluded, iter_vault_files, read_note
+from vault_schema.files import SkippedFile, list_vault_files, read_note
 from vault_schema.privacy import is_private
+from vault_schema.vault_paths import VaultListing, fs_path, stored_name
 
 MAX_NOTES_PER_BATCH = 500  # commit at least this often even when nothing needs embedding
 
@@ -104,6 +105,7 @@ class _Plan:
     attachments_added: list[str] = field(default_factory=list)
     attachments_removed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # refused by the listing
 
 
 class Indexer:
@@ -140,6 +142,7 @@ class Indexer:
                 self._reconcile(report)
             plan = self._plan(None if paths is None else set(paths))
             report.unchanged = plan.unchanged
+            report.skipped += plan.skipped
             with _ProgressBar(self.progress, len(plan.to_read)) as bar:
                 self._index(plan, report, bar)
             report.seconds = time.perf_counter() - started
@@ -196,12 +199,10 @@ class Indexer:
             raise VaultNotFound(f"the vault {self.vault} is not there any more")
         manifest = self.store.manifest()
         attachments = self.store.attachments()
-        roots = None if scope is None else {p.strip("/") for p in scope if p.strip("/")}
-        if roots is None:
-            present = set(iter_vault_files(self.vault, self.parse.exclude))
-        else:
-            present = set(self._files_under(roots))
-        plan = _Plan(manifest=manifest)
+        roots = None if scope is None else {stored_name(p).strip("/") for p in scope} - {""}
+        listing = self._list(roots)
+        present = set(listing.files)
+        plan = _Plan(manifest=manifest, skipped=listing.skipped)
         notes = {p for p in present if p.endswith(".md")}
         others = present - notes
         plan.gone = sorted(p for p in manifest if _in_scope(p, roots) and p not in notes)
@@ -210,7 +211,7 @@ class Indexer:
             p for p in attachments if _in_scope(p, roots) and p not in others
         )
         for path in sorted(notes):
-            stat = _stat(self.vault / path)
+            stat = _stat(fs_path(self.vault, path))
             if stat is None:
                 continue  # vanished since listing: it is simply not there
             known = manifest.get(path)
@@ -220,19 +221,16 @@ class Indexer:
                 plan.to_read.append((path, *stat))
         return plan
 
-    def _files_under(self, roots: Iterable[str]) -> Iterator[str]:
-        """The vault's files at or below each root, with the full sync's filters."""
-        for root in roots:
-            if _hidden(root) or is_excluded(root, self.parse.exclude):
-                continue
-            target = self.vault / root
-            if target.is_file():
-                yield root
-            elif target.is_dir():
-                for path in iter_vault_files(target, self.parse.exclude):
-                    full = f"{root}/{path}"
-                    if not is_excluded(full, self.parse.exclude):
-                        yield full
+    def _list(self, roots: set[str] | None) -> VaultListing:
+        """The vault's files (or those at or below each root) and the ones refused, why."""
+        if roots is None:
+            return list_vault_files(self.vault, self.parse.exclude)
+        listing = VaultListing()
+        for root in sorted(roots):
+            part = list_vault_files(self.vault, self.parse.exclude, under=root)
+            listing.files += part.files
+            listing.skipped += part.skipped
+        return listing
 
     # ---- index: read, chunk, embed, commit ----
 
@@ -326,10 +324,6 @@ def _stat(path: Path) -> tuple[float, int] | None:
     except OSError:
         return None
     return stat.st_mtime, stat.st_size
-
-
-def _hidden(path: str) -> bool:
-    return any(part.startswith(".") for part in path.split("/"))
 
 
 def _in_scope(path: str, roots: set[str] | None) -> bool:

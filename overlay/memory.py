@@ -27,6 +27,7 @@ from overlay.errors import NoteNotFound, PathOutsideVault
 from overlay.llms import llm_from_settings
 from overlay.retrieval import SearchHit, VaultRetriever
 from vault_schema import SkippedFile, is_private, parse_note, read_note
+from vault_schema.vault_paths import RefusedPath, vault_relative
 
 if TYPE_CHECKING:
     from distill.adapters import AdapterService, ModelEntry
@@ -211,12 +212,12 @@ class Memory:
 
     def vault_path(self, path: str) -> str:
         """`path` as a vault-relative POSIX path, refusing anything that leaves the vault."""
-        if "\x00" in path:
-            raise PathOutsideVault("a path cannot hold a NUL character")
-        candidate = (self.vault / path).resolve()
-        if not candidate.is_relative_to(self.vault) or Path(path).is_absolute():
-            raise PathOutsideVault(f"{path} is outside the vault")
-        return candidate.relative_to(self.vault).as_posix()
+        try:
+            return vault_relative(self.vault, path)
+        except RefusedPath as refused:
+            if refused.code == "vanished":
+                raise NoteNotFound(f"no indexed note at {path}") from refused
+            raise PathOutsideVault(f"{path}: {refused.reason}") from refused
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         return [vector.tolist() for vector in self.embedder.embed_documents(texts)]

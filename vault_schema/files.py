@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from fnmatch import fnmatchcase
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from vault_schema.notes import Note, ParseWarning
 from vault_schema.parser import parse_note
+from vault_schema.vault_paths import RefusedPath, VaultListing, is_hidden, list_vault, open_regular
 
 BINARY_SNIFF_BYTES = 8192
 
@@ -55,11 +55,12 @@ def read_note(vault: Path, path: str, *, max_bytes: int = 5_000_000) -> Note:
 
 
 def _read_bytes(vault: Path, path: str, max_bytes: int) -> tuple[bytes, float]:
-    normal = posixpath.normpath(path)
-    if normal.startswith(("../", "/")) or normal in ("..", "."):  # lexical: symlinks may point out
-        raise SkippedFile(ParseWarning(path, "unreadable", "not a path inside the vault; skipped"))
     try:
-        with (vault / normal).open("rb") as handle:
+        handle = open_regular(vault, path)  # refuses links out, loops, FIFOs, `../`
+    except RefusedPath as refused:
+        raise SkippedFile(ParseWarning(path, refused.code, refused.reason)) from refused
+    try:
+        with handle:
             stat = os.fstat(handle.fileno())
             if stat.st_size > max_bytes:
                 raise SkippedFile(
@@ -70,10 +71,6 @@ def _read_bytes(vault: Path, path: str, max_bytes: int) -> tuple[bytes, float]:
                     )
                 )
             return handle.read(max_bytes + 1), stat.st_mtime
-    except FileNotFoundError as error:
-        raise SkippedFile(
-            ParseWarning(path, "vanished", "deleted before it could be read")
-        ) from error
     except OSError as error:
         raise SkippedFile(
             ParseWarning(path, "unreadable", f"cannot read: {error.strerror or error}")
@@ -89,23 +86,17 @@ def iter_vault_files(vault: Path, exclude: Sequence[str] = ()) -> Iterator[str]:
 
     Hidden files and folders (`.obsidian/`, `.trash/`, `.git/`) are skipped, as
     are paths matching an `exclude` glob (`fnmatch` on the vault-relative path;
-    `*` crosses folders; a pattern naming a folder skips what is inside it).
+    `*` crosses folders; a pattern naming a folder skips what is inside it), and
+    whatever `vault_paths.list_vault` refuses (links out, loops, FIFOs).
     """
-    return iter(sorted(_walk(vault, exclude)))
+    return iter(list_vault_files(vault, exclude).files)
 
 
-def _walk(vault: Path, exclude: Sequence[str]) -> Iterator[str]:
-    for folder, subfolders, files in os.walk(vault):
-        relative = Path(folder).relative_to(vault).as_posix()
-        prefix = "" if relative == "." else relative + "/"
-        subfolders[:] = sorted(
-            name
-            for name in subfolders
-            if not name.startswith(".") and not is_excluded(prefix + name, exclude)
-        )
-        for name in files:
-            if not name.startswith(".") and not is_excluded(prefix + name, exclude):
-                yield prefix + name
+def list_vault_files(
+    vault: Path, exclude: Sequence[str] = (), under: str | None = None
+) -> VaultListing:
+    """The vault's files (at or below `under`) and the ones refused, with the reasons."""
+    return list_vault(vault, lambda path: is_hidden(path) or is_excluded(path, exclude), under)
 
 
 def iter_note_paths(vault: Path, exclude: Sequence[str] = ()) -> Iterator[str]:
