@@ -1,0 +1,52 @@
+"""Starting `overlay serve` cleanly: a taken port stops it before any sync, and a
+killed daemon's daemon.json is cleared with a log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexer.store import DB_FILE
+from overlay.client import daemon_file
+from overlay.daemon import Daemon
+from overlay.errors import ConfigError
+from overlay.lifecycle import clear_stale_daemon_file
+
+
+def test_a_port_in_use_stops_serve_before_the_first_sync(
+    make_vault: Any, make_settings: Any
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = make_settings(make_vault({"a.md": "alpha"}), server__port=port)
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
+            Daemon(settings, watch=False).run()
+    assert not (settings.resolved_data_dir() / DB_FILE).exists()  # no index opened, no sync
+
+
+def test_a_dead_daemons_file_is_cleared_with_a_log_line(
+    make_settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path)
+    path = daemon_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    path.write_text(json.dumps({"pid": int(dead.stdout), "url": "http://127.0.0.1:1"}))
+    with caplog.at_level(logging.INFO, logger="overlay.daemon"):
+        assert clear_stale_daemon_file(path)
+    assert not path.exists()
+    assert f"pid {int(dead.stdout)} is not running" in caplog.text
+    path.write_text(json.dumps({"pid": os.getpid(), "url": "http://x"}))
+    assert not clear_stale_daemon_file(path) and path.exists()  # a live one stays
