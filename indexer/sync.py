@@ -39,13 +39,17 @@ from rich.progress import (
 from indexer.embedders import Embedder
 from indexer.store import Batch, IndexedNote, NoteWrite, Store, StoredChunk
 from overlay.config import Settings
-from overlay.errors import VaultNotFound
+from overlay.errors import OverlayError, VaultNotFound
 from vault_schema.chunks import Chunk, chunk_note
 from vault_schema.files import SkippedFile, list_vault_files, read_note
 from vault_schema.privacy import is_private
 from vault_schema.vault_paths import VaultListing, fs_path, stored_name
 
 MAX_NOTES_PER_BATCH = 500  # commit at least this often even when nothing needs embedding
+
+
+class SyncStopped(OverlayError):
+    """`Indexer.request_stop` ended a sync early; what was committed stays, the rest waits."""
 
 
 @dataclass
@@ -131,11 +135,22 @@ class Indexer:
         self.on_message = on_message or (lambda message: None)
         self._lock = threading.Lock()
         self._reconciled = False
+        self._stop = threading.Event()
+
+    def request_stop(self) -> None:
+        """End a running sync (and refuse new ones) before its next file or batch: the
+        batch in hand is dropped uncommitted, so the store stays consistent."""
+        self._stop.set()
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise SyncStopped("the sync was stopped; the next one resumes where it ended")
 
     def sync(self, paths: Iterable[str] | None = None) -> SyncReport:
         """Full sync (paths None) or an incremental one of these vault-relative paths
         (files or folders, present or gone, as a watcher reports them)."""
         with self._lock:
+            self._check_stop()
             started = time.perf_counter()
             report = SyncReport(embedder=self.embedder.name)
             if paths is None or not self._reconciled:
@@ -180,6 +195,7 @@ class Indexer:
         chunks = list(first_holders.values())
         with _ProgressBar(self.progress, len(chunks), "re-embedding") as bar:
             for start in range(0, len(chunks), self.batch_size):
+                self._check_stop()
                 part = chunks[start : start + self.batch_size]
                 self.store.add_vectors(part, self._embed(part, report))
                 bar.advance(len(part), len(part))
@@ -239,6 +255,7 @@ class Indexer:
         batch, fresh = Batch(), dict[str, Chunk]()
         added: dict[str, str] = {}  # content hash -> path of notes new to the index
         for path, mtime, size in plan.to_read:
+            self._check_stop()
             write = self._read(path, mtime, size, manifest, batch, report)
             bar.advance(files=1)
             if write is not None:
@@ -296,6 +313,7 @@ class Indexer:
         self, batch: Batch, fresh: dict[str, Chunk], report: SyncReport, bar: _ProgressBar
     ) -> None:
         if fresh:
+            self._check_stop()
             chunks = list(fresh.values())
             batch.vectors = dict(zip(fresh, self._embed(chunks, report), strict=True))
             bar.advance(chunks=len(chunks))

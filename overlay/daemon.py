@@ -273,6 +273,7 @@ class Daemon:
                 watcher.stop()
             if not schedule.stop(timeout=0.5):
                 log.info("a scheduled job is still running; it stops with the process")
+            memory.stop_sync()  # the sync ends before its next file or batch
             self._finish_sync(worker)
             log.info("stopped")
 

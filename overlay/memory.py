@@ -9,6 +9,7 @@ embedder, the retriever and the chat model, each made on first use so that
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -71,6 +72,7 @@ class Memory:
         self.vault: Path = settings.require_vault()
         self.store = Store.from_settings(settings)
         self._progress = progress
+        self._sync_stopped = threading.Event()
         if embedder is not None:
             self.embedder = embedder
         if llm is not None:
@@ -82,7 +84,16 @@ class Memory:
 
     @cached_property
     def indexer(self) -> Indexer:
-        return Indexer(self.settings, self.store, self.embedder, progress=self._progress)
+        indexer = Indexer(self.settings, self.store, self.embedder, progress=self._progress)
+        if self._sync_stopped.is_set():
+            indexer.request_stop()
+        return indexer
+
+    def stop_sync(self) -> None:
+        """End a running sync before its next batch, and refuse new ones (shutdown)."""
+        self._sync_stopped.set()
+        if "indexer" in self.__dict__:
+            self.indexer.request_stop()
 
     @cached_property
     def retriever(self) -> VaultRetriever:

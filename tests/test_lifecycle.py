@@ -9,12 +9,17 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from indexer.store import DB_FILE
+from indexer.embedders import HashEmbedder, Vectors
+from indexer.store import DB_FILE, Store
+from indexer.sync import Indexer, SyncStopped
 from overlay.client import daemon_file
 from overlay.daemon import Daemon
 from overlay.errors import ConfigError
@@ -50,3 +55,42 @@ def test_a_dead_daemons_file_is_cleared_with_a_log_line(
     assert f"pid {int(dead.stdout)} is not running" in caplog.text
     path.write_text(json.dumps({"pid": os.getpid(), "url": "http://x"}))
     assert not clear_stale_daemon_file(path) and path.exists()  # a live one stays
+
+
+class PacedEmbedder(HashEmbedder):
+    """A deterministic fake that takes 0.2 s per call, as a model on a busy CPU does,
+    so that a sync lasts long enough to be stopped in the middle."""
+
+    def embed_batch(self, texts: Sequence[str], *, query: bool = False) -> Vectors:
+        time.sleep(0.2)
+        return super().embed_batch(texts, query=query)
+
+
+def test_a_stop_ends_a_sync_within_two_seconds_and_the_next_resumes(
+    make_vault: Any, make_settings: Any
+) -> None:
+    notes = {f"n{i:02d}.md": f"# Note {i}\nfact number {i} of many\n" for i in range(40)}
+    settings = make_settings(make_vault(notes), index__batch_size=2)
+    store = Store.from_settings(settings)
+    indexer = Indexer(settings, store, PacedEmbedder())
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            indexer.sync()
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(1.0)
+    asked = time.monotonic()
+    indexer.request_stop()
+    thread.join(10)
+    assert time.monotonic() - asked < 2.0
+    assert len(errors) == 1 and isinstance(errors[0], SyncStopped)
+    assert 0 < store.stats().notes < len(notes)
+    assert store.vector_ids() == store.chunk_ids()  # what was committed is whole
+    resumed = Indexer(settings, store, PacedEmbedder()).sync()
+    assert store.stats().notes == len(notes) and resumed.unchanged > 0
+    store.close()
