@@ -47,3 +47,21 @@ class BodyLimit:
     def _refuse(self) -> JSONResponse:
         body = error_body(status_type(413), self._message())
         return JSONResponse(body, 413, headers={"Connection": "close"})
+
+
+MAX_EMBED_ITEMS = 256  # texts per /v1/embeddings request
+MAX_EMBED_CHARS = 100_000  # characters over all its texts: about a minute of CPU embedding
+
+
+def check_embedding_request(texts: list[str]) -> None:
+    """413, naming both limits, for an embeddings request too large to answer promptly.
+
+    The body limit alone lets through a request that embeds for minutes (and keeps
+    embedding after the client left); a client that needs more splits its input."""
+    chars = sum(len(text) for text in texts)
+    if len(texts) > MAX_EMBED_ITEMS or chars > MAX_EMBED_CHARS:
+        raise HTTPException(
+            413,
+            f"{len(texts)} texts, {chars} characters: over the limits of {MAX_EMBED_ITEMS} "
+            f"texts and {MAX_EMBED_CHARS} characters per request; send it in parts",
+        )
