@@ -45,14 +45,15 @@ def clear_stale_daemon_file(path: Path) -> bool:
         return False
     except (OSError, ValueError, KeyError, TypeError):
         pid = None  # unreadable: no one can use it either
-    if pid is not None and _alive(pid):
+    if pid is not None and pid_alive(pid):
         return False
     path.unlink(missing_ok=True)
     log.info("removed a stale %s (pid %s is not running)", path.name, pid)
     return True
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs (one of another user counts)."""
     try:
         os.kill(pid, 0)  # signal 0 only asks whether the process exists
     except PermissionError:

@@ -105,3 +105,23 @@ def test_only_a_file_changed_since_a_clean_close_is_checked(tmp_path: Path) -> N
         assert "overlay index --rebuild" in str(error)
     else:
         raise AssertionError("a damaged header opened silently")
+
+
+def test_doctor_reports_a_healthy_data_dir_then_names_the_damage(
+    make_vault: Any, tmp_path: Path
+) -> None:
+    vault, data = make_vault(NOTES), tmp_path / "data"
+    assert invoke("index", str(vault), data=data).exit_code == 0
+    healthy = invoke("--vault", str(vault), "doctor", "--json", data=data)
+    assert healthy.exit_code == 0, healthy.output
+    assert {f["check"]: f["ok"] for f in json.loads(healthy.stdout)} == {
+        "index": True,
+        "vectors": True,
+        "daemon": True,
+    }
+    (data / "daemon.json").write_text(json.dumps({"pid": 2**22 + 1, "url": "http://x"}))
+    garble_the_middle(data / DB_FILE)
+    sick = invoke("--vault", str(vault), "doctor", data=data)
+    assert sick.exit_code == 1
+    assert "PROBLEM index" in sick.output and "overlay index --rebuild" in sick.output
+    assert "PROBLEM daemon: daemon.json names pid" in sick.output
