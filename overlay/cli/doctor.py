@@ -47,7 +47,7 @@ def _vectors(settings: Settings) -> Finding:
     try:
         with Store.from_settings(settings) as store:
             gap = vector_gap(store)
-            counted = f"{store.chunk_count()} passages, each with a vector"
+            counted = f"{store.chunk_count()} passage(s), each with a vector"
     except StoreError as error:
         return Finding("vectors", False, error.message)
     return Finding("vectors", gap is None, gap or counted)
