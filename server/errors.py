@@ -40,6 +40,7 @@ WHY = {
     409: "Another process is writing the index.",
     413: "The request body is over server.max_body_bytes, or embeddings over their limits.",
     422: "The request does not match this schema.",
+    429: "Too many answers running and queued; retry after Retry-After seconds.",
     500: "An unexpected failure; the server log has the traceback.",
     503: "The model or embedder cannot be loaded or reached.",
 }
