@@ -24,6 +24,7 @@ from overlay.client import daemon_file
 from overlay.daemon import Daemon
 from overlay.errors import ConfigError
 from overlay.lifecycle import clear_stale_daemon_file
+from overlay.memory import Memory
 
 
 def test_a_port_in_use_stops_serve_before_the_first_sync(
@@ -83,7 +84,9 @@ def test_a_stop_ends_a_sync_within_two_seconds_and_the_next_resumes(
 
     thread = threading.Thread(target=run)
     thread.start()
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while store.stats().notes == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # stop in the middle: after the first batch was committed
     asked = time.monotonic()
     indexer.request_stop()
     thread.join(10)
@@ -94,3 +97,16 @@ def test_a_stop_ends_a_sync_within_two_seconds_and_the_next_resumes(
     resumed = Indexer(settings, store, PacedEmbedder()).sync()
     assert store.stats().notes == len(notes) and resumed.unchanged > 0
     store.close()
+
+
+def test_a_daemon_shutting_down_refuses_the_sync_it_has_not_started(
+    make_vault: Any, make_settings: Any
+) -> None:
+    memory = Memory(make_settings(make_vault({"a.md": "alpha"})), embedder=HashEmbedder())
+    try:
+        memory.stop_sync()  # SIGTERM before the worker's first sync built its Indexer
+        with pytest.raises(SyncStopped):
+            memory.sync()
+        assert memory.store.stats().notes == 0
+    finally:
+        memory.close()
