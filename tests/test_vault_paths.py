@@ -76,6 +76,19 @@ def test_a_name_that_is_not_utf8_is_indexed_under_a_reversible_escaped_name(
     assert again.unchanged == 3 and not again.deleted and not again.added
 
 
+def test_a_watcher_reported_name_that_is_not_utf8_syncs_under_its_escaped_name(
+    make_vault: Any, make_settings: Any, counting_embedder: CountingEmbedder
+) -> None:
+    vault = make_vault({"ok.md": "A plain note."})
+    settings = make_settings(vault)
+    sync(settings, counting_embedder)
+    with open(os.fsencode(vault) + b"/" + BAD_NAME, "wb") as handle:
+        handle.write(b"Arrived while watching.")
+    report = sync(settings, counting_embedder, [os.fsdecode(BAD_NAME)])  # as watchdog says it
+    assert report.added == ["bad%FFname.md"]
+    assert sync(settings, counting_embedder, ["bad%FFname.md"]).unchanged == 1
+
+
 def test_one_unreadable_file_never_stops_a_sync(
     make_vault: Any, make_settings: Any, counting_embedder: CountingEmbedder
 ) -> None:
