@@ -129,6 +129,7 @@ async def load(url: str, token: str, pid: int, args: argparse.Namespace) -> dict
         "chat_codes": dict(chat_codes),
         "chat_wall_s": round(chat_s, 1),
         "rss_mib": {"before": round(before), "peak": round(peak), "after": round(after)},
+        "only_documented_errors": set(search_codes) == {200} and set(chat_codes) <= {200, 429},
     }
 
 
@@ -145,14 +146,6 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=60)
-    allowed = {200, 429}
-    result["only_documented_errors"] = (
-        set(map(int, result["search_codes"])) == {200}
-        and set(  # type: ignore[call-overload]
-            map(int, result["chat_codes"])  # type: ignore[call-overload]
-        )
-        <= allowed
-    )
     print(json.dumps(result, indent=2))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
