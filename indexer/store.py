@@ -17,6 +17,7 @@ Only one process writes (see `lock.WriterLock`); any number may read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from indexer.integrity import REBUILD_HINT, forget_clean, mark_clean, sqlite_damage
 from indexer.migrations import migrate
 from indexer.vectors import ChromaVectors, ChunkLike, DenseHit, VectorCollection
 from overlay.errors import StoreError
@@ -181,10 +183,15 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        if damage := sqlite_damage(self.data_dir / DB_FILE):
+            raise StoreError(f"cannot open the index in {self.data_dir}: {damage}; {REBUILD_HINT}")
+        forget_clean(self.data_dir / DB_FILE)
         try:
             migrate(self.db)
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"cannot open the index in {self.data_dir}: {error}") from error
+            raise StoreError(
+                f"cannot open the index in {self.data_dir}: {error}; {REBUILD_HINT}"
+            ) from error
         if self._meta("store_id") is None:
             with self._transaction():
                 self._set_meta("store_id", uuid.uuid4().hex[:12])
@@ -226,6 +233,8 @@ class Store:
             self._connections.clear()
         self._local = threading.local()
         self.vectors.close()
+        with contextlib.suppress(OSError):
+            mark_clean(self.data_dir / DB_FILE)
 
     def __enter__(self) -> Store:
         return self
@@ -397,6 +406,13 @@ class Store:
                 sql += f" WHERE {column} IN (SELECT key FROM {table})"
             rows = self.db.execute(sql + " ORDER BY n.note_path, n.ordinal").fetchall()
         return [StoredChunk(r[0], r[1], r[2], tuple(json.loads(r[3])), *r[4:]) for r in rows]
+
+    def chunk_count(self) -> int:
+        """Distinct chunks the manifest holds (each should have one vector)."""
+        return int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def vector_count(self) -> int:
+        return self._vectors().count()
 
     def chunk_ids(self) -> set[str]:
         """Ids of every distinct chunk some note holds."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,20 +43,25 @@ from rich.progress import (
 from indexer.embedders import Embedder
 from indexer.store import Batch, IndexedNote, NoteWrite, Store, StoredChunk
 from overlay.config import Settings
-from overlay.errors import VaultNotFound
+from overlay.errors import OverlayError, VaultNotFound
 from vault_schema.chunks import Chunk, chunk_note
 from vault_schema.files import (
     SkippedFile,
     file_kind,
     is_excluded,
-    iter_vault_files,
+    list_vault_files,
     read_note,
     vault_excludes,
 )
 from vault_schema.privacy import is_private
+from vault_schema.vault_paths import VaultListing, fs_path, is_hidden, stored_name
 
 MAX_NOTES_PER_BATCH = 500  # commit at least this often even when nothing needs embedding
 SKIPPED_KEPT = 100  # skipped files whose reasons a sync's record keeps
+
+
+class SyncStopped(OverlayError):
+    """`Indexer.request_stop` ended a sync early; what was committed stays, the rest waits."""
 
 
 @dataclass
@@ -122,6 +127,7 @@ class _Plan:
     attachments_added: list[str] = field(default_factory=list)
     attachments_removed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # refused by the listing
 
 
 class Indexer:
@@ -150,17 +156,29 @@ class Indexer:
         self.on_message = on_message or (lambda message: None)
         self._lock = threading.Lock()
         self._reconciled = False
+        self._stop = threading.Event()
+
+    def request_stop(self) -> None:
+        """End a running sync (and refuse new ones) before its next file or batch: the
+        batch in hand is dropped uncommitted, so the store stays consistent."""
+        self._stop.set()
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise SyncStopped("the sync was stopped; the next one resumes where it ended")
 
     def sync(self, paths: Iterable[str] | None = None) -> SyncReport:
         """Full sync (paths None) or an incremental one of these vault-relative paths
         (files or folders, present or gone, as a watcher reports them)."""
         with self._lock:
+            self._check_stop()
             started = time.perf_counter()
             report = SyncReport(embedder=self.embedder.name)
             if paths is None or not self._reconciled:
                 self._reconcile(report)
             plan = self._plan(None if paths is None else set(paths))
             report.unchanged = plan.unchanged
+            report.skipped += plan.skipped
             with _ProgressBar(self.progress, len(plan.to_read)) as bar:
                 self._index(plan, report, bar)
             report.forgotten = self._forgotten(report)
@@ -179,7 +197,7 @@ class Indexer:
                 forgotten.append((path, "private"))
             elif path in on_demand:
                 forgotten.append((path, "on demand"))
-            elif _hidden(path) or _excluded(path, self.parse.exclude):
+            elif is_hidden(path) or _excluded(path, self.exclude):
                 forgotten.append((path, "excluded"))
             elif not (self.vault / path).exists():
                 forgotten.append((path, "deleted"))
@@ -216,6 +234,7 @@ class Indexer:
         chunks = list(first_holders.values())
         with _ProgressBar(self.progress, len(chunks), "re-embedding") as bar:
             for start in range(0, len(chunks), self.batch_size):
+                self._check_stop()
                 part = chunks[start : start + self.batch_size]
                 self.store.add_vectors(part, self._embed(part, report))
                 bar.advance(len(part), len(part))
@@ -235,13 +254,10 @@ class Indexer:
             raise VaultNotFound(f"the vault {self.vault} is not there any more")
         manifest = self.store.manifest()
         attachments = self.store.attachments()
-        roots = None if scope is None else {p.strip("/") for p in scope if p.strip("/")}
-        if roots is None:
-            present = set(iter_vault_files(self.vault, self.exclude))
-        else:
-            present = set(self._files_under(roots))
-        plan = _Plan(manifest=manifest)
-        present -= self.store.forgotten_on_demand()  # neither a note nor an attachment
+        roots = None if scope is None else {stored_name(p).strip("/") for p in scope} - {""}
+        listing = self._list(roots)
+        present = set(listing.files) - self.store.forgotten_on_demand()  # neither note nor file
+        plan = _Plan(manifest=manifest, skipped=listing.skipped)
         notes = {p for p in present if file_kind(p) in self.parse.file_kinds}
         others = present - notes
         plan.gone = sorted(p for p in manifest if _in_scope(p, roots) and p not in notes)
@@ -250,7 +266,7 @@ class Indexer:
             p for p in attachments if _in_scope(p, roots) and p not in others
         )
         for path in sorted(notes):
-            stat = _stat(self.vault / path)
+            stat = _stat(fs_path(self.vault, path))
             if stat is None:
                 continue  # vanished since listing: it is simply not there
             known = manifest.get(path)
@@ -260,19 +276,16 @@ class Indexer:
                 plan.to_read.append((path, *stat))
         return plan
 
-    def _files_under(self, roots: Iterable[str]) -> Iterator[str]:
-        """The vault's files at or below each root, with the full sync's filters."""
-        for root in roots:
-            if _hidden(root) or is_excluded(root, self.exclude):
-                continue
-            target = self.vault / root
-            if target.is_file():
-                yield root
-            elif target.is_dir():
-                for path in iter_vault_files(target, self.exclude):
-                    full = f"{root}/{path}"
-                    if not is_excluded(full, self.exclude):
-                        yield full
+    def _list(self, roots: set[str] | None) -> VaultListing:
+        """The vault's files (or those at or below each root) and the ones refused, why."""
+        if roots is None:
+            return list_vault_files(self.vault, self.exclude)
+        listing = VaultListing()
+        for root in sorted(roots):
+            part = list_vault_files(self.vault, self.exclude, under=root)
+            listing.files += part.files
+            listing.skipped += part.skipped
+        return listing
 
     # ---- index: read, chunk, embed, commit ----
 
@@ -281,6 +294,7 @@ class Indexer:
         batch, fresh = Batch(), dict[str, Chunk]()
         added: dict[str, str] = {}  # content hash -> path of notes new to the index
         for path, mtime, size in plan.to_read:
+            self._check_stop()
             write = self._read(path, mtime, size, manifest, batch, report)
             bar.advance(files=1)
             if write is not None:
@@ -339,6 +353,7 @@ class Indexer:
         self, batch: Batch, fresh: dict[str, Chunk], report: SyncReport, bar: _ProgressBar
     ) -> None:
         if fresh:
+            self._check_stop()
             chunks = list(fresh.values())
             batch.vectors = dict(zip(fresh, self._embed(chunks, report), strict=True))
             bar.advance(chunks=len(chunks))
@@ -367,10 +382,6 @@ def _stat(path: Path) -> tuple[float, int] | None:
     except OSError:
         return None
     return stat.st_mtime, stat.st_size
-
-
-def _hidden(path: str) -> bool:
-    return any(part.startswith(".") for part in path.split("/"))
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:

@@ -57,6 +57,9 @@ class VectorCollection:
         self._collection = collection
         self._step = max(max_batch, 1)
 
+    def count(self) -> int:
+        return int(self._collection.count())
+
     def ids(self) -> set[str]:
         ids: set[str] = set()
         page = 10_000
@@ -131,8 +134,14 @@ class ChromaVectors:
             self._chroma().delete_collection(name)
 
     def close(self) -> None:
+        """Release the client: Chroma shares one system per path in a process, and the
+        last close stops it, so a folder removed by a rebuild is not written through a
+        stale handle."""
         self._collections.clear()
-        self._client = None
+        client, self._client = self._client, None
+        close = getattr(client, "close", None)  # chromadb >= 1.1 counts its clients
+        if close is not None:
+            close()
 
     def _chroma(self) -> ClientAPI:
         if self._client is None:

@@ -41,6 +41,7 @@ import uvicorn
 from overlay.client import daemon_file
 from overlay.config import Settings
 from overlay.errors import OverlayError
+from overlay.lifecycle import clear_stale_daemon_file, ensure_port_free
 from overlay.schedule import MIN_PERIOD_S, Every, Scheduler, ScheduleWorker, When, parse_duration
 
 if TYPE_CHECKING:
@@ -226,6 +227,8 @@ class Daemon:
         from server.auth import check_bind
 
         check_bind(self.settings)
+        ensure_port_free(self.settings.server.host, self.settings.server.port)
+        clear_stale_daemon_file(daemon_file(self.settings))
         schedule_jobs(self.settings, None)  # a bad schedule stops the start, before any work
         previous = self._catch_signals()
         try:
@@ -271,6 +274,7 @@ class Daemon:
                 watcher.stop()
             if not schedule.stop(timeout=0.5):
                 log.info("a scheduled job is still running; it stops with the process")
+            memory.stop_sync()  # the sync ends before its next file or batch
             self._finish_sync(worker)
             log.info("stopped")
 

@@ -9,6 +9,7 @@ embedder, the retriever and the chat model, each made on first use so that
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -27,6 +28,7 @@ from overlay.errors import NoteNotFound, PathOutsideVault
 from overlay.llms import llm_from_settings
 from overlay.retrieval import SearchHit, VaultRetriever
 from vault_schema import SkippedFile, is_private, parse_note, read_note
+from vault_schema.vault_paths import RefusedPath, vault_relative
 
 if TYPE_CHECKING:
     from distill.adapters import AdapterService, ModelEntry
@@ -70,6 +72,7 @@ class Memory:
         self.vault: Path = settings.require_vault()
         self.store = Store.from_settings(settings)
         self._progress = progress
+        self._sync_stopped = threading.Event()
         if embedder is not None:
             self.embedder = embedder
         if llm is not None:
@@ -81,7 +84,16 @@ class Memory:
 
     @cached_property
     def indexer(self) -> Indexer:
-        return Indexer(self.settings, self.store, self.embedder, progress=self._progress)
+        indexer = Indexer(self.settings, self.store, self.embedder, progress=self._progress)
+        if self._sync_stopped.is_set():
+            indexer.request_stop()
+        return indexer
+
+    def stop_sync(self) -> None:
+        """End a running sync before its next batch, and refuse new ones (shutdown)."""
+        self._sync_stopped.set()
+        if "indexer" in self.__dict__:
+            self.indexer.request_stop()
 
     @cached_property
     def retriever(self) -> VaultRetriever:
@@ -215,12 +227,12 @@ class Memory:
 
     def vault_path(self, path: str) -> str:
         """`path` as a vault-relative POSIX path, refusing anything that leaves the vault."""
-        if "\x00" in path:
-            raise PathOutsideVault("a path cannot hold a NUL character")
-        candidate = (self.vault / path).resolve()
-        if not candidate.is_relative_to(self.vault) or Path(path).is_absolute():
-            raise PathOutsideVault(f"{path} is outside the vault")
-        return candidate.relative_to(self.vault).as_posix()
+        try:
+            return vault_relative(self.vault, path)
+        except RefusedPath as refused:
+            if refused.code == "vanished":
+                raise NoteNotFound(f"no indexed note at {path}") from refused
+            raise PathOutsideVault(f"{path}: {refused.reason}") from refused
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         return [vector.tolist() for vector in self.embedder.embed_documents(texts)]

@@ -47,7 +47,7 @@ from server import (
 from server import sync as sync_routes
 from server.auth import load_token, require_token
 from server.errors import add_error_handlers, error_responses
-from server.limits import BodyLimit
+from server.limits import BodyLimit, GenerationGate
 from server.state import ServerState
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ def create_app(
     app.state.overlay = state
     app.state.token = load_token(settings)
     app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(GenerationGate)
     _add_cors(app, settings)  # added last, so it is the outermost: every answer gets CORS
     add_error_handlers(app)
     app.include_router(health.public)

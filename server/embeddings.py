@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from server.errors import error_responses
+from server.limits import check_embedding_request
 from server.state import MemoryDep
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -47,10 +48,11 @@ class EmbeddingList(BaseModel):
     usage: Usage = Field(default_factory=lambda: Usage())
 
 
-@router.post("/embeddings", response_model=EmbeddingList, responses=error_responses(503))
+@router.post("/embeddings", response_model=EmbeddingList, responses=error_responses(413, 503))
 def create_embeddings(request: EmbeddingRequest, memory: MemoryDep) -> EmbeddingList:
     """Embed texts with the embedder the vault is indexed with (vectors are normalised)."""
     texts = [request.input] if isinstance(request.input, str) else request.input
+    check_embedding_request(texts)
     vectors = memory.embed(texts)
     data = [
         Embedding(index=i, embedding=_encoded(vector, request.encoding_format))

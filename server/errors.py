@@ -38,8 +38,9 @@ WHY = {
     401: "Missing or wrong bearer token.",
     404: "No such note, heading, model or adapter.",
     409: "Another process is writing the index.",
-    413: "The request body is over server.max_body_bytes.",
+    413: "The request body is over server.max_body_bytes, or embeddings over their limits.",
     422: "The request does not match this schema.",
+    429: "Too many answers running and queued; retry after Retry-After seconds.",
     500: "An unexpected failure; the server log has the traceback.",
     503: "The model or embedder cannot be loaded or reached.",
 }

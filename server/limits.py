@@ -1,4 +1,5 @@
-"""Request size limits: a body over `server.max_body_bytes` gets 413 in the usual error shape.
+"""Request limits: a body over `server.max_body_bytes` gets 413 in the usual error shape;
+embeddings are bounded in texts and characters; generations queue behind a gate.
 
 FastAPI's own limit answers in plain text from outside the middleware stack, so a
 browser would see a CORS failure instead of the 413; this one sits inside CORS.
@@ -6,7 +7,9 @@ browser would see a CORS failure instead of the 413; this one sits inside CORS.
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
+import asyncio
+
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,3 +50,79 @@ class BodyLimit:
     def _refuse(self) -> JSONResponse:
         body = error_body(status_type(413), self._message())
         return JSONResponse(body, 413, headers={"Connection": "close"})
+
+
+MAX_EMBED_ITEMS = 256  # texts per /v1/embeddings request
+MAX_EMBED_CHARS = 100_000  # characters over all its texts: about a minute of CPU embedding
+
+
+def check_embedding_request(texts: list[str]) -> None:
+    """413, naming both limits, for an embeddings request too large to answer promptly.
+
+    The body limit alone lets through a request that embeds for minutes (and keeps
+    embedding after the client left); a client that needs more splits its input."""
+    chars = sum(len(text) for text in texts)
+    if len(texts) > MAX_EMBED_ITEMS or chars > MAX_EMBED_CHARS:
+        raise HTTPException(
+            413,
+            f"{len(texts)} texts, {chars} characters: over the limits of {MAX_EMBED_ITEMS} "
+            f"texts and {MAX_EMBED_CHARS} characters per request; send it in parts",
+        )
+
+
+GENERATION_PATHS = frozenset({"/api/v1/chat", "/v1/chat/completions"})
+RUNNING_GENERATIONS = 1  # the in-process model answers one at a time anyway
+WAITING_GENERATIONS = 8  # queued in arrival order; one more gets 429
+RETRY_AFTER_S = 30
+
+
+class GenerationGate:
+    """At most `running` generations at once and `waiting` more queued; past that, 429
+    with Retry-After. Each admitted answer carries `X-Queue-Position` (0: it ran at once).
+
+    Without it, five chats ran one after another with no limit, the fifth waiting
+    minutes for its first token and the sixth, the seventh … queuing without end."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        running: int = RUNNING_GENERATIONS,
+        waiting: int = WAITING_GENERATIONS,
+        retry_after_s: int = RETRY_AFTER_S,
+    ) -> None:
+        self.app, self.running, self.waiting = app, running, waiting
+        self.retry_after_s = retry_after_s
+        self._slots = asyncio.Semaphore(running)
+        self._admitted = 0  # running + waiting; one event loop, so no lock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in GENERATION_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self._admitted >= self.running + self.waiting:
+            await self._refuse()(scope, receive, send)
+            return
+        position = max(self._admitted - self.running + 1, 0)
+        self._admitted += 1
+        try:
+            async with self._slots:
+                await self.app(scope, receive, _with_header(send, "x-queue-position", position))
+        finally:
+            self._admitted -= 1
+
+    def _refuse(self) -> JSONResponse:
+        message = (
+            f"{self.running} answer(s) running and {self.waiting} waiting, the most this "
+            f"server queues; retry in {self.retry_after_s} s"
+        )
+        body = error_body(status_type(429), message)
+        return JSONResponse(body, 429, headers={"Retry-After": str(self.retry_after_s)})
+
+
+def _with_header(send: Send, name: str, value: object) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            MutableHeaders(scope=message).append(name, str(value))
+        await send(message)
+
+    return sending

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from indexer.integrity import vector_gap
 from server.errors import error_responses
 from server.state import MemoryDep
 
@@ -29,6 +30,10 @@ class Hit(BaseModel):
 class SearchResults(BaseModel):
     query: str
     hits: list[Hit]
+    degraded: str | None = Field(
+        default=None,
+        description="Null when the index is whole; else what is missing (hits are partial).",
+    )
 
 
 @router.get("/search", response_model=SearchResults, responses=error_responses(503))
@@ -39,4 +44,8 @@ def search(
 ) -> SearchResults:
     """The passages that best match `q`, fusing dense, BM25 and link-graph scores."""
     hits = memory.search(q, top_k)
-    return SearchResults(query=q, hits=[Hit.model_validate(hit.to_dict()) for hit in hits])
+    return SearchResults(
+        query=q,
+        hits=[Hit.model_validate(hit.to_dict()) for hit in hits],
+        degraded=vector_gap(memory.store),
+    )

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from fnmatch import fnmatchcase
@@ -31,6 +30,7 @@ from vault_schema.canvas import parse_canvas
 from vault_schema.notes import Note, ParseWarning, SkippedFile
 from vault_schema.parser import parse_note
 from vault_schema.pdfs import read_pdf
+from vault_schema.vault_paths import RefusedPath, VaultListing, is_hidden, list_vault, open_regular
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -101,21 +101,13 @@ def _read_bytes(vault: Path, path: str, max_bytes: int) -> tuple[bytes, float]:
 
 
 def _open(vault: Path, path: str, max_bytes: int) -> BufferedReader:
-    """The file opened for reading, once it is known to be inside the vault and small enough."""
-    normal = posixpath.normpath(path)
-    if normal.startswith(("../", "/")) or normal in ("..", "."):  # lexical: symlinks may point out
-        raise SkippedFile(ParseWarning(path, "unreadable", "not a path inside the vault; skipped"))
+    """The file opened for reading, once it is known to be a regular file inside the vault
+    (no link out, no loop, no FIFO, no `../`) and small enough."""
     try:
-        handle = (vault / normal).open("rb")
-        size = os.fstat(handle.fileno()).st_size
-    except FileNotFoundError as error:
-        raise SkippedFile(
-            ParseWarning(path, "vanished", "deleted before it could be read")
-        ) from error
-    except OSError as error:
-        raise SkippedFile(
-            ParseWarning(path, "unreadable", f"cannot read: {error.strerror or error}")
-        ) from error
+        handle = open_regular(vault, path)
+    except RefusedPath as refused:
+        raise SkippedFile(ParseWarning(path, refused.code, refused.reason)) from refused
+    size = os.fstat(handle.fileno()).st_size
     if size > max_bytes:
         handle.close()
         raise SkippedFile(
@@ -135,23 +127,17 @@ def iter_vault_files(vault: Path, exclude: Sequence[str] = ()) -> Iterator[str]:
 
     Hidden files and folders (`.obsidian/`, `.trash/`, `.git/`) are skipped, as
     are paths matching an `exclude` glob (`fnmatch` on the vault-relative path;
-    `*` crosses folders; a pattern naming a folder skips what is inside it).
+    `*` crosses folders; a pattern naming a folder skips what is inside it), and
+    whatever `vault_paths.list_vault` refuses (links out, loops, FIFOs).
     """
-    return iter(sorted(_walk(vault, exclude)))
+    return iter(list_vault_files(vault, exclude).files)
 
 
-def _walk(vault: Path, exclude: Sequence[str]) -> Iterator[str]:
-    for folder, subfolders, files in os.walk(vault):
-        relative = Path(folder).relative_to(vault).as_posix()
-        prefix = "" if relative == "." else relative + "/"
-        subfolders[:] = sorted(
-            name
-            for name in subfolders
-            if not name.startswith(".") and not is_excluded(prefix + name, exclude)
-        )
-        for name in files:
-            if not name.startswith(".") and not is_excluded(prefix + name, exclude):
-                yield prefix + name
+def list_vault_files(
+    vault: Path, exclude: Sequence[str] = (), under: str | None = None
+) -> VaultListing:
+    """The vault's files (at or below `under`) and the ones refused, with the reasons."""
+    return list_vault(vault, lambda path: is_hidden(path) or is_excluded(path, exclude), under)
 
 
 def iter_note_paths(

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from indexer.integrity import vector_gap
 from overlay.chat import ChatTurn
 from overlay.cli.app import state
 from overlay.client import DaemonClient
@@ -41,7 +42,10 @@ def search_hits(ctx: typer.Context, query: str, top_k: int | None) -> list[dict[
         with client:
             hits: list[dict[str, Any]] = client.search(query, top_k)
             return hits
-    return [hit.to_dict() for hit in local_memory(ctx).search(query, top_k)]
+    memory = local_memory(ctx)
+    if gap := vector_gap(memory.store):  # say so rather than answer from half the vault
+        typer.echo(f"warning: degraded index: {gap}", err=True)
+    return [hit.to_dict() for hit in memory.search(query, top_k)]
 
 
 def answer_events(

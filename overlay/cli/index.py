@@ -29,15 +29,24 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress ba
 
 
 @contextmanager
-def open_indexer(settings: Settings, command: str, *, progress: bool) -> Iterator[Any]:
-    """The one writer: take the lock first (fail fast), then open the store and the model."""
+def open_indexer(
+    settings: Settings, command: str, *, progress: bool, rebuild: bool = False
+) -> Iterator[Any]:
+    """The one writer: take the lock first (fail fast), then open the store and the model.
+
+    `rebuild` first removes the index (not the vault, pairs, runs or log), so the sync
+    rebuilds it from the vault: the way back from a damaged index."""
     from indexer.embedders import embedder_from_settings
+    from indexer.integrity import rebuild_index_files
     from indexer.lock import WriterLock
-    from indexer.store import Store
+    from indexer.store import CHROMA_DIR, DB_FILE, Store
     from indexer.sync import Indexer
 
     vault = settings.require_vault()
     with WriterLock(settings.resolved_data_dir(), f"{command} {vault}"):
+        if rebuild:
+            removed = rebuild_index_files(settings.resolved_data_dir(), DB_FILE, CHROMA_DIR)
+            _notice(f"rebuilding the index from the vault (removed {len(removed)} index files)")
         store = Store.from_settings(settings)
         try:
             embedder = embedder_from_settings(settings.index)
@@ -76,6 +85,12 @@ def index(
     vault: VaultArgument = None,
     quiet: QuietOption = False,
     json_output: JsonOption = False,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild", help="Remove the index and rebuild it from the vault (after damage)."
+        ),
+    ] = False,
 ) -> None:
     """Index the vault once: embed only what changed since the last run, then exit.
 
@@ -85,7 +100,7 @@ def index(
     """
     settings = state(ctx).settings(vault=vault)
     progress = not (quiet or json_output) and sys.stderr.isatty()
-    with open_indexer(settings, "overlay index", progress=progress) as indexer:
+    with open_indexer(settings, "overlay index", progress=progress, rebuild=rebuild) as indexer:
         report = indexer.sync()
         forget_dropped(settings, report)
     if json_output:

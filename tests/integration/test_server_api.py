@@ -76,7 +76,7 @@ def test_health_answers_during_the_first_sync_and_status_counts_notes_after(
     assert first_health["state"] == "indexing"  # the server listened before the sync ended
     status = http.get("/api/v1/status").json()
     assert status["state"] == "idle" and status["last_error"] is None
-    assert status["index"]["notes"] == 6  # the private note and the symlink out are not
+    assert status["index"]["notes"] == 5  # of 6 notes, not the private one nor the link out
     assert status["index"]["chunks"] > 6
 
 
@@ -175,7 +175,8 @@ def test_sync_of_paths_outside_the_vault_indexes_nothing(http: httpx.Client) -> 
     ).json()
     assert result["finished"] and result["error"] is None
     assert result["report"]["added"] == []
-    assert http.get("/api/v1/status").json()["index"]["notes"] == 6
+    assert result["report"]["skipped"] == [["Escape.md", "symlink: points outside the vault"]]
+    assert http.get("/api/v1/status").json()["index"]["notes"] == 5
 
 
 # ---- the plugin API ----

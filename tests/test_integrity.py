@@ -1,0 +1,127 @@
+"""Damage is noticed and repaired: a garbled index.sqlite3, a lost chroma/ folder.
+
+Before `indexer/integrity.py`, garbage in the middle of the SQLite file left
+`overlay index` saying "unchanged" and `search` dying with a traceback, and a deleted
+`chroma/` made search answer from nothing with no warning. These run the real CLI,
+the real stores (SQLite, embedded Chroma) and the `hash` fake embedder: what is
+damaged here is the store, and the fake keeps each CLI run to a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from indexer.integrity import closed_cleanly, sqlite_damage, vector_gap
+from indexer.store import DB_FILE, Store
+from overlay.cli import app
+from overlay.errors import StoreError
+
+runner = CliRunner()
+NOTES = {
+    f"Topic {n:02d}.md": f"# Topic {n}\n" + f"Line {n} about boats, rivers and maps.\n" * 8
+    for n in range(12)
+}
+FAKE_EMBEDDER = {"OVERLAY_INDEX__EMBEDDER": "hash"}  # the damage is in the store, not the vectors
+
+
+def invoke(*args: str, data: Path) -> Any:
+    return runner.invoke(app, ["--data-dir", str(data), *args], env=FAKE_EMBEDDER)
+
+
+def snapshot(data: Path) -> dict[str, Any]:
+    with Store(data) as store:
+        return {
+            "notes": {n.path: n.content_hash for n in store.notes()},
+            "chunks": sorted(store.chunk_ids()),
+            "vectors": sorted(store.vector_ids()),
+        }
+
+
+def garble_the_middle(db: Path, seed: int = 17) -> None:
+    """8 KiB of random bytes over the file's middle pages, as a bad disk block would."""
+    data = bytearray(db.read_bytes())
+    start = (len(data) // 2) // 4096 * 4096
+    data[start : start + 8192] = random.Random(seed).randbytes(8192)
+    db.write_bytes(bytes(data[: max(len(data), start + 8192)]))
+
+
+def test_a_garbled_index_is_named_and_rebuild_restores_a_clean_index(
+    make_vault: Any, tmp_path: Path
+) -> None:
+    vault, data = make_vault(NOTES), tmp_path / "data"
+    assert invoke("index", str(vault), data=data).exit_code == 0
+    clean = snapshot(data)
+    assert closed_cleanly(data / DB_FILE)
+    garble_the_middle(data / DB_FILE)
+    for args in (["index", str(vault)], ["--vault", str(vault), "search", "boats"]):
+        result = invoke(*args, data=data)
+        assert isinstance(result.exception, StoreError), result.output
+        assert "damaged" in str(result.exception) and "overlay index --rebuild" in str(
+            result.exception
+        )
+    rebuilt = invoke("index", str(vault), "--rebuild", "--json", data=data)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert len(json.loads(rebuilt.stdout)["added"]) == len(NOTES)
+    assert snapshot(data) == clean
+    assert sqlite_damage(data / DB_FILE, always=True) is None
+
+
+def test_a_lost_vector_store_makes_search_say_it_is_degraded(
+    make_vault: Any, tmp_path: Path
+) -> None:
+    vault, data = make_vault(NOTES), tmp_path / "data"
+    assert invoke("index", str(vault), data=data).exit_code == 0
+    shutil.rmtree(data / "chroma")
+    with Store(data) as store:
+        gap = vector_gap(store)
+    assert gap is not None and gap.startswith(f"{len(snapshot(data)['chunks'])} of ")
+    result = invoke("--vault", str(vault), "search", "boats", "--json", data=data)
+    assert result.exit_code == 0
+    assert "warning: degraded index" in result.stderr
+    repaired = invoke("index", str(vault), data=data)
+    assert repaired.exit_code == 0
+    with Store(data) as store:
+        assert vector_gap(store) is None
+
+
+def test_only_a_file_changed_since_a_clean_close_is_checked(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.stats()
+    db = tmp_path / DB_FILE
+    assert closed_cleanly(db)
+    with Store(tmp_path):
+        assert not closed_cleanly(db)  # open: a crash now means a check next time
+    db.write_bytes(db.read_bytes()[:100] + b"\x00" * 4000)  # a damaged header
+    assert not closed_cleanly(db)
+    try:
+        Store(tmp_path)
+    except StoreError as error:
+        assert "overlay index --rebuild" in str(error)
+    else:
+        raise AssertionError("a damaged header opened silently")
+
+
+def test_doctor_reports_a_healthy_data_dir_then_names_the_damage(
+    make_vault: Any, tmp_path: Path
+) -> None:
+    vault, data = make_vault(NOTES), tmp_path / "data"
+    assert invoke("index", str(vault), data=data).exit_code == 0
+    healthy = invoke("--vault", str(vault), "doctor", "--json", data=data)
+    assert healthy.exit_code == 0, healthy.output
+    assert {f["check"]: f["ok"] for f in json.loads(healthy.stdout)} == {
+        "index": True,
+        "vectors": True,
+        "daemon": True,
+    }
+    (data / "daemon.json").write_text(json.dumps({"pid": 2**22 + 1, "url": "http://x"}))
+    garble_the_middle(data / DB_FILE)
+    sick = invoke("--vault", str(vault), "doctor", data=data)
+    assert sick.exit_code == 1
+    assert "PROBLEM index" in sick.output and "overlay index --rebuild" in sick.output
+    assert "PROBLEM daemon: daemon.json names pid" in sick.output
