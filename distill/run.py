@@ -4,9 +4,11 @@ Each note is written in one transaction together with the record that each sourc
 of the run distilled it, so a killed run loses nothing it wrote and the next run
 goes on with the notes it had not reached; a run makes only the sources that have
 not seen the note as it is now (`--all`: every source again). Sources: `dialogue`
-and `scene` (taken as written, no model) and the LLM ones, `fact`, `link` and
-`abstention`. The LLM is made only when one of those has a note to ask about, so a
-run of dialogues and scenes never loads a model. Scene pairs are never dropped as
+and `scene` (taken as written, no model), `property`, `section` and `relation` (the
+note's facts asked from question templates, no model: distill/restatements.py) and
+the LLM ones, `fact`, `link` and `abstention`. The LLM is made only when one of
+those has a note to ask about, so a run without them never loads a model; `fact` is
+skipped, with a reason in the report, when the model is the embedded SmolLM2. Scene pairs are never dropped as
 near duplicates: the person wrote each of them on purpose. Last, `rated`: the
 answers the person rated good in the conversation log become pending pairs
 (distill/ratings.py).
