@@ -3,7 +3,7 @@
     OVERLAY_MODELS_DIR=data/models flock /tmp/overlay-heavy.lock \
         .venv/bin/python benchmarks/distill_speed.py [--notes 4] [--max-new-tokens 192]
 
-Runs the real pipeline (`distill.run.distill`, every source, default distill
+Runs the real pipeline (`distill.pipeline.distill`, every source, default distill
 settings, the LLM judge on) on examples/vault into an empty data dir, with
 SmolLM2-135M-Instruct behind a real vLLM server (`.vllm-venv`, made by
 scripts/setup-vllm.sh; started as the integration tests start it) through the
@@ -35,7 +35,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from distill.run import DistillReport, distill
+from distill.pipeline import DistillReport, distill
 from distill.selection import Selection
 from overlay.config import Settings, load_settings
 from overlay.models import BUNDLED, default_models_dir, ensure_converted

@@ -246,7 +246,7 @@ def _base_llm(settings: Settings, llm: TransformersLLM | None) -> TransformersLL
 
 
 def _models(base: TransformersLLM, run: Run, incumbent: Run | None) -> dict[str, TransformersLLM]:
-    from distill.adapters import adapter_name
+    from distill.promotion import adapter_name
 
     models = {"base": base, "adapter": base.with_adapter(run.adapter, adapter_name(run.id))}
     if incumbent is not None and incumbent.id != run.id:

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from indexer.sync_worker import SyncWorker
 from overlay.config import Settings
-from overlay.daemon import SyncWorker
 from server import (
     chat,
     completions,
     conversations,
     embeddings,
     health,
-    models,
+    model_list,
     notes,
     pairs,
     review,
@@ -59,7 +59,7 @@ GUARDED = (
     conversations,
     sync_routes,
     pairs,
-    models,
+    model_list,
     completions,
     embeddings,
 )
@@ -84,9 +84,10 @@ def create_app(
     """
     owned_memory = memory is None
     if memory is None:
+        from distill.promotion import RunCatalog
         from overlay.memory import Memory
 
-        memory = Memory(settings)
+        memory = Memory(settings, adapter_catalog=RunCatalog(settings))
     state = ServerState(settings, memory, sync or SyncWorker(memory))
     app = FastAPI(
         title="Overlay",

@@ -14,7 +14,7 @@ import pytest
 from distill.dedupe import NearDuplicates
 from distill.language import detect_language
 from distill.pairs import Pair, PairFilter, PairStore
-from distill.run import distill
+from distill.pipeline import distill
 from distill.selection import Selection, parse_period
 from distill.sources.dialogues import clean_markup, dialogue_pairs
 from overlay.config import ParseSettings, Settings
@@ -96,7 +96,7 @@ def test_distilling_loads_no_language_model(samples: Path, tmp_path: Path) -> No
     script = (
         "import sys\n"
         "from overlay.config import Settings\n"
-        "from distill.run import distill\n"
+        "from distill.pipeline import distill\n"
         "from distill.selection import Selection\n"
         f"s = Settings(vault={str(samples)!r}, data_dir={str(tmp_path / 'data')!r})\n"
         "report = distill(s, Selection.from_options(since='2025-07'), sources=s.distill.sources)\n"

@@ -203,7 +203,7 @@ REPLY = {
 
 
 def test_distill_closes_with_a_summary_of_what_it_did(make_vault: Any, tmp_path: Path) -> None:
-    from distill.run import distill
+    from distill.pipeline import distill
     from distill.scripted import ScriptedLLM
     from distill.selection import Selection
     from overlay.config import Settings
@@ -245,7 +245,7 @@ def test_distill_closes_with_a_summary_of_what_it_did(make_vault: Any, tmp_path:
 
 
 def test_distill_tells_its_progress_note_by_note(make_vault: Any, make_settings: Any) -> None:
-    from distill.run import DistillReport, distill
+    from distill.pipeline import DistillReport, distill
     from distill.selection import Selection
 
     vault = make_vault({"Chats/a.md": CHAT, "Chats/b.md": CHAT.replace("Folkboat", "boat")})
@@ -263,7 +263,7 @@ def test_the_progress_bar_counts_notes_and_pairs_then_clears(
 ) -> None:
     from rich.console import Console
 
-    from distill.run import distill
+    from distill.pipeline import distill
     from distill.selection import Selection
     from overlay.cli.distill import progress_bar
 

@@ -10,9 +10,9 @@ import pytest
 from lora import blank_adapter, random_adapter, registered_run
 from typer.testing import CliRunner
 
-from distill.adapters import check_gates
 from distill.evaluation import evaluate, key_terms, recall_score, recovered
 from distill.pairs import Pair, PairStore
+from distill.promotion import check_gates
 from distill.runs import RunRegistry
 from indexer.embedders import Embedder
 from overlay.cli import app

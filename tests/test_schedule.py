@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from distill.adapters import new_trainable_pairs
+from distill.auto_training import new_trainable_pairs
 from distill.pairs import Pair, PairStore
 from distill.runs import RunRegistry
 from distill.training import training_pairs

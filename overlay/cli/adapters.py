@@ -17,9 +17,9 @@ from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.config import Settings
 
 if TYPE_CHECKING:
-    from distill.adapters import Verdict
     from distill.evaluation import Evaluation
     from distill.evaluation import Progress as ProgressCallback
+    from distill.promotion import Verdict
     from overlay.retrieval import VaultRetriever
 
 adapters_app = typer.Typer(
@@ -67,7 +67,7 @@ def list_cmd(ctx: typer.Context, json_output: JsonOption = False) -> None:
     JSON: `{in_service, adapters: [{name, run, parent, status, promoted, fitness,
     recall_adapter, recall_adapter_ru, recall_adapter_en, forgetting, created}]}`.
     """
-    from distill.adapters import BASE, adapter_name, has_adapter
+    from distill.promotion import BASE, adapter_name, has_adapter
     from distill.runs import RunRegistry
 
     with RunRegistry.from_settings(state(ctx).settings()) as registry:
@@ -125,7 +125,7 @@ def promote_cmd(
     seconds. JSON: `{run, promote, reasons, incumbent, recall, incumbent_recall, gain,
     forgetting}`.
     """
-    from distill.adapters import promote
+    from distill.promotion import promote
 
     verdict = promote(state(ctx).settings(), run, dry_run=dry_run)
     if json_output:
@@ -142,7 +142,7 @@ def rollback_cmd(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
     JSON: `{from, to}` (run ids; null: the base model).
     """
-    from distill.adapters import BASE, rollback
+    from distill.promotion import BASE, rollback
 
     taken_out, restored = rollback(state(ctx).settings())
     if json_output:
@@ -187,7 +187,7 @@ def _progress(*, enabled: bool) -> Iterator[ProgressCallback | None]:
 
 
 def _show_evaluation(evaluation: Evaluation, settings: Settings) -> None:
-    from distill.adapters import check_gates
+    from distill.promotion import check_gates
     from distill.runs import RunRegistry
 
     metrics = evaluation.metrics

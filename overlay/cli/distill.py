@@ -20,7 +20,7 @@ from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.errors import ConfigError
 
 if TYPE_CHECKING:
-    from distill.run import DistillReport, ProgressHook
+    from distill.pipeline import DistillReport, ProgressHook
 
 pairs_app = typer.Typer(help="Review, edit and export the training pairs.", no_args_is_help=True)
 app.add_typer(pairs_app, name="pairs")
@@ -87,7 +87,7 @@ def distill_cmd(
     `duplicates_dropped`, `judge_rejected`, `quality_rejections`, `pairs_staled`,
     `tokens_generated`, `store`, `seconds`, …).
     """
-    from distill.run import distill
+    from distill.pipeline import distill
     from distill.selection import Selection
 
     selection = Selection.from_options(
@@ -150,7 +150,7 @@ def _filter(
     default_status: tuple[str, ...] = (),
     held_out: bool | None = None,
 ) -> PairFilter:
-    from distill.run import PAIR_KINDS, source_names
+    from distill.pipeline import PAIR_KINDS, source_names
 
     return PairFilter(
         ids=tuple(ids or ()),

