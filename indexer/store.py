@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from indexer.migrations import migrate
+from indexer.migrations import MIGRATIONS
 from indexer.vectors import ChromaVectors, ChunkLike, DenseHit, VectorCollection
 from overlay.errors import StoreError
 from vault_schema.chunks import Chunk
@@ -43,6 +43,7 @@ from vault_schema.notes import Note
 if TYPE_CHECKING:
     from indexer.embedders import Embedder
     from overlay.config import Settings
+from overlay.sqlite import apply_migrations, connect, transaction
 
 DB_FILE = "index.sqlite3"
 CHROMA_DIR = "chroma"
@@ -182,7 +183,7 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         try:
-            migrate(self.db)
+            apply_migrations(self.db, MIGRATIONS)
         except sqlite3.DatabaseError as error:
             raise StoreError(f"cannot open the index in {self.data_dir}: {error}") from error
         if self._meta("store_id") is None:
@@ -196,19 +197,13 @@ class Store:
         sync thread's open transaction or temp tables never leak into a reader's."""
         connection: sqlite3.Connection | None = getattr(self._local, "db", None)
         if connection is None:
-            try:
-                # autocommit: a reader never sits in a stale snapshot; writes use _transaction
-                connection = sqlite3.connect(
-                    self.data_dir / DB_FILE,
-                    check_same_thread=False,
-                    isolation_level=None,
-                    timeout=30,
-                )
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA foreign_keys=ON")
-                connection.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.DatabaseError as error:
-                raise StoreError(f"cannot open the index in {self.data_dir}: {error}") from error
+            # one per thread, autocommit: a reader never sits in a stale snapshot
+            connection = connect(
+                self.data_dir / DB_FILE,
+                what="the index",
+                foreign_keys=True,
+                durable=False,  # rebuilt from the vault; a killed process still loses nothing
+            )
             self._local.db = connection
             with self._connections_lock:
                 self._connections.append(connection)
@@ -235,13 +230,8 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db):
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     # ---- meta and the embedder binding ----
 

@@ -24,7 +24,6 @@ LAYERS: list[tuple[str, list[str]]] = [
             "overlay.config",
             "overlay.errors",
             "overlay.sqlite",
-            "overlay.migrations",
             "overlay.progress",
             "overlay.data_files",
             "overlay.__init__",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from distill.migrations import MIGRATIONS
+from distill.pair_migrations import MIGRATIONS
 from distill.pairs import Pair, PairFilter, PairStore
 from overlay.errors import ConfigError
-from overlay.migrations import apply_migrations
+from overlay.sqlite import apply_migrations
 
 DIALOGUE = ("dialogue",)
 

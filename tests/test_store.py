@@ -9,9 +9,10 @@ import pytest
 
 from indexer.embedders import HashEmbedder
 from indexer.lock import WriterLock, read_holder
-from indexer.migrations import MIGRATIONS, migrate
+from indexer.migrations import MIGRATIONS
 from indexer.store import Batch, NoteWrite, Store
 from overlay.errors import StoreError, StoreLocked
+from overlay.sqlite import apply_migrations
 from vault_schema import chunk_note, parse_note
 
 EMBEDDER = HashEmbedder(32)
@@ -45,7 +46,7 @@ def test_migrations_run_once_and_are_recorded(tmp_path: Path) -> None:
     assert [row[0] for row in db.execute("SELECT name FROM _migrations")] == [
         name for name, _ in MIGRATIONS
     ]
-    assert migrate(db) == []
+    assert apply_migrations(db, MIGRATIONS) == []
 
 
 def test_a_committed_note_is_readable_through_every_read_call(store: Store) -> None:
