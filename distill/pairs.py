@@ -28,14 +28,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from distill.pair_migrations import MIGRATIONS
 from overlay.config import Settings
 from overlay.errors import ConfigError, PairNotFound
 from overlay.sqlite import Database
 
-STATUSES = ("pending", "approved", "rejected", "edited", "stale")
+Status = Literal["pending", "approved", "rejected", "edited", "stale"]
+STATUSES: tuple[Status, ...] = get_args(Status)
 ROLES = ("system", "user", "assistant")
 Message = dict[str, str]  # {"role": ..., "content": ...}
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import getpass
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,7 +13,7 @@ import click
 import typer
 from rich.console import Console
 
-from distill.pairs import PairFilter, PairStore
+from distill.pairs import PairFilter, PairStore, Status
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.errors import ConfigError
 
@@ -227,15 +225,12 @@ def show_cmd(
         console.print(f"\n[{message['role']}]\n{message['content']}", highlight=False, markup=False)
 
 
-def _set_status(ctx: typer.Context, status: str, where: PairFilter) -> None:
-    if where.is_empty():
-        raise ConfigError("name the pairs: give ids or at least one filter")
-    where = where.for_bulk()
+def _set_status(ctx: typer.Context, status: Status, where: PairFilter) -> None:
+    from distill.review_actions import set_status_where
+
     with _open_store(ctx) as store:
-        if where.ids:  # prefixes to full ids; an unknown one is an error
-            where = replace(where, ids=tuple(store.get(pair).id for pair in where.ids))
-        changed = store.set_status([pair.id for pair in store.list(where)], status)
-    console.print(f"{status} {changed} pairs", highlight=False)
+        done = set_status_where(store, where, status)
+    console.print(f"{status} {done.changed} pairs", highlight=False)
 
 
 @pairs_app.command("approve")
@@ -291,13 +286,14 @@ def edit_cmd(
     pair_id: Annotated[str, typer.Argument(help="A pair id or a unique prefix of it.")],
 ) -> None:
     """Edit a pair's messages in $EDITOR; the old ones are kept in its history."""
+    from distill.review_actions import edit_pair
+
     with _open_store(ctx) as store:
         pair = store.get(pair_id)
         edited = click.edit(render_messages(pair.messages), extension=".md", require_save=True)
-        if edited is None or parse_messages(edited) == pair.messages:
+        if edited is None or edit_pair(store, pair.id, parse_messages(edited)) is None:
             console.print("unchanged", highlight=False)
             return
-        store.edit(pair.id, parse_messages(edited), editor=getpass.getuser())
     console.print(f"edited {pair.id}", highlight=False)
 
 
