@@ -27,6 +27,7 @@ from overlay.errors import NoteNotFound, PathOutsideVault
 from overlay.llms import llm_from_settings
 from overlay.llms.adapter_hosts import adapter_host
 from overlay.llms.adapter_service import AdapterCatalog, AdapterService, ModelEntry, NoAdapters
+from overlay.progress import Progress
 from overlay.retrieval import SearchHit, VaultRetriever
 from vault_schema import SkippedFile, is_private, parse_note, read_note
 
@@ -59,7 +60,7 @@ class Memory:
         self,
         settings: Settings,
         *,
-        progress: bool = False,
+        progress: Progress | None = None,
         embedder: Embedder | None = None,
         llm: LLM | None = None,
         adapter_catalog: AdapterCatalog | None = None,

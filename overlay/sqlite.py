@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,6 +81,25 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+@contextmanager
+def temp_keys(
+    db: sqlite3.Connection, name: str, keys: Iterable[str] | None
+) -> Iterator[str | None]:
+    """A temporary one-column table `temp_<name>` of `keys` (None passes through), for
+    IN queries of any size; emptied again after the block."""
+    if keys is None:
+        yield None
+        return
+    table = f"temp_{name}"
+    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY)")
+    db.execute(f"DELETE FROM {table}")
+    db.executemany(f"INSERT OR IGNORE INTO {table} VALUES (?)", [(k,) for k in keys])
+    try:
+        yield table
+    finally:
+        db.execute(f"DELETE FROM {table}")
 
 
 class Database:

@@ -10,7 +10,8 @@ import pytest
 from indexer.embedders import HashEmbedder
 from indexer.lock import WriterLock, read_holder
 from indexer.migrations import MIGRATIONS
-from indexer.store import Batch, NoteWrite, Store
+from indexer.records import Batch, NoteWrite
+from indexer.store import Store
 from overlay.errors import StoreError, StoreLocked
 from overlay.sqlite import apply_migrations
 from vault_schema import chunk_note, parse_note

@@ -4,21 +4,17 @@ choose (through the gates) which adapter answers."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from overlay.cli.app import JsonOption, app, console, print_json, state
+from overlay.cli.progress import stderr_bars
 from overlay.config import Settings
 
 if TYPE_CHECKING:
     from distill.evaluation import Evaluation
-    from distill.evaluation import Progress as ProgressCallback
     from distill.promotion import Verdict
     from overlay.retrieval import VaultRetriever
 
@@ -52,7 +48,7 @@ def eval_cmd(
 
     settings = state(ctx).settings()
     retriever = None if no_rag else _retriever(settings)
-    with _progress(enabled=not json_output and sys.stderr.isatty()) as tell:
+    with stderr_bars(enabled=not json_output and sys.stderr.isatty()) as tell:
         evaluation = evaluate(settings, run, retriever=retriever, progress=tell)
     if json_output:
         print_json(evaluation.to_dict())
@@ -169,21 +165,6 @@ def _retriever(settings: Settings) -> VaultRetriever | None:
         )
         return None
     return memory.retriever
-
-
-@contextmanager
-def _progress(*, enabled: bool) -> Iterator[ProgressCallback | None]:
-    if not enabled:
-        yield None
-        return
-    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("asking the held-out questions", total=None)
-
-        def tell(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield tell
 
 
 def _show_evaluation(evaluation: Evaluation, settings: Settings) -> None:

@@ -113,28 +113,19 @@ def distill_cmd(
 def progress_bar(terminal: Console | None) -> Iterator[ProgressHook | None]:
     """A bar over the notes on `terminal` (None: no bar), gone when the run ends (the
     summary follows): notes done of all, pairs added so far, time, the note read."""
-    if terminal is None:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from overlay.cli.progress import progress_bars
+    from overlay.progress import Step
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    timing = (TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
-    with Progress(*columns, *timing, console=terminal, transient=True) as bar:
-        task = bar.add_task("distilling", total=None, note="")
+    with progress_bars(terminal) as tell:
+        if tell is None:
+            yield None
+            return
+        shown = tell
 
-        def tell(done: int, total: int, path: str, report: DistillReport) -> None:
-            description = f"{report.pairs_added} pairs added"
-            bar.update(task, completed=done, total=total, description=description, note=path)
+        def hook(done: int, total: int, path: str, report: DistillReport) -> None:
+            shown(Step("distilling", done, total, f"{report.pairs_added} pairs added", path))
 
-        yield tell
+        yield hook
 
 
 def _filter(
