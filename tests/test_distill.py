@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -22,7 +21,6 @@ from vault_schema import parse_note
 
 DIALOGUE = ("dialogue",)  # the LLM sources have their own tests
 
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "vault-samples"
 LORA_CHAT = "Chats/01_хочу_обучить_lora_на.md"
 PARSE = ParseSettings.model_validate({})
 
@@ -53,13 +51,6 @@ LONG_ANSWER = (
     "appears whole in one of the two chunks; measure retrieval on your own questions "
     "before you tune anything else, since the defaults are usually good enough."
 )
-
-
-@pytest.fixture
-def samples(tmp_path: Path) -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/vault-samples is absent (the real notes of the person)")
-    return Path(shutil.copytree(SAMPLES, tmp_path / "samples"))
 
 
 def pairs_of(settings: Settings, where: PairFilter | None = None) -> list[Pair]:

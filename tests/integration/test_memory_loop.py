@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
+from factories import qa_pair
 from fastapi.testclient import TestClient
 from lora import registered_run
 from vllm_server import VllmServer
@@ -106,9 +107,8 @@ def approve_as_a_person(settings: Settings) -> tuple[int, int]:
 def written_pair(fact: dict[str, Any], number: int, language: str) -> Pair:
     """The fact's `number`-th question in `language` with its answer; the second is held out."""
     question = fact[f"questions_{language}"][number]
-    return Pair.make(
-        [{"role": "user", "content": question}, {"role": "assistant", "content": fact["answer"]}],
-        note_path=fact["note"], source="fact", heading="", content_hash="written",
+    return qa_pair(
+        question, fact["answer"], note=fact["note"], content_hash="written",
         generator="person", prompt_version="fixture", language=language,
         status="approved" if number == 0 else "pending", held_out=number == 1, fact=fact["id"],
     )  # fmt: skip
