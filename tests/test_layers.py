@@ -97,6 +97,8 @@ def resolve(name: str, modules: dict[str, Path]) -> str | None:
 
 
 def imports_of(path: Path, modules: dict[str, Path]) -> list[Import]:
+    """Every import statement of ours in `path`, at any depth (in functions, under
+    TYPE_CHECKING), once per module it loads."""
     importer = module_name(path)
     package = importer.rpartition(".")[0]  # what a relative import starts from
     found: list[Import] = []
@@ -115,7 +117,7 @@ def imports_of(path: Path, modules: dict[str, Path]) -> list[Import]:
             resolved = resolve(target, modules)
             if resolved is not None and resolved != importer:
                 found.append(Import(importer, resolved, path, node.lineno))
-    return found
+    return list(dict.fromkeys(found))
 
 
 def all_imports() -> list[Import]:
