@@ -10,7 +10,7 @@ empty data dir, then all of them together as `overlay distill --all` runs them;
 prints pairs per minute per source and seconds per 10 notes, and writes
 benchmarks/results/distill_speed_templates.json. Without it:
 
-Runs the real pipeline (`distill.run.distill`, every source, default distill
+Runs the real pipeline (`distill.pipeline.distill`, every source, default distill
 settings, the LLM judge on) on examples/vault into an empty data dir, with
 SmolLM2-135M-Instruct behind a real vLLM server (`.vllm-venv`, made by
 scripts/setup-vllm.sh; started as the integration tests start it) through the
@@ -42,7 +42,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from distill.run import DistillReport, distill
+from distill.pipeline import DistillReport, distill
 from distill.selection import Selection
 from overlay.config import Settings, load_settings
 from overlay.models import BUNDLED, default_models_dir, ensure_converted

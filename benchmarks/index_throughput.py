@@ -33,6 +33,7 @@ from indexer.embedders import CountingEmbedder, embedder_from_settings
 from indexer.store import Store
 from indexer.sync import Indexer
 from indexer.watcher import Watcher
+from overlay.cli.progress import stderr_bars
 from overlay.config import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -62,8 +63,8 @@ def build_vault(kind: str, dest: Path, notes: int) -> int:
 
 def full_index(settings: Settings, embedder: CountingEmbedder, progress: bool) -> dict[str, Any]:
     store = Store.from_settings(settings)
-    with Clock() as clock:
-        report = Indexer(settings, store, embedder, progress=progress).sync()
+    with stderr_bars(enabled=progress, transient=False) as tell, Clock() as clock:
+        report = Indexer(settings, store, embedder, progress=tell).sync()
     stats = store.stats()
     store.close()
     return {

@@ -38,7 +38,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ from distill.runs import Run, RunRegistry
 from overlay.chat import Chat, ChatTurn
 from overlay.config import Settings
 from overlay.errors import ConfigError, ModelUnavailable
+from overlay.progress import Progress, Step
 
 if TYPE_CHECKING:
     from overlay.llms.transformers_backend import TransformersLLM
@@ -57,7 +58,6 @@ LANGUAGES = ("ru", "en")
 PLOT_FILE = "recall.png"
 DETAILS_FILE = "eval.json"
 GENERAL_ANSWER_TOKENS = 64  # the base model's answers to general prompts: a few sentences
-Progress = Callable[[int, int], None]
 
 _WORD = re.compile(r"\w+")
 STOPWORDS = frozenset(
@@ -246,7 +246,7 @@ def _base_llm(settings: Settings, llm: TransformersLLM | None) -> TransformersLL
 
 
 def _models(base: TransformersLLM, run: Run, incumbent: Run | None) -> dict[str, TransformersLLM]:
-    from distill.adapters import adapter_name
+    from distill.promotion import adapter_name
 
     models = {"base": base, "adapter": base.with_adapter(run.adapter, adapter_name(run.id))}
     if incumbent is not None and incumbent.id != run.id:
@@ -278,7 +278,7 @@ def _answer_all(
             row["rag"] = chats["base"].answer(turn, rag=True).text
         rows.append(row)
         if progress is not None:
-            progress(done, len(questions))
+            progress(Step("asking the held-out questions", done, len(questions)))
     return rows
 
 

@@ -29,8 +29,8 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,7 +41,7 @@ from indexer.scrub import scrub_deleted_documents
 from indexer.store import CHROMA_DIR
 from overlay.config import Settings
 from overlay.conversations import ConversationLog
-from overlay.migrations import Migration, apply_migrations
+from overlay.sqlite import Database, Migration
 from vault_schema import SkippedFile, read_note
 
 log = logging.getLogger("overlay.forgetting")
@@ -91,9 +91,8 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        apply_migrations(self._db, MIGRATIONS)
+        self._database = Database(path, MIGRATIONS, what="the forgetting journal")
+        self._db = self._database.connection
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Journal:
@@ -103,17 +102,10 @@ class Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._db.close()
+        self._database.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.transaction()
 
     def record(self, notes: Iterable[tuple[str, str]]) -> None:
         """Note these (path, reason) as to forget, before anything is carried out."""
@@ -329,7 +321,7 @@ def _taint_runs(
 def _take_out_of_service(registry: RunRegistry, dirty: set[str]) -> str | None:
     """Serve the newest clean adapter that served before (or the base) when the run in
     service is tainted; returns the run taken out."""
-    from distill.adapters import has_adapter, service_stack
+    from distill.promotion import has_adapter, service_stack
 
     current = registry.promoted()
     if current is None or current.id not in dirty:

@@ -23,18 +23,20 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-from distill.migrations import migrate
+from distill.pair_migrations import MIGRATIONS
 from overlay.config import Settings
-from overlay.errors import ConfigError, PairNotFound, StoreError
+from overlay.errors import ConfigError, PairNotFound
+from overlay.sqlite import Database
 
-STATUSES = ("pending", "approved", "rejected", "edited", "stale", "forgotten")
+Status = Literal["pending", "approved", "rejected", "edited", "stale", "forgotten"]
+STATUSES: tuple[Status, ...] = get_args(Status)
 GONE = ("stale", "forgotten")  # made of text that changed, or of a note forgotten since
 ROLES = ("system", "user", "assistant")
 Message = dict[str, str]  # {"role": ..., "content": ...}
@@ -151,13 +153,8 @@ class PairStore:
     """The pairs of one data dir. Use as a context manager, or call `close()`."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(path, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            migrate(self._db)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"cannot open the pair store {path}: {error}") from error
+        self._database = Database(path, MIGRATIONS, what="the pair store")
+        self._db = self._database.connection
         self.path = path
 
     @classmethod
@@ -165,7 +162,7 @@ class PairStore:
         return cls(settings.resolved_data_dir() / "pairs.sqlite3")
 
     def close(self) -> None:
-        self._db.close()
+        self._database.close()
 
     def __enter__(self) -> PairStore:
         return self
@@ -173,11 +170,8 @@ class PairStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._db:  # commits on success, rolls back on any error
-            self._db.execute("BEGIN IMMEDIATE")
-            yield self._db
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.transaction()
 
     # ---- writing ----
 

@@ -177,7 +177,7 @@ def rating_counts(entries: list[LogEntry], order: list[str]) -> dict[str, dict[s
 def plot_ratings(settings: Settings, log: ConversationLog) -> Path | None:
     """Good and bad answers per adapter version, as a PNG beside the run plots; None
     when no answer is rated yet."""
-    from distill.adapters import adapter_name
+    from distill.promotion import adapter_name
 
     with RunRegistry.from_settings(settings) as registry:
         order = [adapter_name(run.id) for run in registry.list()]

@@ -13,17 +13,15 @@ import builtins
 import json
 import secrets
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from overlay.config import Settings
-from overlay.errors import ConfigError, RunNotFound, StoreError
-from overlay.migrations import Migration, apply_migrations
+from overlay.errors import ConfigError, RunNotFound
+from overlay.sqlite import Database, Migration
 
 __all__ = ["RUN_STATUSES", "Run", "RunNotFound", "RunRegistry"]
 
@@ -100,17 +98,9 @@ class RunRegistry:
     """The runs of one data dir. Use as a context manager, or call `close()`."""
 
     def __init__(self, path: Path, runs_dir: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # autocommit: reads always see what another process (a training run) committed
-            self._db = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            apply_migrations(self._db, MIGRATIONS)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"cannot open the run registry {path}: {error}") from error
-        self._lock = threading.RLock()  # one connection, shared by the server's threads
+        self._database = Database(path, MIGRATIONS, what="the run registry")
+        self._db = self._database.connection
+        self._lock = self._database.lock  # one connection, shared by the server's threads
         self.path = path
         self.runs_dir = runs_dir
 
@@ -120,7 +110,7 @@ class RunRegistry:
         return cls(data / "runs.sqlite3", data / "runs")
 
     def close(self) -> None:
-        self._db.close()
+        self._database.close()
 
     def __enter__(self) -> RunRegistry:
         return self
@@ -128,16 +118,8 @@ class RunRegistry:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.transaction()
 
     # ---- writing ----
 

@@ -1,14 +1,11 @@
 """The index's SQLite schema, as named, append-only migrations.
 
-Never edit or reorder a migration that has shipped: add a new one at the end. Each
-runs once, in its own transaction, and is recorded in `_migrations` by name.
+Applied by `overlay.sqlite` (never edit or reorder one that has shipped).
 """
 
 from __future__ import annotations
 
-import sqlite3
-
-from overlay.migrations import Migration, apply_migrations
+from overlay.sqlite import Migration
 
 MIGRATIONS: list[Migration] = [
     (
@@ -92,8 +89,3 @@ MIGRATIONS: list[Migration] = [
         """,
     ),
 ]
-
-
-def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply the migrations `db` has not seen, in order; returns their names."""
-    return apply_migrations(db, MIGRATIONS)

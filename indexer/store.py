@@ -27,7 +27,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +34,13 @@ import numpy as np
 import numpy.typing as npt
 
 from indexer.integrity import REBUILD_HINT, forget_clean, mark_clean, sqlite_damage
-from indexer.migrations import migrate
+from indexer.manifest_writes import ManifestWriter
+from indexer.migrations import MIGRATIONS
+from indexer.records import Batch, IndexedNote, NoteName, StoredChunk, StoredLink, StoreStats
 from indexer.vectors import ChromaVectors, ChunkLike, DenseHit, VectorCollection
 from overlay.errors import StoreError
+from overlay.sqlite import apply_migrations, connect, temp_keys, transaction
 from vault_schema.chunks import Chunk
-from vault_schema.links import LinkResolver, path_key
-from vault_schema.notes import Note
 
 if TYPE_CHECKING:
     from indexer.embedders import Embedder
@@ -48,122 +48,6 @@ if TYPE_CHECKING:
 
 DB_FILE = "index.sqlite3"
 CHROMA_DIR = "chroma"
-
-
-# ---- what readers get ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IndexedNote:
-    """A note as the manifest knows it."""
-
-    path: str
-    title: str
-    content_hash: str
-    mtime: float
-    size: int
-    indexed_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class StoredChunk:
-    """A chunk held by a note. Two notes with an identical chunk share its `id` (and vector)."""
-
-    id: str
-    note_path: str
-    ordinal: int
-    heading_path: tuple[str, ...]
-    text: str
-    start_line: int
-    end_line: int
-
-    @property
-    def embedding_text(self) -> str:
-        """What was embedded (the same rule as `Chunk.embedding_text`)."""
-        if not self.heading_path:
-            return self.text
-        return " > ".join(self.heading_path) + "\n\n" + self.text
-
-
-@dataclass(frozen=True, slots=True)
-class StoredLink:
-    """A link as written in `source`; `resolved` is the target's path (None: unresolved)."""
-
-    source: str
-    target: str
-    kind: str  # a vault_schema LinkKind value: 'wiki', 'embed', 'markdown', 'property'
-    resolved: str | None
-    display: str | None
-    heading: str | None
-    block: str | None
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class NoteName:
-    """The names a note answers to: its title (file stem) and its aliases."""
-
-    path: str
-    title: str
-    aliases: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStats:
-    """Counts for `overlay status`."""
-
-    notes: int
-    chunks: int  # chunks held by notes
-    distinct_chunks: int  # vectors (shared chunks count once)
-    links: int
-    note_links: int  # links that resolve to a note
-    unresolved_links: int
-    tags: int  # distinct tags
-    attachments: int
-    embedder: str | None
-    dimension: int | None
-    last_sync: dict[str, Any] | None  # the last SyncReport, lists as counts, + 'finished'
-    size_bytes: int  # the data dir on disk (SQLite and embedded Chroma)
-
-
-# ---- what sync writes ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NoteWrite:
-    """A note to (re)write in the manifest with its chunks; `size` is the file's in bytes."""
-
-    note: Note
-    chunks: Sequence[Chunk]
-    size: int
-
-
-@dataclass
-class Batch:
-    """One commit: the unit that survives a kill as a whole or not at all."""
-
-    written: list[NoteWrite] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    touched: list[tuple[str, float, int]] = field(default_factory=list)  # path, mtime, size
-    attachments_added: list[str] = field(default_factory=list)
-    attachments_removed: list[str] = field(default_factory=list)
-    # vectors of the written notes' chunks the store does not hold yet, by chunk id
-    vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.written
-            or self.deleted
-            or self.touched
-            or self.attachments_added
-            or self.attachments_removed
-        )
-
-
-def link_key(target: str) -> str:
-    """The part of a path or link target that a rename changes: its last part, no '.md'."""
-    name = path_key(target).rstrip("/").rsplit("/", 1)[-1]
-    return name.removesuffix(".md")
 
 
 # ---- the store ----------------------------------------------------------------------
@@ -187,7 +71,7 @@ class Store:
             raise StoreError(f"cannot open the index in {self.data_dir}: {damage}; {REBUILD_HINT}")
         forget_clean(self.data_dir / DB_FILE)
         try:
-            migrate(self.db)
+            apply_migrations(self.db, MIGRATIONS)
         except sqlite3.DatabaseError as error:
             raise StoreError(
                 f"cannot open the index in {self.data_dir}: {error}; {REBUILD_HINT}"
@@ -203,19 +87,13 @@ class Store:
         sync thread's open transaction or temp tables never leak into a reader's."""
         connection: sqlite3.Connection | None = getattr(self._local, "db", None)
         if connection is None:
-            try:
-                # autocommit: a reader never sits in a stale snapshot; writes use _transaction
-                connection = sqlite3.connect(
-                    self.data_dir / DB_FILE,
-                    check_same_thread=False,
-                    isolation_level=None,
-                    timeout=30,
-                )
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA foreign_keys=ON")
-                connection.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.DatabaseError as error:
-                raise StoreError(f"cannot open the index in {self.data_dir}: {error}") from error
+            # one per thread, autocommit: a reader never sits in a stale snapshot
+            connection = connect(
+                self.data_dir / DB_FILE,
+                what="the index",
+                foreign_keys=True,
+                durable=False,  # rebuilt from the vault; a killed process still loses nothing
+            )
             self._local.db = connection
             with self._connections_lock:
                 self._connections.append(connection)
@@ -244,13 +122,8 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db):
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     # ---- meta and the embedder binding ----
 
@@ -400,7 +273,7 @@ class Store:
             "SELECT c.id, n.note_path, n.ordinal, c.heading_path, c.text, n.start_line, "
             "n.end_line FROM note_chunks n JOIN chunks c ON c.id = n.chunk_id"
         )
-        with self._keys("wanted", note_paths if note_paths is not None else ids) as table:
+        with temp_keys(self.db, "wanted", note_paths if note_paths is not None else ids) as table:
             if table is not None:
                 column = "n.note_path" if note_paths is not None else "n.chunk_id"
                 sql += f" WHERE {column} IN (SELECT key FROM {table})"
@@ -420,7 +293,7 @@ class Store:
 
     def known_chunk_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of `ids` the index holds already (their vectors need no embedding)."""
-        with self._keys("probe", ids) as table:
+        with temp_keys(self.db, "probe", ids) as table:
             rows = self.db.execute(f"SELECT id FROM chunks WHERE id IN (SELECT key FROM {table})")
             return {row[0] for row in rows}
 
@@ -504,12 +377,14 @@ class Store:
             self._vectors().upsert(list(fresh.values()), [batch.vectors[i] for i in fresh])
         try:
             with self._transaction():
-                dropped = self._write_manifest(batch)
-                stale = self._restamp_vector_notes(batch)
+                writer = ManifestWriter(self.db)
+                dropped = writer.write(batch)
+                holders = writer.restamp_vector_notes(batch)
         except sqlite3.IntegrityError as error:
             raise StoreError(f"a chunk to write has no vector: {error}") from error
+        stale = [c for c in self.chunks(ids=holders) if c.note_path == holders[c.id]]
         if stale:
-            self._vectors().retag(stale)
+            self._vectors().retag(list({c.id: c for c in stale}.values()))
         if dropped:
             self.delete_vectors(dropped)
         return dropped
@@ -521,191 +396,6 @@ class Store:
                 (time.time(), json.dumps(report, ensure_ascii=False, default=str)),
             )
             self.db.execute("DELETE FROM syncs WHERE id <= (SELECT MAX(id) FROM syncs) - 100")
-
-    def _write_manifest(self, batch: Batch) -> set[str]:
-        before = {
-            p: self._aliases_of(p) for p in [*(w.note.path for w in batch.written), *batch.deleted]
-        }
-        existed = set(self.manifest_paths(before))
-        unknown = {c.id for w in batch.written for c in w.chunks} - set(batch.vectors)
-        unknown -= self.known_chunk_ids(unknown)
-        if unknown:
-            raise StoreError(f"{len(unknown)} chunks to write have no vector (e.g. {min(unknown)})")
-        old_chunks = self._chunk_ids_of([*before])
-        for path in batch.deleted:
-            self.db.execute("DELETE FROM notes WHERE path = ?", (path,))
-        for write in batch.written:
-            self._write_note(write)
-        for path, mtime, size in batch.touched:
-            self.db.execute(
-                "UPDATE notes SET mtime = ?, size = ? WHERE path = ?", (mtime, size, path)
-            )
-        self._write_attachments(batch)
-        dropped = self._drop_unheld(old_chunks)
-        self._relink(batch, before, existed)
-        return dropped
-
-    def manifest_paths(self, paths: Iterable[str]) -> list[str]:
-        """Which of `paths` are indexed notes."""
-        with self._keys("paths", paths) as table:
-            rows = self.db.execute(
-                f"SELECT path FROM notes WHERE path IN (SELECT key FROM {table})"
-            )
-            return [row[0] for row in rows]
-
-    def _aliases_of(self, path: str) -> frozenset[str]:
-        rows = self.db.execute("SELECT alias FROM aliases WHERE note_path = ?", (path,))
-        return frozenset(row[0] for row in rows)
-
-    def _chunk_ids_of(self, paths: Sequence[str]) -> set[str]:
-        with self._keys("holders", paths) as table:
-            rows = self.db.execute(
-                f"SELECT chunk_id FROM note_chunks WHERE note_path IN (SELECT key FROM {table})"
-            )
-            return {row[0] for row in rows}
-
-    def _write_note(self, write: NoteWrite) -> None:
-        note = write.note
-        self.db.execute("DELETE FROM notes WHERE path = ?", (note.path,))
-        self.db.execute(
-            "INSERT INTO notes VALUES (?, ?, ?, ?, ?, ?)",
-            (note.path, note.title, note.content_hash, note.mtime, write.size, time.time()),
-        )
-        self.db.executemany(
-            "INSERT OR IGNORE INTO chunks (id, heading_path, text, vector_note) VALUES (?, ?, ?, ?)",
-            [
-                (c.id, json.dumps(c.heading_path, ensure_ascii=False), c.text, note.path)
-                for c in write.chunks
-            ],
-        )
-        self.db.executemany(
-            "INSERT INTO note_chunks VALUES (?, ?, ?, ?, ?)",
-            [(note.path, i, c.id, c.start_line, c.end_line) for i, c in enumerate(write.chunks)],
-        )
-        self.db.executemany(
-            "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-            [
-                (
-                    note.path,
-                    i,
-                    link.target,
-                    link_key(link.target),
-                    link.kind.value,
-                    link.display,
-                    link.heading,
-                    link.block,
-                    link.line,
-                )
-                for i, link in enumerate(note.links)
-            ],
-        )
-        self.db.executemany(
-            "INSERT OR IGNORE INTO aliases VALUES (?, ?)",
-            [(note.path, alias) for alias in note.aliases],
-        )
-        self.db.executemany(
-            "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(note.path, tag) for tag in note.tags]
-        )
-
-    def _write_attachments(self, batch: Batch) -> None:
-        self.db.executemany(
-            "INSERT OR IGNORE INTO attachments VALUES (?)",
-            [(path,) for path in batch.attachments_added],
-        )
-        self.db.executemany(
-            "DELETE FROM attachments WHERE path = ?",
-            [(path,) for path in batch.attachments_removed],
-        )
-
-    def _restamp_vector_notes(self, batch: Batch) -> list[StoredChunk]:
-        """Chunks of this batch's notes whose vector names a note that no longer holds
-        them (it moved or was deleted): re-point them at a current holder."""
-        paths = [*(w.note.path for w in batch.written), *batch.deleted]
-        with self._keys("touched_notes", paths) as table:
-            rows = self.db.execute(
-                "SELECT c.id, MIN(n.note_path) FROM chunks c JOIN note_chunks n ON n.chunk_id = c.id "
-                "WHERE c.vector_note IN (SELECT key FROM " + str(table) + ") AND NOT EXISTS ("
-                "SELECT 1 FROM note_chunks h WHERE h.chunk_id = c.id AND h.note_path = c.vector_note)"
-                " GROUP BY c.id"
-            ).fetchall()
-        self.db.executemany(
-            "UPDATE chunks SET vector_note = ? WHERE id = ?",
-            [(holder, chunk_id) for chunk_id, holder in rows],
-        )
-        holders = {chunk_id: holder for chunk_id, holder in rows}
-        chosen = {c.id: c for c in self.chunks(ids=holders) if c.note_path == holders[c.id]}
-        return list(chosen.values())
-
-    def _drop_unheld(self, candidates: set[str]) -> set[str]:
-        with self._keys("candidates", candidates) as table:
-            rows = self.db.execute(
-                f"SELECT key FROM {table} WHERE key NOT IN (SELECT chunk_id FROM note_chunks)"
-            ).fetchall()
-        dropped = {row[0] for row in rows}
-        self.db.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in dropped])
-        return dropped
-
-    def _relink(
-        self, batch: Batch, aliases_before: Mapping[str, frozenset[str]], existed: set[str]
-    ) -> None:
-        """Re-resolve the links whose target may have changed meaning.
-
-        A new, moved or deleted note (or attachment), or a changed alias, changes what
-        links naming it resolve to: `[[Old Name]]` stops resolving after a rename. Only
-        links whose last path part matches such a name are resolved again, plus the
-        links of the notes written now.
-        """
-        keys: set[str] = set()
-        for write in batch.written:
-            path, aliases = write.note.path, frozenset(write.note.aliases)
-            if path not in existed:
-                keys.add(link_key(path))
-            keys.update(link_key(a) for a in aliases ^ aliases_before.get(path, frozenset()))
-        for path in batch.deleted:
-            keys.add(link_key(path))
-            keys.update(link_key(a) for a in aliases_before.get(path, frozenset()))
-        keys.update(link_key(p) for p in [*batch.attachments_added, *batch.attachments_removed])
-        sources = [w.note.path for w in batch.written]
-        with self._keys("keys", keys) as key_table, self._keys("sources", sources) as src_table:
-            rows = self.db.execute(
-                "SELECT source, ordinal, target FROM links WHERE "
-                f"target_key IN (SELECT key FROM {key_table}) "
-                f"OR source IN (SELECT key FROM {src_table})"
-            ).fetchall()
-        if not rows:
-            return
-        resolver = self._resolver()
-        self.db.executemany(
-            "UPDATE links SET resolved = ? WHERE source = ? AND ordinal = ?",
-            [
-                (resolver.resolve(target, source), source, ordinal)
-                for source, ordinal, target in rows
-            ],
-        )
-
-    def _resolver(self) -> LinkResolver:
-        aliases: dict[str, list[str]] = defaultdict(list)
-        for path, alias in self.db.execute("SELECT note_path, alias FROM aliases"):
-            aliases[path].append(alias)
-        paths = [row[0] for row in self.db.execute("SELECT path FROM notes")]
-        paths += [row[0] for row in self.db.execute("SELECT path FROM attachments")]
-        return LinkResolver(paths, aliases)
-
-    @contextmanager
-    def _keys(self, name: str, keys: Iterable[str] | None) -> Iterator[str | None]:
-        """A temporary one-column table of `keys` (None passes through), for IN queries
-        of any size."""
-        if keys is None:
-            yield None
-            return
-        table = f"temp_{name}"
-        self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY)")
-        self.db.execute(f"DELETE FROM {table}")
-        self.db.executemany(f"INSERT OR IGNORE INTO {table} VALUES (?)", [(k,) for k in keys])
-        try:
-            yield table
-        finally:
-            self.db.execute(f"DELETE FROM {table}")
 
 
 def _folder_size(folder: Path) -> int:

@@ -30,20 +30,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from indexer.embedders import Embedder
-from indexer.store import Batch, IndexedNote, NoteWrite, Store, StoredChunk
+from indexer.records import Batch, IndexedNote, NoteWrite, StoredChunk
+from indexer.store import Store
 from overlay.config import Settings
 from overlay.errors import OverlayError, VaultNotFound
+from overlay.progress import Progress, Step
 from vault_schema.chunks import Chunk, chunk_note
 from vault_schema.files import (
     SkippedFile,
@@ -139,10 +131,10 @@ class Indexer:
         store: Store,
         embedder: Embedder,
         *,
-        progress: bool = False,
+        progress: Progress | None = None,
         on_message: Callable[[str], None] | None = None,
     ) -> None:
-        """`progress` draws a progress bar on stderr; `on_message` hears what a person
+        """`progress` hears how far a sync is; `on_message` hears what a person
         should know before a long wait (an embedder switch, vectors to repair)."""
         self.vault = settings.require_vault()
         self.parse = settings.parse
@@ -179,8 +171,7 @@ class Indexer:
             plan = self._plan(None if paths is None else set(paths))
             report.unchanged = plan.unchanged
             report.skipped += plan.skipped
-            with _ProgressBar(self.progress, len(plan.to_read)) as bar:
-                self._index(plan, report, bar)
+            self._index(plan, report, _Counter(self.progress, len(plan.to_read)))
             report.forgotten = self._forgotten(report)
             report.seconds = time.perf_counter() - started
             self.store.record_sync(report.counts())
@@ -232,12 +223,12 @@ class Indexer:
         for chunk in self.store.chunks(ids=missing) if missing else ():
             first_holders.setdefault(chunk.id, chunk)
         chunks = list(first_holders.values())
-        with _ProgressBar(self.progress, len(chunks), "re-embedding") as bar:
-            for start in range(0, len(chunks), self.batch_size):
-                self._check_stop()
-                part = chunks[start : start + self.batch_size]
-                self.store.add_vectors(part, self._embed(part, report))
-                bar.advance(len(part), len(part))
+        bar = _Counter(self.progress, len(chunks), "re-embedding")
+        for start in range(0, len(chunks), self.batch_size):
+            self._check_stop()
+            part = chunks[start : start + self.batch_size]
+            self.store.add_vectors(part, self._embed(part, report))
+            bar.advance(len(part), len(part))
         report.vectors_repaired = len(chunks)
 
     def _embed(self, chunks: Sequence[Chunk | StoredChunk], report: SyncReport) -> Any:
@@ -289,7 +280,7 @@ class Indexer:
 
     # ---- index: read, chunk, embed, commit ----
 
-    def _index(self, plan: _Plan, report: SyncReport, bar: _ProgressBar) -> None:
+    def _index(self, plan: _Plan, report: SyncReport, bar: _Counter) -> None:
         manifest = plan.manifest
         batch, fresh = Batch(), dict[str, Chunk]()
         added: dict[str, str] = {}  # content hash -> path of notes new to the index
@@ -350,7 +341,7 @@ class Indexer:
             batch.deleted.append(path)
 
     def _commit(
-        self, batch: Batch, fresh: dict[str, Chunk], report: SyncReport, bar: _ProgressBar
+        self, batch: Batch, fresh: dict[str, Chunk], report: SyncReport, bar: _Counter
     ) -> None:
         if fresh:
             self._check_stop()
@@ -395,40 +386,20 @@ def _in_scope(path: str, roots: set[str] | None) -> bool:
     return roots is None or any(path == root or path.startswith(root + "/") for root in roots)
 
 
-class _ProgressBar:
-    """Files, chunks, chunks/s and ETA on stderr; does nothing when disabled."""
+class _Counter:
+    """Tells `progress` files done of `total`, with chunks and chunks/s beside them."""
 
-    def __init__(self, enabled: bool, total: int, what: str = "indexing") -> None:
-        self.enabled = enabled and total > 0
-        self.total, self.what = total, what
-        self.chunks, self.started = 0, time.perf_counter()
-        self._progress: Progress | None = None
-
-    def __enter__(self) -> _ProgressBar:
-        if self.enabled:
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[chunks]} chunks, {task.fields[rate]:.1f} chunks/s"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(self.what, total=self.total, chunks=0, rate=0.0)
-        return self
+    def __init__(self, progress: Progress | None, total: int, task: str = "indexing") -> None:
+        self.progress = progress if total > 0 else None
+        self.total, self.task = total, task
+        self.files = self.chunks = 0
+        self.started = time.perf_counter()
+        self.advance()
 
     def advance(self, files: int = 0, chunks: int = 0) -> None:
+        self.files += files
         self.chunks += chunks
-        if self._progress is not None:
-            elapsed = max(time.perf_counter() - self.started, 1e-6)
-            self._progress.update(
-                self._task, advance=files, chunks=self.chunks, rate=self.chunks / elapsed
-            )
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if self.progress is not None:
+            rate = self.chunks / max(time.perf_counter() - self.started, 1e-6)
+            label = f"{self.chunks} chunks, {rate:.1f} chunks/s"
+            self.progress(Step(self.task, self.files, self.total, label))

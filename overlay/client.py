@@ -23,25 +23,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from overlay import errors
 from overlay.config import Settings
+from overlay.data_files import daemon_file, token_path
 
-DAEMON_FILE = "daemon.json"
-TOKEN_FILE = "token"
 DISCOVER_TIMEOUT_S = 1.0
-
-
-def daemon_file(settings: Settings) -> Path:
-    return settings.resolved_data_dir() / DAEMON_FILE
-
-
-def token_path(settings: Settings) -> Path:
-    return settings.resolved_data_dir() / TOKEN_FILE
 
 
 def read_token(settings: Settings) -> str | None:

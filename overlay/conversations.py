@@ -22,17 +22,16 @@ import builtins
 import json
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from overlay.config import Settings
-from overlay.errors import ConfigError, LogEntryNotFound, StoreError
-from overlay.migrations import Migration, apply_migrations
+from overlay.errors import ConfigError, LogEntryNotFound
+from overlay.sqlite import Database, Migration
 from vault_schema import SkippedFile, count_tokens, is_private, read_note
 
 if TYPE_CHECKING:  # at run time only answers' fields are read: distilling imports no LLM stack
@@ -127,17 +126,9 @@ class ConversationLog:
     """The log of one data dir; one connection shared by the server's threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # autocommit: a reader sees at once what another process (the daemon) logged
-            self._db = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            apply_migrations(self._db, MIGRATIONS)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"cannot open the conversation log {path}: {error}") from error
-        self._lock = threading.RLock()
+        self._database = Database(path, MIGRATIONS, what="the conversation log")
+        self._db = self._database.connection
+        self._lock = self._database.lock  # one connection, shared by the server's threads
         self.path = path
 
     @classmethod
@@ -145,7 +136,7 @@ class ConversationLog:
         return cls(settings.resolved_data_dir() / "conversations.sqlite3")
 
     def close(self) -> None:
-        self._db.close()
+        self._database.close()
 
     def __enter__(self) -> ConversationLog:
         return self
@@ -153,16 +144,8 @@ class ConversationLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.transaction()
 
     def record(self, entry: LogEntry) -> int:
         """Store a new entry (its `id` is ignored); returns the id it got."""

@@ -30,17 +30,16 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from overlay.client import daemon_file
+from indexer.sync_worker import SyncWorker
 from overlay.config import Settings
-from overlay.errors import OverlayError
+from overlay.data_files import daemon_file
 from overlay.lifecycle import clear_stale_daemon_file, ensure_port_free
 from overlay.schedule import MIN_PERIOD_S, Every, Scheduler, ScheduleWorker, When, parse_duration
 
@@ -51,119 +50,6 @@ log = logging.getLogger("overlay.daemon")
 
 ADAPTER_CHECK_S = 5.0  # how soon a promotion made by another process is served
 TRAIN_CHECK_S = 300.0  # how often train.auto counts the newly approved pairs
-
-SyncState = Literal["indexing", "idle"]
-
-
-class Syncable(Protocol):
-    """What the worker needs of a Memory: one blocking sync with a report."""
-
-    def sync(self, paths: Iterable[str] | None = None) -> Any: ...
-
-
-@dataclass
-class _Request:
-    full: bool
-    paths: set[str]
-    ticket: int
-
-
-class SyncWorker:
-    """Runs syncs one at a time on a background thread.
-
-    Requests made while a sync runs are merged into the next one (a full sync
-    swallows path lists; path lists are joined), so a burst of watcher events or
-    a double-clicked "sync" costs one more sync, not many. `request` returns a
-    ticket; `wait(ticket)` blocks until a sync that covered it has finished.
-    """
-
-    def __init__(self, memory: Syncable) -> None:
-        self._memory = memory
-        self._changed = threading.Condition()
-        self._pending: _Request | None = None
-        self._issued = 0
-        self._done = 0
-        self._running = False
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-        self.last_report: dict[str, Any] | None = None
-        self.last_error: str | None = None
-        self.last_finished: float | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="overlay-sync", daemon=True)
-            self._thread.start()
-
-    @property
-    def state(self) -> SyncState:
-        with self._changed:
-            return "indexing" if self._running or self._pending else "idle"
-
-    def request(self, paths: Iterable[str] | None = None) -> int:
-        """Ask for a sync of these vault-relative paths (None: the whole vault)."""
-        with self._changed:
-            self._issued += 1
-            pending = self._pending or _Request(False, set(), self._issued)
-            pending.full = pending.full or paths is None
-            pending.paths.update(paths or ())
-            pending.ticket = self._issued
-            self._pending = pending
-            self._changed.notify_all()
-            return self._issued
-
-    def wait(self, ticket: int, timeout: float | None = None) -> bool:
-        """Block until the sync covering `ticket` finished; False on timeout or stop."""
-        with self._changed:
-            return (
-                self._changed.wait_for(lambda: self._done >= ticket or self._stopping, timeout)
-                and self._done >= ticket
-            )
-
-    def stop(self, timeout: float | None = None) -> bool:
-        """Drop pending requests, let the running sync finish; False if it outlived timeout."""
-        with self._changed:
-            self._stopping = True
-            self._pending = None
-            self._changed.notify_all()
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def _loop(self) -> None:
-        while True:
-            with self._changed:
-                self._changed.wait_for(lambda: self._pending is not None or self._stopping)
-                if self._stopping:
-                    return
-                job, self._pending = self._pending, None
-                self._running = True
-            assert job is not None
-            self._run(job)
-            with self._changed:
-                self._running = False
-                self._done = max(self._done, job.ticket)
-                self._changed.notify_all()
-
-    def _run(self, job: _Request) -> None:
-        scope = "the whole vault" if job.full else f"{len(job.paths)} changed path(s)"
-        log.info("sync of %s started", scope)
-        try:
-            report = self._memory.sync(None if job.full else sorted(job.paths))
-        except OverlayError as error:
-            self.last_error = error.message
-            log.error("sync failed: %s", error.message)
-        except Exception as error:  # the worker must outlive one bad sync
-            self.last_error = f"{type(error).__name__}: {error}"
-            log.exception("sync failed")
-        else:
-            self.last_report = report.to_dict() if hasattr(report, "to_dict") else dict(report)
-            self.last_error = None
-            summary = report.summary() if hasattr(report, "summary") else "done"
-            log.info("sync of %s finished: %s", scope, summary)
-        self.last_finished = time.time()
-
 
 # ---- daemon.json --------------------------------------------------------------------
 
@@ -222,6 +108,7 @@ class Daemon:
         self._stop_requested = threading.Event()
 
     def run(self) -> None:
+        from distill.promotion import RunCatalog
         from indexer.lock import WriterLock
         from overlay.memory import Memory
         from server.auth import check_bind
@@ -234,7 +121,7 @@ class Daemon:
         try:
             with WriterLock(self.settings.resolved_data_dir(), "overlay serve"):
                 log.info("opening the index of %s", self.settings.require_vault())
-                memory = Memory(self.settings)
+                memory = Memory(self.settings, adapter_catalog=RunCatalog(self.settings))
                 try:
                     self._serve(memory)
                 finally:
@@ -360,7 +247,7 @@ def schedule_jobs(settings: Settings, memory: Memory | None) -> list[Every | Whe
 
 def scheduled_distill(settings: Settings, memory: Memory) -> None:
     """Distill the notes changed since the last run, with the model already loaded."""
-    from distill.run import distill
+    from distill.pipeline import distill
     from distill.selection import Selection
 
     report = distill(settings, Selection(), sources=settings.distill.sources, llm=memory.llm)
@@ -368,7 +255,7 @@ def scheduled_distill(settings: Settings, memory: Memory) -> None:
 
 
 def enough_new_pairs(settings: Settings) -> bool:
-    from distill.adapters import new_trainable_pairs
+    from distill.auto_training import new_trainable_pairs
     from distill.forgetting import retrain_queued
 
     return (
@@ -378,7 +265,7 @@ def enough_new_pairs(settings: Settings) -> bool:
 
 def scheduled_training(settings: Settings, memory: Memory) -> None:
     """Train, evaluate, and promote through the gates; serve the result at once."""
-    from distill.adapters import train_and_promote
+    from distill.auto_training import train_and_promote
     from distill.forgetting import retrain_started
     from overlay.llms.transformers_backend import TransformersLLM
 

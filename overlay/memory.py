@@ -3,8 +3,8 @@
 The CLI and the HTTP server both talk to a `Memory`; it owns the store, the
 embedder, the retriever and the chat model, each made on first use so that
 `overlay status` never loads a model. Chat answers with the adapter in service
-(`distill.adapters.AdapterService`: the promoted run's, applied live by
-`refresh_adapters`) unless a request names another one.
+(`overlay.llms.adapter_service`: the promoted one in the `adapter_catalog` the
+caller hands in, applied live by `refresh_adapters`) unless a request names another one.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llama_index.core.llms import LLM
 
@@ -26,12 +26,12 @@ from overlay.config import Settings
 from overlay.conversations import ConversationLog, Recording
 from overlay.errors import NoteNotFound, PathOutsideVault
 from overlay.llms import llm_from_settings
+from overlay.llms.adapter_hosts import adapter_host
+from overlay.llms.adapter_service import AdapterCatalog, AdapterService, ModelEntry, NoAdapters
+from overlay.progress import Progress
 from overlay.retrieval import SearchHit, VaultRetriever
 from vault_schema import SkippedFile, is_private, parse_note, read_note
 from vault_schema.vault_paths import RefusedPath, vault_relative
-
-if TYPE_CHECKING:
-    from distill.adapters import AdapterService, ModelEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +62,16 @@ class Memory:
         self,
         settings: Settings,
         *,
-        progress: bool = False,
+        progress: Progress | None = None,
         embedder: Embedder | None = None,
         llm: LLM | None = None,
+        adapter_catalog: AdapterCatalog | None = None,
     ) -> None:
         """`embedder` and `llm` replace the ones the settings name (a process that holds
-        them already, such as a test session, shares them)."""
+        them already, such as a test session, shares them). `adapter_catalog` says which
+        adapters there are (none: the base model answers)."""
         self.settings = settings
+        self.adapter_catalog = adapter_catalog or NoAdapters()
         self.vault: Path = settings.require_vault()
         self.store = Store.from_settings(settings)
         self._progress = progress
@@ -106,10 +109,8 @@ class Memory:
 
     @cached_property
     def adapters(self) -> AdapterService:
-        from distill.adapters import AdapterService
-        from overlay.llms.adapters import adapter_host
-
-        return AdapterService(self.settings, adapter_host(self.settings.llm, self.llm))
+        host = adapter_host(self.settings.llm, self.llm)
+        return AdapterService(self.settings, host, self.adapter_catalog)
 
     @property
     def chat(self) -> Chat:

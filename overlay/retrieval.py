@@ -25,7 +25,8 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from indexer.embedders import Embedder
-from indexer.store import NoteName, Store, StoredChunk
+from indexer.records import NoteName, StoredChunk
+from indexer.store import Store
 from overlay.config import RetrievalSettings
 from overlay.graph import Edge, EdgeWeights, LinkGraph
 from overlay.lexical import LexicalIndex

@@ -29,8 +29,8 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.routing import Route
 
 from distill.forgetting import ForgettingSync
+from indexer.sync_worker import SyncWorker
 from overlay.config import Settings
-from overlay.daemon import SyncWorker
 from server import (
     chat,
     completions,
@@ -38,7 +38,7 @@ from server import (
     embeddings,
     health,
     mcp,
-    models,
+    model_list,
     notes,
     pairs,
     review,
@@ -65,7 +65,7 @@ GUARDED = (
     conversations,
     sync_routes,
     pairs,
-    models,
+    model_list,
     completions,
     embeddings,
 )
@@ -90,9 +90,10 @@ def create_app(
     """
     owned_memory = memory is None
     if memory is None:
+        from distill.promotion import RunCatalog
         from overlay.memory import Memory
 
-        memory = Memory(settings)
+        memory = Memory(settings, adapter_catalog=RunCatalog(settings))
     forgetting = ForgettingSync(settings, memory, memory.refresh_adapters)
     state = ServerState(settings, memory, sync or SyncWorker(forgetting))
     mcp_sessions = mcp.session_manager(memory, settings)

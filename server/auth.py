@@ -20,8 +20,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from overlay.client import token_path
 from overlay.config import Settings
+from overlay.data_files import token_path
 from overlay.errors import ConfigError
 
 MIN_NETWORK_TOKEN_CHARS = 16

@@ -8,7 +8,6 @@ runs these routes on a pool of them.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,13 +17,14 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from distill.pairs import STATUSES, PairFilter, PairStore
+from distill import review_actions
+from distill.pairs import STATUSES, PairFilter, PairStore, Status
+from distill.review_actions import StatusChanged, set_status_of, set_status_where
 from server.errors import error_responses
 from server.state import ServerState, StateDep
 
 router = APIRouter(prefix="/api/v1/pairs", tags=["pairs"])
 
-Status = Literal["pending", "approved", "rejected", "edited", "stale"]
 PairId = Annotated[
     str,
     Path(min_length=1, max_length=64, description="A pair id or a unique prefix of it."),
@@ -244,18 +244,15 @@ def get_pair(state: StateDep, pair_id: PairId) -> PairDetail:
         return _detail(store, pair_id)
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()  # the person the daemon runs for, as the CLI records
-    except (KeyError, OSError):  # a uid without a name (some containers)
-        return "unknown"
+def _result(store: PairStore, done: StatusChanged) -> StatusResult:
+    return StatusResult(
+        status=done.status, ids=done.ids, changed=done.changed, counts=_counts(store)
+    )
 
 
 def _set_status(state: ServerState, ids: Sequence[str], status: Status) -> StatusResult:
     with _store(state) as store:
-        full = list(dict.fromkeys(store.get(pair).id for pair in ids))  # unknown id: 404
-        changed = store.set_status(full, status)
-        return StatusResult(status=status, ids=full, changed=changed, counts=_counts(store))
+        return _result(store, set_status_of(store, ids, status))
 
 
 def _change(state: ServerState, body: StatusChange, status: Status) -> StatusResult:
@@ -263,9 +260,7 @@ def _change(state: ServerState, body: StatusChange, status: Status) -> StatusRes
         return _set_status(state, body.ids, status)
     assert body.where is not None
     with _store(state) as store:
-        full = [pair.id for pair in store.list(body.where.filter())]
-        changed = store.set_status(full, status)
-        return StatusResult(status=status, ids=full, changed=changed, counts=_counts(store))
+        return _result(store, set_status_where(store, body.where.filter(), status))
 
 
 @router.post("/approve", response_model=StatusResult, responses=error_responses(400, 404))
@@ -305,9 +300,7 @@ def reject_one(state: StateDep, pair_id: PairId) -> StatusResult:
 def edit_pair(state: StateDep, pair_id: PairId, body: PairEdit) -> PairDetail:
     """Replace a pair's messages (as `overlay pairs edit`): the old ones go to its history
     and its status becomes `edited`. Messages equal to the current ones change nothing."""
-    messages = body.messages()
     with _store(state) as store:
         pair = store.get(pair_id)
-        if messages != pair.messages:
-            store.edit(pair.id, messages, editor=body.editor or _user())
+        review_actions.edit_pair(store, pair.id, body.messages(), editor=body.editor)
         return _detail(store, pair.id)

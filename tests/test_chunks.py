@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
+from vaults import SAMPLES, needs_samples
 
 from vault_schema import chunk_note, count_tokens, parse_note
-
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "vault-samples"
 
 
 def test_count_tokens_counts_words_and_punctuation() -> None:
@@ -81,7 +77,7 @@ def test_chunk_ids_depend_on_text_and_headings_not_on_the_note() -> None:
     assert first.id != other.id
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/vault-samples is not present")
+@needs_samples
 def test_transcript_notes_chunk_within_the_bound_and_cover_the_text() -> None:
     path = SAMPLES / "05_я_видел_кмрилл_каждый.md"
     note = parse_note(path.name, path.read_text(encoding="utf-8"))

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from distill.pairs import PairFilter, PairStore
+from distill.pipeline import distill
 from distill.ratings import rate_answer, rating_counts
-from distill.run import distill
 from distill.selection import Selection
 from distill.training import training_pairs
 from indexer.embedders import Embedder

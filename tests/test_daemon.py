@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from indexer.sync_worker import SyncWorker
 from overlay.client import read_daemon_file
 from overlay.config import Settings
-from overlay.daemon import SyncWorker, remove_daemon_file, write_daemon_file
+from overlay.daemon import remove_daemon_file, write_daemon_file
 from overlay.errors import StoreLocked
 
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from vaults import SAMPLES, needs_samples
 
 from vault_schema import note_date, note_dates, parse_note, read_note
 from vault_schema.timestamps import find_datetime, parse_datetime
 
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "vault-samples"
 TRANSCRIPT = ">[!nexus_user] **User** - 26.07.2025 at 9:43\n> hi\n"
 MTIME = datetime(2024, 1, 2, 3, 4, 5).timestamp()
 
@@ -103,7 +103,7 @@ def test_file_mtime_comes_from_disk(tmp_path: Path) -> None:
     assert note_date(read_note(tmp_path, "n.md")) == stamp
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/vault-samples is not present")
+@needs_samples
 def test_real_transcripts_are_dated_by_their_turns_not_the_file() -> None:
     assert note_date(read_note(SAMPLES, "05_я_видел_кмрилл_каждый.md")) == datetime(
         2025, 7, 26, 9, 43

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+from factories import qa_pair
+
 from distill.dedupe import NearDuplicates
 from distill.pairs import Pair
 
 
 def pair(question: str, answer: str, source: str = "fact") -> Pair:
-    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    return Pair.make(
-        messages,
-        note_path="People/Anna.md",
+    return qa_pair(
+        question,
+        answer,
+        note="People/Anna.md",
         source=source,
-        heading="",
-        content_hash="h",
         generator="scripted",
         prompt_version="facts-2",
-        language="en",
     )
 
 

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
+from vaults import SAMPLES, needs_samples
 
 from vault_schema import Role, extract_dialogue, parse_note, read_note
-
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "vault-samples"
-needs_samples = pytest.mark.skipif(
-    not SAMPLES.is_dir(), reason="../shared/vault-samples is not present"
-)
 
 TRANSCRIPT = """\
 >[!nexus_user] **User** - 26.07.2025 at 9:43

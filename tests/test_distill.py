@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -14,7 +13,7 @@ import pytest
 from distill.dedupe import NearDuplicates
 from distill.language import detect_language
 from distill.pairs import Pair, PairFilter, PairStore
-from distill.run import distill
+from distill.pipeline import distill
 from distill.selection import Selection, parse_period
 from distill.sources.dialogues import clean_markup, dialogue_pairs
 from overlay.config import ParseSettings, Settings
@@ -22,7 +21,6 @@ from vault_schema import parse_note
 
 DIALOGUE = ("dialogue",)  # the LLM sources have their own tests
 
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "vault-samples"
 LORA_CHAT = "Chats/01_хочу_обучить_lora_на.md"
 PARSE = ParseSettings.model_validate({})
 
@@ -53,13 +51,6 @@ LONG_ANSWER = (
     "appears whole in one of the two chunks; measure retrieval on your own questions "
     "before you tune anything else, since the defaults are usually good enough."
 )
-
-
-@pytest.fixture
-def samples(tmp_path: Path) -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/vault-samples is absent (the real notes of the person)")
-    return Path(shutil.copytree(SAMPLES, tmp_path / "samples"))
 
 
 def pairs_of(settings: Settings, where: PairFilter | None = None) -> list[Pair]:
@@ -96,7 +87,7 @@ def test_distilling_loads_no_language_model(samples: Path, tmp_path: Path) -> No
     script = (
         "import sys\n"
         "from overlay.config import Settings\n"
-        "from distill.run import distill\n"
+        "from distill.pipeline import distill\n"
         "from distill.selection import Selection\n"
         f"s = Settings(vault={str(samples)!r}, data_dir={str(tmp_path / 'data')!r})\n"
         "report = distill(s, Selection.from_options(since='2025-07'), sources=s.distill.sources)\n"

@@ -5,20 +5,19 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import qa_pair
 from typer.testing import CliRunner
 
-from distill.pairs import Pair, PairStore
+from distill.pairs import PairStore
 from overlay.cli import app
 from overlay.errors import ConfigError
 
-SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "vault-samples"
 runner = CliRunner()
 
 
@@ -50,10 +49,8 @@ def overlay(example_vault: Path, tmp_path: Path) -> Overlay:
     return cli
 
 
-def test_distill_since_july_on_the_real_samples(tmp_path: Path) -> None:
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/vault-samples is absent (the real notes of the person)")
-    cli = Overlay(Path(shutil.copytree(SAMPLES, tmp_path / "samples")), tmp_path / "data")
+def test_distill_since_july_on_the_real_samples(samples: Path, tmp_path: Path) -> None:
+    cli = Overlay(samples, tmp_path / "data")
     result = cli("distill", "--since", "2025-07")  # the default sources call no model
     assert "(by source: dialogue 2, property " in result.output  # and the notes' facts
     assert "no model called" in result.output
@@ -120,15 +117,12 @@ def test_export_writes_trl_jsonl_of_approved_pairs_only(
 ) -> None:
     overlay("pairs", "approve", "--source", "dialogue")
     overlay("pairs", "reject", overlay.pairs()[0]["id"])
-    held = Pair.make(
-        [{"role": "user", "content": "held?"}, {"role": "assistant", "content": "out"}],
-        note_path="Chats/x.md",
-        source="fact",
-        heading="",
-        content_hash="h",
+    held = qa_pair(
+        "held?",
+        "out",
+        note="Chats/x.md",
         generator="test",
         prompt_version="1",
-        language="en",
         status="approved",
         held_out=True,
     )
@@ -203,7 +197,7 @@ REPLY = {
 
 
 def test_distill_closes_with_a_summary_of_what_it_did(make_vault: Any, tmp_path: Path) -> None:
-    from distill.run import distill
+    from distill.pipeline import distill
     from distill.scripted import ScriptedLLM
     from distill.selection import Selection
     from overlay.config import Settings
@@ -245,7 +239,7 @@ def test_distill_closes_with_a_summary_of_what_it_did(make_vault: Any, tmp_path:
 
 
 def test_distill_tells_its_progress_note_by_note(make_vault: Any, make_settings: Any) -> None:
-    from distill.run import DistillReport, distill
+    from distill.pipeline import DistillReport, distill
     from distill.selection import Selection
 
     vault = make_vault({"Chats/a.md": CHAT, "Chats/b.md": CHAT.replace("Folkboat", "boat")})
@@ -263,7 +257,7 @@ def test_the_progress_bar_counts_notes_and_pairs_then_clears(
 ) -> None:
     from rich.console import Console
 
-    from distill.run import distill
+    from distill.pipeline import distill
     from distill.selection import Selection
     from overlay.cli.distill import progress_bar
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from distill.pairs import Pair, PairFilter, PairStore
-from distill.run import distill, source_names
+from distill.pipeline import distill, source_names
 from distill.scripted import ScriptedLLM
 from distill.selection import Selection
 from distill.sources.abstention import NOT_IN_NOTES

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import qa_pair
 from lora import blank_adapter, random_adapter, registered_run
 from typer.testing import CliRunner
 
-from distill.adapters import check_gates
 from distill.evaluation import evaluate, key_terms, recall_score, recovered
-from distill.pairs import Pair, PairStore
+from distill.pairs import PairStore
+from distill.promotion import check_gates
 from distill.runs import RunRegistry
 from indexer.embedders import Embedder
 from overlay.cli import app
@@ -105,14 +106,11 @@ def world(
     )
     with PairStore.from_settings(settings) as store:
         store.add(
-            Pair.make(
-                [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
-                note_path=note,
-                source="fact",
-                heading="",
-                content_hash="h",
+            qa_pair(
+                q,
+                a,
+                note=note,
                 generator="hand",
-                prompt_version="test",
                 language=language,
                 held_out=True,
                 fact=fact,

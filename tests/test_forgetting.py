@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from distill.forgetting import Journal, path_hash, quotes, resume, retrain_started
 from distill.pairs import PairFilter, PairStore
-from distill.run import distill
+from distill.pipeline import distill
 from distill.runs import Run, RunRegistry
 from distill.selection import Selection
 from indexer.embedders import Embedder

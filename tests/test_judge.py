@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from factories import qa_pair
+
 from distill.generation import Generator
 from distill.judge import Judge, lexical_support
 from distill.pairs import Pair
@@ -11,18 +13,12 @@ SOURCE = "Anna was born on 17 March 1990 and works as an architect in Riga."
 
 
 def pair(answer: str) -> Pair:
-    return Pair.make(
-        [
-            {"role": "user", "content": "When was Anna born?"},
-            {"role": "assistant", "content": answer},
-        ],
-        note_path="People/Anna.md",
-        source="fact",
-        heading="",
-        content_hash="h",
+    return qa_pair(
+        "When was Anna born?",
+        answer,
+        note="People/Anna.md",
         generator="scripted",
         prompt_version="facts-1",
-        language="en",
     )
 
 

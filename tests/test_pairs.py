@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from factories import qa_pair
 
-from distill.migrations import MIGRATIONS
+from distill.pair_migrations import MIGRATIONS
 from distill.pairs import Pair, PairFilter, PairStore
 from overlay.errors import ConfigError
-from overlay.migrations import apply_migrations
+from overlay.sqlite import apply_migrations
 
 DIALOGUE = ("dialogue",)
 
@@ -19,16 +20,8 @@ DIALOGUE = ("dialogue",)
 def exchange(
     question: str, answer: str, note: str = "Chats/a.md", source: str = "dialogue", **rest: object
 ) -> Pair:
-    fields: dict[str, object] = {
-        "heading": "",
-        "content_hash": "h1",
-        "generator": "none",
-        "prompt_version": "dialogue-1",
-        "language": "en",
-    }
-    fields.update(rest)
-    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    return Pair.make(messages, note_path=note, source=source, **fields)
+    fields: dict[str, object] = {"content_hash": "h1", "prompt_version": "dialogue-1"}
+    return qa_pair(question, answer, note=note, source=source, **{**fields, **rest})
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from typer.testing import CliRunner
+from vaults import SAMPLES, SHARED, needs_samples
 
 from overlay.cli.app import app
 from overlay.errors import NoteNotFound
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-SAMPLES = SHARED / "vault-samples"
 KEPANO = SHARED / "data" / "kepano-obsidian"
 runner = CliRunner()
 
@@ -42,7 +41,7 @@ def make_vault(root: Path, files: dict[str, str | bytes]) -> Path:
     return root
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/vault-samples is not present")
+@needs_samples
 def test_tables_show_notes_dialogues_and_totals() -> None:
     result = runner.invoke(app, ["parse", str(SAMPLES)])
     assert result.exit_code == 0, result.output
@@ -53,7 +52,7 @@ def test_tables_show_notes_dialogues_and_totals() -> None:
     assert "notes: 3  canvases: 0  pdfs: 0  links: 70" in result.output
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/vault-samples is not present")
+@needs_samples
 def test_json_of_one_note_has_stable_keys() -> None:
     data = run_json(str(SAMPLES / "02_что_нам_полезного.md"))
     assert set(data) == {"root", "notes", "skipped", "totals"}

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from distill.pairs import PairFilter, PairStore
+from distill.pipeline import distill, source_names
 from distill.restatements import Fact, questions, templates
-from distill.run import distill, source_names
 from distill.selection import Selection
 from distill.sources.properties import property_facts
 from distill.sources.relations import relation_facts

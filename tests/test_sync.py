@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from indexer.embedders import CountingEmbedder, Embedder, HashEmbedder, Vectors
-from indexer.store import Store, StoredChunk
+from indexer.records import StoredChunk
+from indexer.store import Store
 from indexer.sync import Indexer, SyncReport
 from overlay.config import Settings
 from overlay.errors import VaultNotFound

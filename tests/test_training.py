@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import qa_pair
 from typer.testing import CliRunner
 
 from distill.callbacks import DivergenceGuard, InjectedNaNLoss, InjectedOutOfMemory, TrainProgress
@@ -46,15 +47,10 @@ HELD_OUT_QUESTION = "What's the name of my cat?"
 
 
 def make_pair(question: str, answer: str, *, status: str = "approved", **rest: Any) -> Pair:
-    return Pair.make(
-        [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
-        note_path=rest.pop("note_path", "About me.md"),
-        source="fact",
-        heading="",
-        content_hash="h",
-        generator="none",
-        prompt_version="test",
-        language="en",
+    return qa_pair(
+        question,
+        answer,
+        note=rest.pop("note_path", "About me.md"),
         status=status,
         **rest,
     )

@@ -7,7 +7,6 @@ the indexer and the distiller can pass them around and compare them freely.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -103,9 +102,3 @@ class Note:
     @property
     def is_private(self) -> bool:
         return str(self.frontmatter.get("overlay", "")).strip().lower() == "private"
-
-    def dates(self) -> dict[str, datetime]:
-        """Candidate dates by source; `dates.note_date` picks one by precedence."""
-        from vault_schema.dates import note_dates
-
-        return note_dates(self)

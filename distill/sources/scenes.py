@@ -5,7 +5,7 @@ or the frontmatter of a note marked `overlay: scene`) becomes one pair: its
 system prompt, when it has one, as the first (system) message, then its turns as
 written. The person wrote them, so they are `approved` from the start; review
 still lists them, to reject or edit. Near duplicate detection never drops them
-(`distill.run`). A scene without a stated language gets the detected one. A
+(`distill.pipeline`). A scene without a stated language gets the detected one. A
 broken scene gives no pair: its error comes back as a failure of the run
 (`overlay scenes check` lists them all). No model is called.
 """

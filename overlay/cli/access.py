@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from distill.promotion import RunCatalog
 from indexer.integrity import vector_gap
 from overlay.chat import ChatTurn
 from overlay.cli.app import state
@@ -31,7 +32,8 @@ def daemon(ctx: typer.Context) -> DaemonClient | None:
 def local_memory(ctx: typer.Context, *, needs_index: bool = True) -> Memory:
     """The index of the configured vault; an empty one is an error with the fix in it
     (unless the caller asks the bare model)."""
-    memory = Memory(state(ctx).settings())
+    settings = state(ctx).settings()
+    memory = Memory(settings, adapter_catalog=RunCatalog(settings))
     if needs_index and memory.store.stats().notes == 0:
         raise StoreError("the index is empty: run `overlay index` first (or `overlay serve`)")
     return memory

@@ -4,22 +4,18 @@ choose (through the gates) which adapter answers."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from overlay.cli.app import JsonOption, app, console, print_json, state
+from overlay.cli.progress import stderr_bars
 from overlay.config import Settings
 
 if TYPE_CHECKING:
-    from distill.adapters import Verdict
     from distill.evaluation import Evaluation
-    from distill.evaluation import Progress as ProgressCallback
+    from distill.promotion import Verdict
     from overlay.retrieval import VaultRetriever
 
 adapters_app = typer.Typer(
@@ -52,7 +48,7 @@ def eval_cmd(
 
     settings = state(ctx).settings()
     retriever = None if no_rag else _retriever(settings)
-    with _progress(enabled=not json_output and sys.stderr.isatty()) as tell:
+    with stderr_bars(enabled=not json_output and sys.stderr.isatty()) as tell:
         evaluation = evaluate(settings, run, retriever=retriever, progress=tell)
     if json_output:
         print_json(evaluation.to_dict())
@@ -68,7 +64,7 @@ def list_cmd(ctx: typer.Context, json_output: JsonOption = False) -> None:
     JSON: `{in_service, adapters: [{name, run, parent, status, promoted, fitness,
     recall_adapter, recall_adapter_ru, recall_adapter_en, forgetting, created}]}`.
     """
-    from distill.adapters import BASE, adapter_name, has_adapter, is_tainted
+    from distill.promotion import BASE, adapter_name, has_adapter, is_tainted
     from distill.runs import RunRegistry
 
     with RunRegistry.from_settings(state(ctx).settings()) as registry:
@@ -126,7 +122,7 @@ def promote_cmd(
     seconds. JSON: `{run, promote, reasons, incumbent, recall, incumbent_recall, gain,
     forgetting}`.
     """
-    from distill.adapters import promote
+    from distill.promotion import promote
 
     verdict = promote(state(ctx).settings(), run, dry_run=dry_run)
     if json_output:
@@ -143,7 +139,7 @@ def rollback_cmd(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
     JSON: `{from, to}` (run ids; null: the base model).
     """
-    from distill.adapters import BASE, rollback
+    from distill.promotion import BASE, rollback
 
     taken_out, restored = rollback(state(ctx).settings())
     if json_output:
@@ -172,23 +168,8 @@ def _retriever(settings: Settings) -> VaultRetriever | None:
     return memory.retriever
 
 
-@contextmanager
-def _progress(*, enabled: bool) -> Iterator[ProgressCallback | None]:
-    if not enabled:
-        yield None
-        return
-    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("asking the held-out questions", total=None)
-
-        def tell(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield tell
-
-
 def _show_evaluation(evaluation: Evaluation, settings: Settings) -> None:
-    from distill.adapters import check_gates
+    from distill.promotion import check_gates
     from distill.runs import RunRegistry
 
     metrics = evaluation.metrics

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import getpass
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,12 +13,12 @@ import click
 import typer
 from rich.console import Console
 
-from distill.pairs import PairFilter, PairStore
+from distill.pairs import PairFilter, PairStore, Status
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.errors import ConfigError
 
 if TYPE_CHECKING:
-    from distill.run import DistillReport, ProgressHook
+    from distill.pipeline import DistillReport, ProgressHook
 
 pairs_app = typer.Typer(help="Review, edit and export the training pairs.", no_args_is_help=True)
 app.add_typer(pairs_app, name="pairs")
@@ -90,7 +88,7 @@ def distill_cmd(
     `duplicates_dropped`, `judge_rejected`, `quality_rejections`, `pairs_staled`,
     `tokens_generated`, `sources_skipped`, `store`, `seconds`, …).
     """
-    from distill.run import distill
+    from distill.pipeline import distill
     from distill.selection import Selection
 
     selection = Selection.from_options(
@@ -118,28 +116,19 @@ def distill_cmd(
 def progress_bar(terminal: Console | None) -> Iterator[ProgressHook | None]:
     """A bar over the notes on `terminal` (None: no bar), gone when the run ends (the
     summary follows): notes done of all, pairs added so far, time, the note read."""
-    if terminal is None:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from overlay.cli.progress import progress_bars
+    from overlay.progress import Step
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    timing = (TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}"))
-    with Progress(*columns, *timing, console=terminal, transient=True) as bar:
-        task = bar.add_task("distilling", total=None, note="")
+    with progress_bars(terminal) as tell:
+        if tell is None:
+            yield None
+            return
+        shown = tell
 
-        def tell(done: int, total: int, path: str, report: DistillReport) -> None:
-            description = f"{report.pairs_added} pairs added"
-            bar.update(task, completed=done, total=total, description=description, note=path)
+        def hook(done: int, total: int, path: str, report: DistillReport) -> None:
+            shown(Step("distilling", done, total, f"{report.pairs_added} pairs added", path))
 
-        yield tell
+        yield hook
 
 
 def _filter(
@@ -153,7 +142,7 @@ def _filter(
     default_status: tuple[str, ...] = (),
     held_out: bool | None = None,
 ) -> PairFilter:
-    from distill.run import PAIR_KINDS, source_names
+    from distill.pipeline import PAIR_KINDS, source_names
 
     return PairFilter(
         ids=tuple(ids or ()),
@@ -230,15 +219,12 @@ def show_cmd(
         console.print(f"\n[{message['role']}]\n{message['content']}", highlight=False, markup=False)
 
 
-def _set_status(ctx: typer.Context, status: str, where: PairFilter) -> None:
-    if where.is_empty():
-        raise ConfigError("name the pairs: give ids or at least one filter")
-    where = where.for_bulk()
+def _set_status(ctx: typer.Context, status: Status, where: PairFilter) -> None:
+    from distill.review_actions import set_status_where
+
     with _open_store(ctx) as store:
-        if where.ids:  # prefixes to full ids; an unknown one is an error
-            where = replace(where, ids=tuple(store.get(pair).id for pair in where.ids))
-        changed = store.set_status([pair.id for pair in store.list(where)], status)
-    console.print(f"{status} {changed} pairs", highlight=False)
+        done = set_status_where(store, where, status)
+    console.print(f"{status} {done.changed} pairs", highlight=False)
 
 
 @pairs_app.command("approve")
@@ -294,13 +280,14 @@ def edit_cmd(
     pair_id: Annotated[str, typer.Argument(help="A pair id or a unique prefix of it.")],
 ) -> None:
     """Edit a pair's messages in $EDITOR; the old ones are kept in its history."""
+    from distill.review_actions import edit_pair
+
     with _open_store(ctx) as store:
         pair = store.get(pair_id)
         edited = click.edit(render_messages(pair.messages), extension=".md", require_save=True)
-        if edited is None or parse_messages(edited) == pair.messages:
+        if edited is None or edit_pair(store, pair.id, parse_messages(edited)) is None:
             console.print("unchanged", highlight=False)
             return
-        store.edit(pair.id, parse_messages(edited), editor=getpass.getuser())
     console.print(f"edited {pair.id}", highlight=False)
 
 

@@ -54,7 +54,7 @@ def _vectors(settings: Settings) -> Finding:
 
 
 def _daemon_file(data: Path) -> Finding:
-    from overlay.client import DAEMON_FILE
+    from overlay.data_files import DAEMON_FILE
     from overlay.lifecycle import pid_alive
 
     path = data / DAEMON_FILE

@@ -41,6 +41,7 @@ def open_indexer(
     from indexer.lock import WriterLock
     from indexer.store import CHROMA_DIR, DB_FILE, Store
     from indexer.sync import Indexer
+    from overlay.cli.progress import stderr_bars
 
     vault = settings.require_vault()
     with WriterLock(settings.resolved_data_dir(), f"{command} {vault}"):
@@ -50,7 +51,8 @@ def open_indexer(
         store = Store.from_settings(settings)
         try:
             embedder = embedder_from_settings(settings.index)
-            yield Indexer(settings, store, embedder, progress=progress, on_message=_notice)
+            with stderr_bars(enabled=progress, transient=False) as tell:
+                yield Indexer(settings, store, embedder, progress=tell, on_message=_notice)
         finally:
             store.close()
 

@@ -86,7 +86,7 @@ def prune(
 ) -> None:
     """Delete adapter folders: with --tainted, those of runs trained on a note forgotten
     since (the one way to remove from disk what they learned; retraining replaces them)."""
-    from distill.adapters import is_tainted
+    from distill.promotion import is_tainted
     from distill.runs import RunRegistry
 
     if not tainted:

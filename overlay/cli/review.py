@@ -8,7 +8,6 @@ previous messages (written as one more edit, so the history keeps both).
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from distill.pairs import Message, Pair, PairStore
+from distill.review_actions import reviewer
 from overlay.cli.app import console
 from overlay.cli.distill import (
     LanguageOption,
@@ -99,7 +99,7 @@ class Review:
     store: PairStore
     ids: list[str]
     screen: Console
-    editor: str = field(default_factory=getpass.getuser)
+    editor: str = field(default_factory=reviewer)
     position: int = 0
     decisions: dict[str, str] = field(default_factory=dict)  # pair id → the last decision
     done: list[_Action] = field(default_factory=list)

@@ -57,7 +57,8 @@ def token(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
     JSON keys: `token`, `file` (where it is kept, or null when server.token sets it).
     """
-    from server.auth import load_token, token_path
+    from overlay.data_files import token_path
+    from server.auth import load_token
 
     settings = state(ctx).settings()
     value = load_token(settings)

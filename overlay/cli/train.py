@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.tree import Tree
 
 from overlay.cli.app import JsonOption, app, console, print_json, state
@@ -71,26 +70,19 @@ def train_cmd(
 
 @contextmanager
 def _progress(*, enabled: bool) -> Iterator[ProgressCallback | None]:
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from overlay.cli.progress import stderr_bars
+    from overlay.progress import Step
 
-    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        tasks: dict[str, Any] = {}
+    with stderr_bars(enabled=enabled) as tell:
+        if tell is None:
+            yield None
+            return
+        shown = tell
 
-        def tell(step: TrainProgress) -> None:
-            if step.phase not in tasks:
-                tasks[step.phase] = bar.add_task(step.phase, total=None)
-            bar.update(
-                tasks[step.phase],
-                completed=step.done,
-                total=step.total or None,
-                description=_describe(step),
-            )
+        def hook(step: TrainProgress) -> None:
+            shown(Step(step.phase, step.done, step.total or None, _describe(step)))
 
-        yield tell
+        yield hook
 
 
 def _describe(step: TrainProgress) -> str:

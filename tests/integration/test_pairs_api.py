@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+from factories import qa_pair
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -31,16 +32,11 @@ TOKEN = "review-token-0123456789"
 
 def make_pair(note: str, question: str, answer: str, **rest: Any) -> Pair:
     fields: dict[str, Any] = {
-        "heading": "",
         "content_hash": "h1",
-        "generator": "none",
         "prompt_version": "dialogue-1",
-        "language": "en",
+        "source": "dialogue",
     }
-    fields.update(rest)
-    source = fields.pop("source", "dialogue")
-    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    return Pair.make(messages, note_path=note, source=source, **fields)
+    return qa_pair(question, answer, note=note, **{**fields, **rest})
 
 
 SEED = [

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import qa_pair
 from overlay_server import OverlayServer, models_dir, running_daemon, server_settings
 from typer.testing import CliRunner
 
@@ -45,14 +46,10 @@ def make_pair(note: str, question: str, answer: str, **rest: Any) -> Pair:
     fields: dict[str, Any] = {
         "heading": "Talk",
         "content_hash": "h1",
-        "generator": "none",
         "prompt_version": "dialogue-1",
-        "language": "en",
         "source": "dialogue",
     }
-    fields.update(rest)
-    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-    return Pair.make(messages, note_path=note, **fields)
+    return qa_pair(question, answer, note=note, **{**fields, **rest})
 
 
 # By note path: the order the page lists them in.

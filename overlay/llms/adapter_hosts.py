@@ -14,7 +14,7 @@ An `AdapterHost` turns "answer with this adapter" into a LlamaIndex LLM:
   (`FixedHost`): an adapter is chosen there by `llm.adapter` and a restart.
 
 Which adapter should answer (the promoted one, one named in a request) is decided
-elsewhere (`distill.adapters.AdapterService`); a host only does what it is told.
+elsewhere (`overlay.llms.adapter_service.AdapterService`); a host only does what it is told.
 """
 
 from __future__ import annotations

@@ -1,0 +1,37 @@
+"""The vaults tests read: the repository's example vault and the person's real samples.
+
+`../shared/vault-samples` (real notes, not in the repository) is named here once. A
+test that needs it is marked `needs_samples` (or takes the `samples` fixture): where
+the folder is missing it is skipped on a developer's machine and fails, saying why,
+under CI=true, so CI never passes by skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO / ".." / "shared"
+SAMPLES = SHARED / "vault-samples"
+EXAMPLE_VAULT = REPO / "examples" / "vault"
+
+needs_samples = pytest.mark.needs_samples
+
+
+def require_samples() -> Path:
+    """SAMPLES, or skip (locally) / fail (under CI=true) with the reason."""
+    if SAMPLES.is_dir():
+        return SAMPLES
+    reason = f"{SAMPLES} is absent (the real notes of the person)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI must provide it", pytrace=False)
+    pytest.skip(reason)
+
+
+def copy_vault(source: Path, destination: Path) -> Path:
+    """A private copy of the vault `source` at `destination`: tests may edit it."""
+    return Path(shutil.copytree(source, destination))
