@@ -44,6 +44,7 @@ def reasoning_settings(make_settings: MakeSettings, vault: Path, **overrides: An
         index__embedder="hash",
         llm__backend="fake",
         llm__model="fake-thinking",
+        llm__answers="generated",  # its fixed answer is about reasoning, not grounding
         retrieval__min_relevance=-1.0,  # the hash embedder's hits always count
         server__token=TOKEN,
         **overrides,

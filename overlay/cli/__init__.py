@@ -9,6 +9,7 @@ from overlay.cli import (  # noqa: F401  (register their commands)
     chat,
     config_cmd,
     distill,
+    doctor,
     index,
     log,
     parse,
