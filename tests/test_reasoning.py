@@ -242,6 +242,7 @@ def ask(settings: Settings, *args: str) -> str:
         "OVERLAY_LLM__BACKEND": "fake",
         "OVERLAY_INDEX__EMBEDDER": "hash",
         "OVERLAY_RETRIEVAL__MIN_RELEVANCE": "-1",
+        "OVERLAY_LLM__ANSWERS": "generated",  # the fake's fixed answer, not a quote
     }
     runner = CliRunner()
     indexed = runner.invoke(cli, [*where, "index"], env=env)
