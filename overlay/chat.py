@@ -1,15 +1,22 @@
 """Answers from the vault with numbered sources, streamed, with citations.
 
-A turn goes: condense the follow-up into a standalone question (when there is
-history), retrieve, and either answer from the numbered sources or say the
-notes do not hold the answer. That last decision is made from the retrieval
-scores before the model is asked (the nearest chunk's similarity, or the best
-word match), because a small model asked to abstain will invent an answer
-anyway; it is measured in `benchmarks/abstention.py`.
+A turn goes: search for the question (a follow-up together with the user's earlier
+turns, never a model's rewrite of it), then answer from the numbered sources, or say
+the notes do not hold the answer. That last decision is made from the retrieval
+scores before the model is asked (the nearest chunk's similarity, the best word match,
+a note named in the question), because a small model asked to abstain will invent an
+answer anyway; it is measured in `benchmarks/abstention.py`.
+
+How the answer is made is its `answer_kind`: 'extractive' quotes the sources' best
+sentences (`overlay.answers`), for a model known to be too small and whenever a
+model's answer fails the grounding check; 'generated' is the model's own answer, kept
+because it cites its sources and they say what it says; 'none' says the notes are
+silent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,27 +24,33 @@ from typing import Any, Literal
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
-from llama_index.core.prompts import PromptTemplate
 
+from overlay.answers import best_quotes, extractive_answer, grounding_problem, is_degenerate
 from overlay.retrieval import SearchHit, VaultRetriever
 from vault_schema import count_tokens
 
 NOT_IN_NOTES = "I could not find this in your notes."
+STILL_INDEXING = (
+    "Your notes are still being indexed, and what is indexed so far holds nothing on this: "
+    "ask again once indexing is done (`overlay status`)."
+)
+INDEXING_WARNING = "The first index of your notes is still running: answers may miss notes."
 # count_tokens estimates words and marks; a model's tokenizer splits Russian words into
 # two or three pieces, so the window is budgeted as if each estimate were three tokens.
 TOKENS_PER_ESTIMATE = 3
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+FOLLOW_UP_TURNS = 3  # a follow-up is searched together with this many earlier user turns
+FOLLOW_UP_CARRIED = 2  # best hits of the previous question a follow-up starts from
+AnswerKind = Literal["generated", "extractive", "none"]
+# 'extractive': always quote; 'checked': the model's answer when it is grounded, else
+# quote; 'generated': the model's answer as it is (for comparing models).
+AnswerMode = Literal["extractive", "checked", "generated"]
 
 SYSTEM_PROMPT = (
     "You answer questions about the user's own notes. Use only the numbered sources below. "
     "Cite the sources you use as [1], [2]. If the sources do not contain the answer, reply "
     f"exactly: {NOT_IN_NOTES} Answer in the language of the question.\n\nSources:\n"
     "{sources}"
-)
-CONDENSE_PROMPT = PromptTemplate(
-    "Rewrite the last question so it can be understood without the conversation. "
-    "Keep its language. Reply with the question only.\n\n"
-    "Conversation:\n{history}\n\nLast question: {question}\nStandalone question:"
 )
 
 
@@ -74,6 +87,12 @@ class Answer:
     question: str  # the standalone question that was searched for
     abstained: bool = False
     log_id: int | None = None  # its entry in the conversation log, once logged
+    answer_kind: AnswerKind = "generated"
+    note: str = ""  # why an answer is extractive, or how to get a better one
+    warning: str = ""  # e.g. that the index is still being built
+    finish_reason: Literal["stop", "length"] = "stop"  # 'length': cut at the token limit
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -83,63 +102,151 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class AnswerEvent:
-    """One step of a streamed answer: 'sources' first, then 'reasoning'/'token's, then 'done'."""
+    """One step of a streamed answer: 'sources' first, then 'reasoning'/'token's, then 'done'.
 
-    kind: Literal["sources", "reasoning", "token", "done"]
+    'replace' (with the whole new text) withdraws the tokens sent so far: a generated
+    answer that failed the grounding check, replaced by an extractive one."""
+
+    kind: Literal["sources", "reasoning", "token", "replace", "done"]
     data: Any = field(default=None)
 
 
 class Chat:
     """Answers a conversation from the vault (or, with `rag=False`, from the bare model)."""
 
-    def __init__(self, retriever: VaultRetriever, llm: LLM) -> None:
-        self.retriever, self.llm = retriever, llm
+    def __init__(
+        self, retriever: VaultRetriever, llm: LLM, *, mode: AnswerMode = "generated"
+    ) -> None:
+        self.retriever, self.llm, self.mode = retriever, llm, mode
+        self._sampling: dict[str, Any] = {}
+        self._prompt_tokens = 0
+        self._generated = False
+        self._truncated = False  # an extractive answer was cut to the request's limit
 
-    def answer(self, turns: Sequence[ChatTurn], *, rag: bool = True, think: bool = False) -> Answer:
-        events = list(self.stream(turns, rag=rag, think=think))
+    def answer(
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        rag: bool = True,
+        think: bool = False,
+        indexing: bool = False,
+        sampling: dict[str, Any] | None = None,
+    ) -> Answer:
+        events = list(
+            self.stream(turns, rag=rag, think=think, indexing=indexing, sampling=sampling)
+        )
         done = events[-1]
         assert done.kind == "done"
         answer: Answer = done.data
         return answer
 
     def stream(
-        self, turns: Sequence[ChatTurn], *, rag: bool = True, think: bool = False
+        self,
+        turns: Sequence[ChatTurn],
+        *,
+        rag: bool = True,
+        think: bool = False,
+        indexing: bool = False,
+        sampling: dict[str, Any] | None = None,
     ) -> Iterator[AnswerEvent]:
         """The answer as events. With `think` the model may reason first, and its reasoning
-        comes as 'reasoning' events, never in the answer; without, none is shown at all."""
+        comes as 'reasoning' events, never in the answer; without, none is shown at all.
+        `indexing` (the first index is still being built) is said in the answer's warning,
+        and, when nothing is found yet, instead of 'not in your notes'. `sampling` holds
+        generation keywords (`max_new_tokens`, `temperature`, `top_p`, `stop`, `seed`);
+        `max_new_tokens` bounds an extractive answer too."""
+        warning = INDEXING_WARNING if indexing and rag else ""
+        self._sampling = dict(sampling or {})
+        for event in self._stream(turns, rag, think, indexing):
+            if event.kind == "done" and warning:
+                event = AnswerEvent("done", dataclasses.replace(event.data, warning=warning))
+            yield event
+
+    def _stream(
+        self, turns: Sequence[ChatTurn], rag: bool, think: bool, indexing: bool
+    ) -> Iterator[AnswerEvent]:
         question = self.standalone_question(turns) if rag else turns[-1].content
-        hits = self.relevant(question) if rag else []
+        hits = self._follow_up_hits(turns, question) if rag else []
         yield AnswerEvent("sources", [_citation(i, h, False) for i, h in enumerate(hits, 1)])
         if rag and not hits:
-            yield AnswerEvent("token", NOT_IN_NOTES)
-            yield AnswerEvent("done", self._answer(NOT_IN_NOTES, "", hits, question, True))
+            silent = STILL_INDEXING if indexing else NOT_IN_NOTES
+            yield AnswerEvent("token", silent)
+            yield AnswerEvent("done", self._answer(silent, "", hits, question, "none"))
+            return
+        if rag and self.mode == "extractive":
+            yield from self._extractive(turns[-1].content, hits, question, "", "")
             return
         text, reasoning = "", ""
-        for response in self.llm.stream_chat(self._messages(turns, hits, rag), thinking=think):
+        for kind, delta in self._generate(turns, hits, rag, think):
+            if kind == "reasoning":
+                reasoning += delta
+            else:
+                text += delta
+            yield AnswerEvent(kind, delta)
+        problem = grounding_problem(text, hits) if rag and self.mode == "checked" else None
+        if problem:
+            yield from self._extractive(turns[-1].content, hits, question, reasoning, problem)
+            return
+        yield AnswerEvent("done", self._answer(text.strip(), reasoning, hits, question))
+
+    def _generate(
+        self, turns: Sequence[ChatTurn], hits: Sequence[SearchHit], rag: bool, think: bool
+    ) -> Iterator[tuple[Literal["reasoning", "token"], str]]:
+        """The model's reasoning and answer deltas, cut short once the answer loops."""
+        text = ""
+        messages = self._messages(turns, hits, rag)
+        self._generated = True
+        self._prompt_tokens = self.count_tokens(" ".join(m.content or "" for m in messages))
+        for response in self.llm.stream_chat(messages, thinking=think, **self._sampling):
             thinking = response.additional_kwargs.get("thinking_delta")
             if thinking and think:  # a model that reasons unasked is not shown reasoning
-                reasoning += thinking
-                yield AnswerEvent("reasoning", thinking)
+                yield "reasoning", thinking
             if response.delta:
                 text += response.delta
-                yield AnswerEvent("token", response.delta)
-        yield AnswerEvent("done", self._answer(text.strip(), reasoning, hits, question, False))
+                yield "token", response.delta
+                if is_degenerate(text):
+                    return  # closing the stream stops the generation
+
+    def _extractive(
+        self,
+        asked: str,
+        hits: Sequence[SearchHit],
+        question: str,
+        reasoning: str,
+        problem: str,
+    ) -> Iterator[AnswerEvent]:
+        quotes = best_quotes(asked, hits, self.retriever.embedder)
+        text = self._within_limit(extractive_answer(asked, quotes))
+        self._prompt_tokens = self.count_tokens(asked)
+        why = f"the model's answer was replaced: {problem}" if problem else ""
+        yield AnswerEvent("replace" if problem else "token", text)
+        answer = self._answer(text, reasoning, hits, question, "extractive")
+        yield AnswerEvent("done", dataclasses.replace(answer, note=why))
 
     def relevant(self, question: str) -> list[SearchHit]:
         """The hits worth showing the model; none when the evidence is too weak."""
         found = self.retriever.find(question)
         return found.hits if found.is_relevant(self.retriever.settings) else []
 
+    def _follow_up_hits(self, turns: Sequence[ChatTurn], question: str) -> list[SearchHit]:
+        """The hits for `question`; for a follow-up, the best ones for the question before
+        it come first (what 'she' refers to), then the conversation's own."""
+        hits = self.relevant(question)
+        asked = [t.content for t in turns[:-1] if t.role == "user" and t.content.strip()]
+        if not asked:
+            return hits
+        earlier = self.relevant(asked[-1])[:FOLLOW_UP_CARRIED]
+        kept = {hit.chunk_id for hit in earlier}
+        combined = earlier + [hit for hit in hits if hit.chunk_id not in kept]
+        return combined[: self.retriever.settings.top_k]
+
     def standalone_question(self, turns: Sequence[ChatTurn]) -> str:
-        question = turns[-1].content
-        history = [t for t in turns[:-1] if t.role != "system"]
-        if not history:
-            return question
-        transcript = "\n".join(f"{t.role}: {t.content}" for t in history[-6:])
-        prompt = CONDENSE_PROMPT.format(history=transcript, question=question)
-        rewritten = self.llm.complete(prompt, thinking=False)  # a rewrite needs no reasoning
-        condensed = rewritten.text.strip().splitlines()[0:1]
-        return condensed[0].strip() if condensed and condensed[0].strip() else question
+        """What to search for: the last question, after the user's earlier questions.
+
+        A small model's rewrite of a follow-up turns it into noise; the user's own words
+        do not ('What is my cat's name?' then 'And how old is she?' finds the cat)."""
+        asked = [t.content.strip() for t in turns if t.role == "user" and t.content.strip()]
+        return " ".join(asked[-1 - FOLLOW_UP_TURNS :]) or turns[-1].content
 
     def _messages(
         self, turns: Sequence[ChatTurn], hits: Sequence[SearchHit], rag: bool
@@ -165,13 +272,53 @@ class Chat:
         last = ChatMessage(role=MessageRole(turns[-1].role), content=question)
         return [*system, *history, last]
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens by the model's tokenizer where the backend offers it and the model ran
+        (an extractive answer does not load a model just to count), else an estimate."""
+        counter = getattr(self.llm, "count_tokens", None) if self._generated else None
+        return int(counter(text)) if callable(counter) else count_tokens(text)
+
+    def _limit(self) -> int:
+        return int(self._sampling.get("max_new_tokens") or self.llm.metadata.num_output)
+
+    def _within_limit(self, text: str) -> str:
+        """`text` cut to the token limit a request set (whole words)."""
+        limit = self._sampling.get("max_new_tokens")
+        if not limit or self.count_tokens(text) <= limit:
+            return text
+        words = text.split()
+        while words and self.count_tokens(" ".join(words)) > limit:
+            words.pop()
+        self._truncated = True
+        return " ".join(words)
+
     def _answer(
-        self, text: str, reasoning: str, hits: Sequence[SearchHit], question: str, abstained: bool
+        self,
+        text: str,
+        reasoning: str,
+        hits: Sequence[SearchHit],
+        question: str,
+        kind: AnswerKind = "generated",
     ) -> Answer:
         cited = {int(n) for n in _CITATION.findall(text)}
         citations = tuple(_citation(i, h, i in cited) for i, h in enumerate(hits, 1))
         model = self.llm.metadata.model_name
-        return Answer(text, reasoning.strip(), citations, model, question, abstained)
+        abstained = kind == "none"
+        used = self.count_tokens(text)
+        # A re-tokenized answer may count one token fewer than was generated.
+        cut = self._truncated or (kind == "generated" and used >= self._limit() - 1)
+        return Answer(
+            text,
+            reasoning.strip(),
+            citations,
+            model,
+            question,
+            abstained,
+            answer_kind=kind,
+            finish_reason="length" if cut else "stop",
+            prompt_tokens=self._prompt_tokens,
+            completion_tokens=used,
+        )
 
 
 def format_sources(hits: Sequence[SearchHit]) -> str:

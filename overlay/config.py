@@ -154,6 +154,18 @@ class LLMSettings(Section):
     api_key: str = Field("EMPTY", description="API key of the OpenAI-compatible server.")
     temperature: float = Field(0.0, description="Sampling temperature.")
     max_new_tokens: int = Field(256, description="Upper bound of an answer's length.")
+    repetition_penalty: float = Field(
+        1.15,
+        description="Penalty on tokens already generated (1: none), so a small model does "
+        "not loop; the in-process backends apply it.",
+    )
+    answers: Literal["auto", "extractive", "checked", "generated"] = Field(
+        "auto",
+        description="How chat answers from the notes: 'extractive' quotes their best "
+        "sentences with citations; 'checked' keeps the model's answer only when it cites "
+        "sources that say what it says, else quotes; 'generated' the model's answer as is. "
+        "'auto': extractive for a model known to be too small (SmolLM2-135M), else checked.",
+    )
     context_window: int = Field(8192, description="The model's context window, in tokens.")
     thinking: bool = Field(
         False,
@@ -175,6 +187,12 @@ class ServerSettings(Section):
     port: int = Field(8765, description="TCP port.")
     token: str | None = Field(
         None, description="Bearer token; created in the data dir on first start when unset."
+    )
+    model_aliases: list[str] = Field(
+        default_factory=list,
+        description="Model names /v1/chat/completions answers with the base model besides "
+        "the ones /v1/models lists, for clients that insist on their own ('gpt-4o'); '*' "
+        "takes any name. Any other unknown name is a 404 model_not_found.",
     )
     cors_origins: list[str] = Field(
         default_factory=lambda: ["app://obsidian.md", "capacitor://localhost", "http://localhost"],

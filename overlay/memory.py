@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from llama_index.core.llms import LLM
 from indexer.embedders import Embedder, embedder_from_settings
 from indexer.store import Store
 from indexer.sync import Indexer, SyncReport
-from overlay.chat import Answer, AnswerEvent, Chat, ChatTurn
+from overlay.answers import is_too_small
+from overlay.chat import Answer, AnswerEvent, AnswerMode, Chat, ChatTurn
 from overlay.config import Settings
 from overlay.conversations import ConversationLog, Recording
 from overlay.errors import NoteNotFound, PathOutsideVault
@@ -32,6 +33,12 @@ from overlay.progress import Progress
 from overlay.retrieval import SearchHit, VaultRetriever
 from vault_schema import SkippedFile, is_private, parse_note, read_note
 from vault_schema.vault_paths import RefusedPath, vault_relative
+
+TOO_SMALL_NOTE = (
+    "The bundled model (SmolLM2-135M) is too small to answer in its own words, so this "
+    "answer quotes your notes. `overlay doctor` finds a local OpenAI-compatible server "
+    "(vLLM, Ollama, LM Studio, llama.cpp) and prints the settings to use it."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +126,15 @@ class Memory:
 
     def chat_with(self, adapter: str | None) -> Chat:
         """Chat with the adapter named `adapter` (None or the base's name: the default)."""
-        return Chat(self.retriever, self.adapters.llm(adapter))
+        return Chat(self.retriever, self.adapters.llm(adapter), mode=self.answer_mode)
+
+    @property
+    def answer_mode(self) -> AnswerMode:
+        """How chat answers: `llm.answers`, with 'auto' resolved for the model in use."""
+        chosen = self.settings.llm.answers
+        if chosen != "auto":
+            return chosen
+        return "extractive" if is_too_small(self.settings.llm.model) else "checked"
 
     def sync(self, paths: Iterable[str] | None = None) -> SyncReport:
         return self.indexer.sync(paths)
@@ -165,9 +180,19 @@ class Memory:
         adapter: str | None = None,
         interface: str = "cli",
         think: bool | None = None,
+        indexing: bool = False,
+        sampling: dict[str, Any] | None = None,
     ) -> Answer:
         events = list(
-            self.stream_answer(turns, rag=rag, adapter=adapter, interface=interface, think=think)
+            self.stream_answer(
+                turns,
+                rag=rag,
+                adapter=adapter,
+                interface=interface,
+                think=think,
+                indexing=indexing,
+                sampling=sampling,
+            )
         )
         answer: Answer = events[-1].data
         return answer
@@ -180,13 +205,19 @@ class Memory:
         adapter: str | None = None,
         interface: str = "cli",
         think: bool | None = None,
+        indexing: bool = False,
+        sampling: dict[str, Any] | None = None,
     ) -> Iterator[AnswerEvent]:
         """The answer's events; the finished answer is logged (unless `log.enabled` is
         off) with `interface` ('cli', 'plugin', 'openai'), and carries its `log_id`.
-        `think` lets the model reason first (None: as `llm.thinking` says)."""
+        `think` lets the model reason first (None: as `llm.thinking` says); `indexing` says the
+        first index is still being built (the answer warns of it); `sampling`: generation
+        keywords of one request (see `Chat.stream`)."""
         chat = self.chat_with(adapter)
         thinks = self.settings.llm.thinking if think is None else think
-        events = chat.stream(turns, rag=rag, think=thinks)
+        events = self._noted(
+            chat.stream(turns, rag=rag, think=thinks, indexing=indexing, sampling=sampling)
+        )
         if not self.settings.log.enabled:
             return events
         served = adapter or self.adapters.default_name
@@ -201,6 +232,16 @@ class Memory:
             chat.llm,
         )
         return recording.stream(events)
+
+    def _noted(self, events: Iterator[AnswerEvent]) -> Iterator[AnswerEvent]:
+        """`events`, the finished answer telling a person when the bundled tiny model is
+        why it was quoted rather than written, and how to connect a real one."""
+        too_small = is_too_small(self.settings.llm.model)
+        for event in events:
+            answer = event.data
+            if event.kind == "done" and answer.answer_kind == "extractive" and too_small:
+                event = AnswerEvent("done", replace(answer, note=answer.note or TOO_SMALL_NOTE))
+            yield event
 
     @cached_property
     def conversations(self) -> ConversationLog:

@@ -342,6 +342,7 @@ class VaultRetriever:
     ) -> None:
         self.store = store
         self.settings = settings
+        self.embedder = embedder
         self.lexical = LexicalRetriever(store, settings.candidates)
         dense = DenseRetriever(store, embedder, settings.candidates)
         self.hybrid = HybridRetriever(
@@ -365,7 +366,8 @@ class VaultRetriever:
         best_lexical = max((n.node.metadata.get("lexical") or 0.0 for n in candidates), default=0.0)
         self.reranker.top_k = top_k or self.settings.top_k
         nodes = self.reranker.postprocess_nodes(candidates, bundle)
-        return Retrieval([hit_from_node(n) for n in nodes], best_dense, best_lexical)
+        named = any(n.node.metadata.get("named") for n in nodes)
+        return Retrieval([hit_from_node(n) for n in nodes], best_dense, best_lexical, named)
 
     def search(self, question: str, top_k: int | None = None) -> list[SearchHit]:
         return self.find(question, top_k).hits
@@ -376,11 +378,13 @@ class Retrieval:
     hits: list[SearchHit]
     best_dense: float  # cosine similarity of the nearest chunk
     best_lexical: float  # BM25 score of the best word match
+    named: bool = False  # the question names a note (its title or an alias) that was found
 
     def is_relevant(self, settings: RetrievalSettings) -> bool:
         """Whether the notes plausibly hold the answer (see benchmarks/abstention.py)."""
         return bool(self.hits) and (
-            self.best_dense >= settings.min_relevance
+            self.named
+            or self.best_dense >= settings.min_relevance
             or self.best_lexical >= settings.min_word_relevance
         )
 

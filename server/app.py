@@ -153,6 +153,9 @@ def _add_cors(app: FastAPI, settings: Settings) -> None:
         CORSMiddleware,
         allow_origins=settings.server.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Accept", "Cache-Control"],
+        # Any request header: OpenAI-style SDKs send their own families (x-stainless-*,
+        # openai-*) that grow with each release. CORS guards which origins may call;
+        # the bearer token guards the API itself.
+        allow_headers=["*"],
         max_age=600,
     )

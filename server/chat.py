@@ -68,6 +68,18 @@ class ChatAnswer(BaseModel):
     abstained: bool = Field(
         default=False, description="True when the notes held nothing relevant to answer from."
     )
+    answer_kind: Literal["generated", "extractive", "none"] = Field(
+        default="generated",
+        description="'generated': the model's own answer, which cites its sources and is "
+        "supported by them; 'extractive': the notes' best sentences quoted with citations "
+        "(the model is too small, or its answer failed the check); 'none': nothing found.",
+    )
+    note: str = Field(
+        default="", description="Why the answer is extractive, or how to get a better one."
+    )
+    warning: str = Field(
+        default="", description="What may make the answer incomplete: the first index still runs."
+    )
     log_id: int | None = Field(
         default=None,
         description="Its entry in the conversation log, to rate or correct it with "
@@ -79,7 +91,10 @@ ANSWER_EVENT = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"type": "string", "enum": ["sources", "token", "reasoning", "done", "error"]},
+        "event": {
+            "type": "string",
+            "enum": ["sources", "token", "reasoning", "replace", "done", "error"],
+        },
         "data": {"type": "string", "description": "The event's JSON object."},
     },
 }
@@ -87,7 +102,9 @@ STREAM_DOC = """\
 With `stream` (the default) the answer comes as `text/event-stream`, one JSON object per event:
 `sources` `{"citations": [Citation]}` first, then `token` `{"text"}` pieces of the answer
 (and, with `think`, `reasoning` `{"text"}` pieces of the model's reasoning, before the
-answer and never inside it), then `done` with the whole ChatAnswer (with its `log_id`).
+answer and never inside it), perhaps `replace` `{"text"}` (the whole answer, instead of
+the tokens so far: a generated answer its sources did not support), then `done` with
+the whole ChatAnswer (with its `log_id` and `answer_kind`).
 A failure after the stream began arrives as `error` `{"type", "message"}`.
 """
 
@@ -105,6 +122,7 @@ def chat(request: ChatRequest, memory: MemoryDep, state: StateDep) -> Any:
     turns = to_turns(request.messages)
     options = answer_options(memory, request.rag, request.adapter, request.think)
     options["interface"] = request.client
+    options["indexing"] = state.sync.state == "indexing"
     if not request.stream:
         return ChatAnswer.model_validate(memory.answer(turns, **options).to_dict())
     events = memory.stream_answer(turns, **options)
@@ -132,7 +150,7 @@ def sse_event(event: Any) -> str:
     data = event.data
     if event.kind == "sources":
         return frame("sources", {"citations": [as_dict(c) for c in data]})
-    if event.kind in ("token", "reasoning"):
+    if event.kind in ("token", "reasoning", "replace"):
         return frame(event.kind, {"text": data})
     return frame(event.kind, as_dict(data))
 

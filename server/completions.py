@@ -6,8 +6,12 @@ shows them), and in the extra top-level field `citations` (in a stream: on the
 first chunk), which the `openai` client keeps (`completion.model_extra`).
 The answer's conversation-log entry comes the same way, as `log_id` (in a
 stream: on the finishing chunk), so a client can rate or correct it.
-Sampling fields (`temperature`, `max_tokens`, …) are accepted and ignored: the
-server's `llm` settings decide.
+Sampling fields are honoured: `max_tokens` (or `max_completion_tokens`),
+`temperature`, `top_p`, `stop`, `seed`; `finish_reason` is `length` when the answer
+was cut at the limit. `usage` counts tokens with the model's tokenizer (in a stream
+with `stream_options.include_usage`). An unknown `model` is a 404 `model_not_found`
+unless `server.model_aliases` names it. The sources list after the answer holds only
+what the answer cites.
 
 Reasoning is off unless asked for, by `"overlay": {"think": true}` or as vLLM is asked,
 `"chat_template_kwargs": {"enable_thinking": true}`. It comes as vLLM's reasoning
@@ -24,6 +28,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.chat import Citation, answer_options, as_dict, to_turns
@@ -93,11 +98,31 @@ class ChatCompletionRequest(BaseModel):
         default_factory=lambda: OverlayOptions(),
         description='Overlay\'s own options, e.g. `{"rag": false}` for the model alone.',
     )
+    max_tokens: int | None = Field(default=None, ge=1, description="Upper bound of the answer.")
+    max_completion_tokens: int | None = Field(
+        default=None, ge=1, description="OpenAI's newer name for `max_tokens`."
+    )
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stop: str | list[str] | None = Field(default=None, description="Up to 4 stop sequences.")
+    seed: int | None = Field(default=None, description="Makes sampling repeatable.")
     chat_template_kwargs: dict[str, Any] | None = Field(
         default=None,
         description='As vLLM takes it; `{"enable_thinking": true}` asks for reasoning '
         "(the only key Overlay reads).",
     )
+
+    def sampling(self) -> dict[str, Any]:
+        """The generation keywords the request sets, as the in-process backends take them."""
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        chosen = {
+            "max_new_tokens": self.max_completion_tokens or self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": stop or None,
+            "seed": self.seed,
+        }
+        return {key: value for key, value in chosen.items() if value is not None}
 
     def asks_to_think(self) -> bool | None:
         """Whether the request asks for reasoning; None when it does not say."""
@@ -121,7 +146,13 @@ class AssistantMessage(BaseModel):
 class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
-    finish_reason: Literal["stop"] = "stop"
+    finish_reason: Literal["stop", "length"] = "stop"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
 
 
 class ChatCompletion(BaseModel):
@@ -130,6 +161,7 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[Choice]
+    usage: Usage | None = None
     citations: list[Citation] = Field(
         description="Overlay's extra: the notes the answer cites as [n]."
     )
@@ -145,7 +177,7 @@ class ChatCompletion(BaseModel):
     response_model=ChatCompletion,
     responses={
         200: {"content": {"text/event-stream": {"schema": CHUNK_EVENT}}},
-        **error_responses(503),
+        **error_responses(404, 503),
     },
 )
 def create_chat_completion(
@@ -158,16 +190,22 @@ def create_chat_completion(
     """
     turns = to_turns(_plain_messages(request.messages))
     names = memory.models()
+    aliases = state.settings.server.model_aliases
+    if request.model not in names and request.model not in aliases and "*" not in aliases:
+        return model_not_found(request.model)
     adapter = request.model if request.model in names[1:] else None
     options = answer_options(memory, request.overlay.rag, adapter, request.asks_to_think())
     options["interface"] = "openai"
+    options["sampling"] = request.sampling()
+    options["indexing"] = state.sync.state == "indexing"
     if not request.stream:
         answer = as_dict(memory.answer(turns, **options))
         return ChatCompletion(
             id=_completion_id(),
             created=int(time.time()),
             model=answer.get("model") or adapter or names[0],
-            choices=[Choice(message=_message(answer))],
+            choices=[Choice(message=_message(answer), finish_reason=answer["finish_reason"])],
+            usage=Usage(**_usage(answer)),
             citations=[Citation.model_validate(c) for c in answer["citations"]],
             log_id=answer.get("log_id"),
         )
@@ -177,6 +215,25 @@ def create_chat_completion(
         model, include_usage=bool(request.stream_options and request.stream_options.include_usage)
     )
     return state.streams.response(events, chunks.render, wrap=_with_done)
+
+
+def model_not_found(model: str) -> JSONResponse:
+    """OpenAI's answer to a model it does not serve."""
+    message = (
+        f"The model '{model}' does not exist: GET /v1/models lists the ones served "
+        "(or name it in the server.model_aliases setting)."
+    )
+    error = {"message": message, "type": "invalid_request_error", "param": "model"}
+    return JSONResponse({"error": {**error, "code": "model_not_found"}}, status_code=404)
+
+
+def _usage(answer: dict[str, Any]) -> dict[str, int]:
+    prompt, completion = answer["prompt_tokens"], answer["completion_tokens"]
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _plain_messages(messages: list[ChatMessage]) -> list[Turn]:
@@ -202,11 +259,13 @@ def _message(answer: dict[str, Any]) -> AssistantMessage:
 
 
 def sources_text(citations: list[Any]) -> str:
-    """The footnote list after the answer: `[n] [[note#heading]]`, links Obsidian opens."""
-    if not citations:
+    """The footnote list after the answer: `[n] [[note#heading]]`, links Obsidian opens,
+    for the sources the answer cites."""
+    cited = [c for c in map(as_dict, citations) if c.get("cited")]
+    if not cited:
         return ""
     lines = []
-    for citation in map(as_dict, citations):
+    for citation in cited:
         target = citation["note_path"].removesuffix(".md")
         headings = citation.get("heading_path") or []
         if headings:
@@ -241,15 +300,18 @@ class ChunkStream:
         if event.kind == "done":
             answer = as_dict(event.data)
             self.model = answer.get("model") or self.model
-            footnotes = sources_text(answer.get("citations", self.citations))
-            return self._final(footnotes, answer.get("log_id"))
+            return self._final(answer)
+        if event.kind == "replace":  # a stream cannot take back what it sent: say so
+            return self._chunk({"content": f"\n\n(Not supported by your notes.) {event.data}"})
         return ""
 
-    def _final(self, footnotes: str, log_id: int | None = None) -> str:
+    def _final(self, answer: dict[str, Any]) -> str:
+        footnotes = sources_text(answer.get("citations", self.citations))
         frames = [self._chunk({"content": footnotes})] if footnotes else []
-        frames.append(self._chunk({}, finish_reason="stop", log_id=log_id))
+        finish = answer.get("finish_reason", "stop")
+        frames.append(self._chunk({}, finish_reason=finish, log_id=answer.get("log_id")))
         if self.include_usage:
-            usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+            usage = _usage(answer)
             frames.append(frame(None, {**self._head(), "choices": [], "usage": usage}))
         return "".join(frames)
 

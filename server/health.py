@@ -8,6 +8,8 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from overlay.answers import is_too_small
+from overlay.memory import TOO_SMALL_NOTE
 from server.state import StateDep
 
 public = APIRouter(prefix="/api/v1", tags=["status"])
@@ -55,6 +57,16 @@ class Status(BaseModel):
         default=None, description="Why the last sync failed; null when it succeeded."
     )
     index: IndexStatus
+    chat_model: str = Field(default="", description="The model chat answers with.")
+    answers: Literal["extractive", "checked", "generated"] = Field(
+        default="checked",
+        description="How chat answers: 'extractive' quotes the notes (the model is too "
+        "small to write answers), 'checked' keeps the model's answer when its sources "
+        "support it, 'generated' as the model wrote it.",
+    )
+    model_note: str | None = Field(
+        default=None, description="How to get better answers, when the bundled tiny model answers."
+    )
 
 
 @router.get("/status", response_model=Status)
@@ -65,4 +77,7 @@ def get_status(state: StateDep) -> Status:
         vault=str(state.memory.vault),
         last_error=state.sync.last_error,
         index=IndexStatus.model_validate(state.memory.status()),
+        chat_model=state.settings.llm.model,
+        answers=state.memory.answer_mode,
+        model_note=TOO_SMALL_NOTE if is_too_small(state.settings.llm.model) else None,
     )

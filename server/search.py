@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from indexer.integrity import vector_gap
 from server.errors import error_responses
-from server.state import MemoryDep
+from server.state import MemoryDep, StateDep
+
+INDEXING_WARNING = "The first index of your notes is still running: results may miss notes."
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -34,18 +36,28 @@ class SearchResults(BaseModel):
         default=None,
         description="Null when the index is whole; else what is missing (hits are partial).",
     )
+    state: Literal["indexing", "idle"] = Field(
+        default="idle", description="'indexing' while a sync runs (the first one included)."
+    )
+    warning: str | None = Field(
+        default=None, description="Why the hits may be incomplete (the index is being built)."
+    )
 
 
 @router.get("/search", response_model=SearchResults, responses=error_responses(503))
 def search(
     memory: MemoryDep,
+    state: StateDep,
     q: Annotated[str, Query(min_length=1, max_length=4000, description="What to look for.")],
     top_k: Annotated[int | None, Query(ge=1, le=100, description="How many passages.")] = None,
 ) -> SearchResults:
     """The passages that best match `q`, fusing dense, BM25 and link-graph scores."""
     hits = memory.search(q, top_k)
+    indexing = state.sync.state == "indexing"
     return SearchResults(
         query=q,
         hits=[Hit.model_validate(hit.to_dict()) for hit in hits],
+        state=state.sync.state,
+        warning=INDEXING_WARNING if indexing else None,
         degraded=vector_gap(memory.store),
     )

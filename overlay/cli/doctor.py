@@ -1,4 +1,5 @@
-"""`overlay doctor`: the health of the data dir, each finding with what to do about it."""
+"""`overlay doctor`: the health of the data dir, each finding with what to do about it;
+which model answers, and how to connect a better one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import typer
 
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.config import Settings
+from overlay.doctor import KNOWN_SERVERS, LocalServer, chat_model_finding, find_local_servers
 
 
 @dataclass(frozen=True)
@@ -77,17 +79,53 @@ def _daemon_file(data: Path) -> Finding:
 
 @app.command()
 def doctor(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """Check the data dir: the index file (SQLite quick_check), vectors vs passages, the
-    daemon file. Exit 1 when something is wrong; each finding says what to do.
+    """Check the data dir (the index file's SQLite quick_check, vectors vs passages, the
+    daemon file), say which chat model answers, and find a local OpenAI-compatible server
+    (vLLM on 8000, Ollama on 11434, LM Studio on 1234, llama.cpp on 8080) with the settings
+    that connect it. Exit 1 when the data dir has a problem; each finding says what to do.
 
-    JSON: a list of `{check, ok, detail}`.
+    JSON: `{health: [{check, ok, detail}], chat_model, servers: [{name, base_url, models,
+    config}]}`.
     """
-    findings = data_dir_health(state(ctx).settings())
+    settings = state(ctx).settings()
+    findings = data_dir_health(settings)
+    servers = find_local_servers()
     if json_output:
-        print_json([asdict(finding) for finding in findings])
+        print_json(
+            {
+                "health": [asdict(finding) for finding in findings],
+                "chat_model": chat_model_finding(settings.llm),
+                "servers": [_server_json(server) for server in servers],
+            }
+        )
     else:
         for finding in findings:
             mark = "ok     " if finding.ok else "PROBLEM"
             console.print(f"{mark} {finding.check}: {finding.detail}", highlight=False)
+        _print_models(settings, servers)
     if not all(finding.ok for finding in findings):
         raise typer.Exit(1)
+
+
+def _server_json(server: LocalServer) -> dict[str, object]:
+    return {
+        "name": server.name,
+        "base_url": server.base_url,
+        "models": list(server.models),
+        "config": server.config_lines(),
+    }
+
+
+def _print_models(settings: Settings, servers: list[LocalServer]) -> None:
+    console.print(chat_model_finding(settings.llm), highlight=False)
+    if not servers:
+        ports = ", ".join(f"{name} {port}" for name, port in KNOWN_SERVERS)
+        console.print(f"no local OpenAI-compatible server found (tried {ports})", highlight=False)
+        return
+    for server in servers:
+        console.print(
+            f"\n{server.name} at {server.base_url} serves: {', '.join(server.models) or '?'}\n"
+            "to answer with it, put this in your config file (`overlay config show` names it):",
+            highlight=False,
+        )
+        console.print("\n".join(server.config_lines()), markup=False, highlight=False)

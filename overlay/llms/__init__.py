@@ -56,6 +56,7 @@ def llm_from_settings(settings: LLMSettings, *, adapter: Path | None = None) -> 
         "context_window": settings.context_window,
         "max_new_tokens": settings.max_new_tokens,
         "temperature": settings.temperature,
+        "repetition_penalty": settings.repetition_penalty,
         "thinking": settings.thinking,
         "adapter": _adapter_folder(settings, adapter),
         "models_dir": settings.models_dir,

@@ -65,6 +65,9 @@ class LocalLLM(CustomLLM):
     context_window: int = Field(default=8192, description="Context window, in tokens.")
     max_new_tokens: int = Field(default=256, description="Upper bound of an answer.")
     temperature: float = Field(default=0.0, description="0 means greedy decoding.")
+    repetition_penalty: float = Field(
+        default=1.0, description="Penalty on tokens already generated; 1 means none."
+    )
     thinking: bool = Field(default=False, description="Let Qwen3-style models think first.")
 
     @property

@@ -92,6 +92,8 @@ class OpenAICompatibleLLM(OpenAILike):
         """The request body's fields; a call's `thinking=True/False` becomes Qwen3's
         `chat_template_kwargs.enable_thinking` (the settings' value otherwise)."""
         thinking = kwargs.pop("thinking", None)
+        if "max_new_tokens" in kwargs:  # the in-process backends' name for one request's limit
+            kwargs["max_tokens"] = kwargs.pop("max_new_tokens")
         body: dict[str, Any] = super()._get_model_kwargs(**kwargs)
         if thinking is not None:
             extra = dict(body.get("extra_body") or {})

@@ -182,15 +182,30 @@ class TransformersLLM(LocalLLM):
         encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         return {key: value.to(model.device) for key, value in encoded.items()}
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` by the model's tokenizer (what `usage` reports)."""
+        _, tokenizer = self.loaded()
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def _generation_kwargs(self, tokenizer: Any, **overrides: Any) -> dict[str, Any]:
+        import torch
+
         temperature = float(overrides.pop("temperature", self.temperature))
+        top_p = overrides.pop("top_p", None)
         sampling: dict[str, Any] = (
-            {"do_sample": True, "temperature": temperature}
+            {"do_sample": True, "temperature": temperature, "top_p": top_p}
             if temperature > 0
             else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         )
+        if (seed := overrides.pop("seed", None)) is not None:
+            torch.manual_seed(int(seed))  # generate() draws from torch's global generator
+        if stop := overrides.pop("stop", None):
+            sampling |= {"stop_strings": list(stop), "tokenizer": tokenizer}
         return {
             "max_new_tokens": int(overrides.pop("max_new_tokens", self.max_new_tokens)),
+            "repetition_penalty": float(
+                overrides.pop("repetition_penalty", self.repetition_penalty)
+            ),
             "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
             **sampling,
         }

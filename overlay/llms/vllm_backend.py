@@ -136,6 +136,7 @@ class VllmLLM(LocalLLM):
         return SamplingParams(
             temperature=float(overrides.pop("temperature", self.temperature)),
             max_tokens=int(overrides.pop("max_new_tokens", self.max_new_tokens)),
+            repetition_penalty=float(overrides.pop("repetition_penalty", self.repetition_penalty)),
             **overrides,
         )
 

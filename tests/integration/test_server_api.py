@@ -290,12 +290,12 @@ def test_openai_chat_answers_with_sources_in_text_and_extra_field(oai: openai.Op
     text = completion.choices[0].message.content or ""
     citations = (completion.model_extra or {})["citations"]
     assert BOAT in [c["note_path"] for c in citations]
-    assert "\n\nSources:\n[1] [[" in text and "[[Projects/The boat" in text
+    assert "\n\nSources:\n[" in text and "[[Projects/The boat" in text
 
 
 def test_openai_chat_streams_with_citations_first(oai: openai.OpenAI) -> None:
     stream = oai.chat.completions.create(
-        model="whatever-the-plugin-sends",
+        model="smollm2-135m-instruct",
         messages=[{"role": "user", "content": BOAT_QUESTION}],
         stream=True,
         stream_options={"include_usage": True},

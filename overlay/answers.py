@@ -1,0 +1,200 @@
+"""Answers a person can trust whatever the model: extractive answers, grounding checks,
+and a guard against runaway generation.
+
+A small model (SmolLM2-135M) cannot be made to answer from its sources reliably: it
+repeats itself, invents names and never cites. So `extractive_answer` answers without
+it, quoting the sentences of the retrieved passages that answer the question best
+(chosen with the embedder, which is multilingual, so a question in English finds a
+sentence written in Russian), each with its citation. A capable model's answer is
+kept only when `grounding_problem` finds nothing wrong with it: it cites, every `[n]`
+points to a source, and what each sentence claims (its numbers and words) is in the
+source it cites.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from indexer.embedders import Embedder
+from overlay.retrieval import SearchHit
+
+# Models too small to answer from sources: their answers are replaced by extractive ones.
+TOO_SMALL_MARKERS = ("135m", "360m")
+CANDIDATE_HITS = 6  # the extractive answer quotes from the best passages only
+MAX_QUOTES = 3
+NEXT_QUOTE_MARGIN = 0.03  # a further sentence is quoted only when it scores nearly as well
+SHORT_LINE = 160
+MIN_SUPPORT = 0.5  # share of a sentence's words its cited source must hold
+
+_CITATION = re.compile(r"\s*\[(\d{1,2})\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"«(]?[A-ZА-ЯЁ0-9])")
+_WIKILINK = re.compile(r"!?\[\[([^\]|]+)\|?([^\]]*)\]\]")
+_MARKUP = re.compile(
+    r"\*\*|__|`|^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?|^>\s*(?:\[![^\]]*\]\s*)?"
+)
+_DIALOGUE = re.compile(r"^(user|assistant|system|you|me)\s*:", re.IGNORECASE)
+_ABBREVIATION = re.compile(r"(?:^|[\s(])\w{1,3}\.$")
+_WORD = re.compile(r"\w+")
+_NUMBER = re.compile(r"\d+")
+_STEM = 5  # words compared by their first letters, so inflected forms still match
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    n: int  # the source's number, as cited
+    text: str
+    score: float
+
+
+def is_too_small(model: str) -> bool:
+    """Whether `model` is known to be too small to answer from sources."""
+    name = model.casefold()
+    return any(marker in name for marker in TOO_SMALL_MARKERS)
+
+
+def is_russian(text: str) -> bool:
+    return bool(re.search(r"[А-Яа-яЁё]", text))
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a passage's text, without headings and Markdown markup."""
+    found: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if (
+            not line
+            or line.startswith(("#", "```", "![[", "|-", "---"))
+            or set(line) <= {"|", "-", " "}
+        ):
+            continue
+        line = _WIKILINK.sub(lambda m: m.group(2) or m.group(1), line)
+        line = _MARKUP.sub("", line).strip()
+        if line.startswith("|"):  # a table row reads as its cells
+            line = " — ".join(c.strip() for c in line.strip("|").split("|") if c.strip())
+        # A short line (a list item, a table row) is quoted whole: its sentences lean on
+        # each other ('On Sundays at 11. If I have not called by 12, she calls.').
+        pieces = [line] if len(line) <= SHORT_LINE else _rejoined(_SENTENCE_END.split(line))
+        found.extend(piece for piece in pieces if _is_statement(piece))
+    return found
+
+
+def _rejoined(pieces: list[str]) -> list[str]:
+    """Pieces split after an abbreviation ('см.', 'e.g.') joined back to their sentence."""
+    joined: list[str] = []
+    for piece in pieces:
+        if joined and _ABBREVIATION.search(joined[-1]):
+            joined[-1] = f"{joined[-1]} {piece}"
+        else:
+            joined.append(piece.strip())
+    return joined
+
+
+def _is_statement(sentence: str) -> bool:
+    """A sentence worth quoting: not a question, not a line of a recorded dialogue."""
+    text = sentence.strip()
+    return len(_WORD.findall(text)) >= 3 and not text.endswith("?") and not _DIALOGUE.match(text)
+
+
+def best_quotes(
+    question: str, hits: Sequence[SearchHit], embedder: Embedder, limit: int = MAX_QUOTES
+) -> list[Quote]:
+    """The sentences of the best passages that answer `question` best, best first.
+
+    A sentence scores its similarity to the question, plus a little for a better-ranked
+    passage and for sharing the question's words (names, numbers) so that a near tie in
+    meaning goes to the sentence that names what was asked about.
+    """
+    candidates = [
+        (n, rank, sentence)
+        for rank, (n, hit) in enumerate(list(enumerate(hits, 1))[:CANDIDATE_HITS])
+        for sentence in sentences(hit.text)
+    ]
+    if not candidates:
+        return []
+    # A sentence is embedded with where it stands, so 'husband Kaspars' under
+    # 'Anna Petrova' matches a question about Anna's husband.
+    where = [" › ".join(_place(hits[n - 1])) for n, _, _ in candidates]
+    vectors = embedder.embed_documents(
+        [f"{place}: {sentence}" for place, (_, _, sentence) in zip(where, candidates, strict=True)]
+    )
+    similarity = vectors @ embedder.embed_query(question)
+    asked = _stems(question)
+    named = [_stems(" ".join(_place(hits[n - 1]))) for n, _, _ in candidates]
+    scored = sorted(
+        (
+            Quote(
+                n,
+                sentence,
+                float(sim) - 0.015 * rank + 0.02 * len((asked - place) & _stems(sentence)),
+            )
+            for (n, rank, sentence), sim, place in zip(candidates, similarity, named, strict=True)
+        ),
+        key=lambda q: -q.score,
+    )
+    best = scored[0]
+    return [best, *[q for q in scored[1:limit] if q.score >= best.score - NEXT_QUOTE_MARGIN]]
+
+
+def extractive_answer(question: str, quotes: Sequence[Quote]) -> str:
+    """The quotes as an answer, each with its citation, in the question's language."""
+    lead = "В заметках сказано:" if is_russian(question) else "Your notes say:"
+    quoted = " ".join(f"«{q.text.rstrip()}» [{q.n}]" for q in quotes)
+    return f"{lead} {quoted}"
+
+
+def grounding_problem(answer: str, hits: Sequence[SearchHit]) -> str | None:
+    """Why a generated answer cannot be trusted, or None when it can.
+
+    It must cite; every `[n]` must name a source; and each sentence must be supported by
+    the sources it cites (by all of them, when it cites none): its numbers must be there,
+    and most of its words.
+    """
+    cited = [int(n) for n in _CITATION.findall(answer)]
+    if not cited:
+        return "it cites no source"
+    if any(not 1 <= n <= len(hits) for n in cited):
+        return "it cites a source that does not exist"
+    for sentence in _SENTENCE_END.split(answer):
+        marks = [int(n) for n in _CITATION.findall(sentence)]
+        claim = _CITATION.sub("", sentence).strip()
+        if len(_WORD.findall(claim)) < 3:
+            continue
+        sources = " ".join(hits[n - 1].text for n in marks) if marks else _all_text(hits)
+        if not _supported(claim, sources):
+            return f"its sources do not say: {claim}"
+    return None
+
+
+def is_degenerate(text: str) -> bool:
+    """Whether generated text has started to loop: a run of words repeated over and over."""
+    words = _WORD.findall(text.casefold())
+    if len(words) < 12:
+        return False
+    tail = words[-24:]
+    if len(set(tail)) <= len(tail) // 4:
+        return True
+    grams = [" ".join(words[i : i + 4]) for i in range(len(words) - 3)]
+    return any(grams.count(g) >= 3 for g in set(grams[-8:]))
+
+
+def _supported(claim: str, sources: str) -> bool:
+    held = _stems(sources)
+    if any(number not in sources for number in _NUMBER.findall(claim)):
+        return False
+    words = _stems(claim)
+    return not words or len(words & held) / len(words) >= MIN_SUPPORT
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:_STEM] for w in _WORD.findall(text.casefold()) if len(w) > 2 or w.isdigit()}
+
+
+def _place(hit: SearchHit) -> list[str]:
+    title = hit.note_path.rsplit("/", 1)[-1].removesuffix(".md")
+    return [title, *[h for h in hit.heading_path if h != title]]
+
+
+def _all_text(hits: Sequence[SearchHit]) -> str:
+    return " ".join(hit.text for hit in hits)
