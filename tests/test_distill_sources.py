@@ -5,10 +5,10 @@ One scripted reply serves every prompt: it holds the keys each source reads.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
+from factories import reply
 
 from distill.pairs import Pair, PairFilter, PairStore
 from distill.pipeline import distill, source_names
@@ -26,40 +26,6 @@ Anna was born on 17 March 1990 and works as an architect in Riga.
 Her brother is [[Dima]], a sailor.
 """
 DIMA = "# Dima\n\nDima signed a new contract and is at sea until June on a cargo ship.\n"
-
-
-def reply(
-    answer_en: str = "17 March 1990",
-    answer_ru: str = "17 марта 1990 года",
-    questions_en: tuple[str, ...] = (
-        "When was Anna born?",
-        "What is Anna's birthday?",
-        "Anna's birth date?",
-    ),
-    questions_ru: tuple[str, ...] = (
-        "Когда родилась Анна?",
-        "Какой день рождения у Анны?",
-        "Дата рождения?",
-    ),
-    questions: tuple[str, ...] = ("What is Anna's favourite film?",),
-) -> str:
-    fact = {
-        "fact": "Anna was born on 17 March 1990.",
-        "questions_en": list(questions_en),
-        "answer_en": answer_en,
-        "questions_ru": list(questions_ru),
-        "answer_ru": answer_ru,
-    }
-    return json.dumps(
-        {
-            "facts": [fact],
-            "question": "What does Anna's brother do?",
-            "answer": "Dima is a sailor at sea until June.",
-            "questions": list(questions),
-            "grounded": True,
-            "score": 1.0,
-        }
-    )
 
 
 @pytest.fixture

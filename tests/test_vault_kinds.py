@@ -310,11 +310,12 @@ def test_a_watched_change_to_a_canvas_embeds_only_the_changed_node(
 
 
 def test_distilled_pairs_of_a_pdf_name_its_page(make_vault: Any, make_settings: Any) -> None:
+    from factories import reply
+
     from distill.pairs import PairFilter, PairStore
     from distill.pipeline import distill
     from distill.scripted import ScriptedLLM
     from distill.selection import Selection
-    from tests.test_distill_sources import reply
 
     anna = "Anna was born on 17 March 1990 and works as an architect in Riga."
     vault = make_vault({"Anna.pdf": pdf_bytes(["Family.", anna])})
