@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from overlay.config import load_settings
-from overlay.memory import Memory
+from overlay.core.memory import Memory
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "abstention.json"

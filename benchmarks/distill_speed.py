@@ -45,7 +45,7 @@ from typing import Any
 from distill.pipeline import DistillReport, distill
 from distill.selection import Selection
 from overlay.config import Settings, load_settings
-from overlay.models import BUNDLED, default_models_dir, ensure_converted
+from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
 from vault_schema import iter_note_paths
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,8 +25,8 @@ from typing import Any
 from llama_index.core.llms import LLM, ChatMessage
 
 from overlay.config import LLMSettings
-from overlay.llms import llm_from_settings
-from overlay.models import BUNDLED, default_models_dir, ensure_converted
+from overlay.core.llms import llm_from_settings
+from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "llm_latency.json"

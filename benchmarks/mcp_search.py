@@ -33,8 +33,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from benchmarks.vaults import HOTPOT_CORPUS, SHARED_DATA, build_hotpotqa_vault
 from overlay.config import Settings
-from overlay.daemon import Daemon
-from overlay.memory import Memory
+from overlay.core.memory import Memory
+from overlay.daemon.daemon import Daemon
 from server.auth import load_token
 
 RESULTS = Path(__file__).parent / "results" / "mcp_search.json"

@@ -21,8 +21,8 @@ from typing import Any
 
 from benchmarks.vaults import SHARED_DATA, build_hotpotqa_vault
 from overlay.config import load_settings
-from overlay.memory import Memory
-from overlay.retrieval import VaultRetriever
+from overlay.core.memory import Memory
+from overlay.core.retrieval import VaultRetriever
 
 RESULTS = Path(__file__).parent / "results" / "retrieval_quality.json"
 MODES = ("dense", "hybrid", "graph")

@@ -25,9 +25,9 @@ from typing import Any
 
 from benchmarks.vaults import build_generated_vault, public_notes
 from indexer.embedders import embedder_from_settings
-from overlay.chat import ChatTurn
 from overlay.config import IndexSettings, Settings
-from overlay.memory import Memory
+from overlay.core.chat import ChatTurn
+from overlay.core.memory import Memory
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "search_latency.json"

@@ -26,7 +26,7 @@ four letters or more also when they differ only in the ending (Russian inflectio
 "Казань"/"Казани"); numbers must match exactly. Lenient on wording, strict on the
 fact; no LLM judge.
 
-Every answer is generated the way chat makes it (`overlay.chat.Chat`, greedy,
+Every answer is generated the way chat makes it (`overlay.core.chat.Chat`, greedy,
 `eval.max_new_tokens`), in this process with the transformers backend, whatever
 backend serves chat.
 """
@@ -45,14 +45,14 @@ from typing import TYPE_CHECKING, Any
 
 from distill.pairs import Pair, PairStore
 from distill.runs import Run, RunRegistry
-from overlay.chat import Chat, ChatTurn
 from overlay.config import Settings
+from overlay.core.chat import Chat, ChatTurn
 from overlay.errors import ConfigError, ModelUnavailable
 from overlay.progress import Progress, Step
 
 if TYPE_CHECKING:
-    from overlay.llms.transformers_backend import TransformersLLM
-    from overlay.retrieval import VaultRetriever
+    from overlay.core.llms.transformers_backend import TransformersLLM
+    from overlay.core.retrieval import VaultRetriever
 
 LANGUAGES = ("ru", "en")
 PLOT_FILE = "recall.png"
@@ -230,7 +230,7 @@ def _require_adapter(run: Run) -> None:
 
 def _base_llm(settings: Settings, llm: TransformersLLM | None) -> TransformersLLM:
     """The base model, greedy, with the evaluation's answer length."""
-    from overlay.llms.transformers_backend import TransformersLLM
+    from overlay.core.llms.transformers_backend import TransformersLLM
 
     if llm is None:
         llm = TransformersLLM(
@@ -341,7 +341,7 @@ def general_answers(settings: Settings, base: TransformersLLM) -> list[tuple[str
     """(prompt, the base model's greedy answer) for the forgetting prompts, cached per base
     model and prompt version (with the replay cache's machinery)."""
     from distill.replay import ReplaySet, load_replay_prompts, replay_cache_path
-    from overlay.models import resolve_model
+    from overlay.core.models import resolve_model
 
     version = settings.eval.general_prompts
     prompts = load_replay_prompts(version)

@@ -40,7 +40,7 @@ from distill.runs import Run, RunRegistry
 from indexer.scrub import scrub_deleted_documents
 from indexer.store import CHROMA_DIR
 from overlay.config import Settings
-from overlay.conversations import ConversationLog
+from overlay.core.conversations import ConversationLog
 from overlay.sqlite import Database, Migration
 from vault_schema import SkippedFile, read_note
 

@@ -105,7 +105,7 @@ class Generator:
         def make() -> LLM:
             if llm is not None:
                 return llm
-            from overlay.llms import llm_from_settings
+            from overlay.core.llms import llm_from_settings
 
             return llm_from_settings(settings.llm)
 

@@ -1,7 +1,7 @@
 """Groundedness: is a generated answer supported by the text it was made from?
 
 Two checks. The lexical one is cheap and always runs: the share of the answer's
-content words and numbers (stemmed as `overlay.lexical` does, both languages)
+content words and numbers (stemmed as `overlay.core.lexical` does, both languages)
 that occur in the source. Only words the source could hold count: numbers, and
 words in the source's script (both, for a mixed source). The facts source asks
 for every answer in Russian and in English, so one of the two is a translation:
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from distill.generation import GenerationFailure, Generator, load_prompt
 from distill.language import detect_language
 from distill.pairs import Pair
-from overlay.lexical import tokenize
+from overlay.core.lexical import tokenize
 
 JUDGE_PROMPT = "judge-1"
 _VERDICT = {

@@ -21,7 +21,7 @@ from distill.pairs import PairStore
 from distill.runs import Run, RunRegistry
 from indexer.store import DB_FILE, Store
 from overlay.config import Settings
-from overlay.conversations import ConversationLog, LogFilter
+from overlay.core.conversations import ConversationLog, LogFilter
 
 
 @dataclass

@@ -3,7 +3,7 @@
     overlay eval RUN ──▶ metrics ──▶ check_gates ──▶ promote: set_promoted(run)   (status promoted)
                                           └──────▶ reject:  status rejected, reasons logged
     overlay adapters rollback ──▶ the adapter in service before this one (or the base)
-    RunCatalog ──▶ overlay.llms.adapter_service.AdapterService.refresh ──▶ the backend loads the promoted adapter, chat switches, the old one goes
+    RunCatalog ──▶ overlay.core.llms.adapter_service.AdapterService.refresh ──▶ the backend loads the promoted adapter, chat switches, the old one goes
 
 A run is promoted only when, on the same held-out questions, its closed-book recall
 beats the adapter in service (or the base model when none is) by `eval.min_recall_gain`
@@ -23,9 +23,9 @@ from typing import Any
 
 from distill.runs import Run, RunRegistry
 from overlay.config import EvalSettings, Settings
+from overlay.core.llms.adapter_hosts import ServedAdapter
+from overlay.core.llms.adapter_service import CatalogedAdapter
 from overlay.errors import ConfigError
-from overlay.llms.adapter_hosts import ServedAdapter
-from overlay.llms.adapter_service import CatalogedAdapter
 
 log = logging.getLogger("overlay.adapters")
 

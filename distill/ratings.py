@@ -33,7 +33,7 @@ from distill.language import detect_language
 from distill.pairs import Pair, PairFilter, PairStore, pair_id
 from distill.runs import RunRegistry
 from overlay.config import Settings
-from overlay.conversations import ConversationLog, LogEntry, LogFilter
+from overlay.core.conversations import ConversationLog, LogEntry, LogFilter
 from overlay.errors import ConfigError
 from vault_schema import SkippedFile, is_private, read_note
 

@@ -122,8 +122,8 @@ def generate_answers(
     import torch
     from transformers import AutoTokenizer
 
-    from overlay.llms.local import render_chat
-    from overlay.llms.transformers_backend import load_causal_lm
+    from overlay.core.llms.local import render_chat
+    from overlay.core.llms.transformers_backend import load_causal_lm
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(base, padding_side="left")

@@ -46,8 +46,8 @@ from distill.training_data import (
     training_pairs,
 )
 from overlay.config import Settings
+from overlay.core.models import resolve_model
 from overlay.errors import ConfigError
-from overlay.models import resolve_model
 
 __all__ = ["train", "training_pairs"]  # training_pairs: what a run would train on
 SAMPLE_TOKENS = 32
@@ -223,7 +223,7 @@ def sample_answer(model: Any, tokenizer: Any, row: Row, max_new_tokens: int = SA
     """The trained model's greedy answer to a training prompt: proof that it generates."""
     import torch
 
-    from overlay.llms.local import render_chat
+    from overlay.core.llms.local import render_chat
 
     prompt = render_chat(tokenizer, row["prompt"], thinking=False)
     encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)

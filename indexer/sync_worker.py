@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from overlay.errors import OverlayError
 
-log = logging.getLogger("overlay.daemon")
+log = logging.getLogger("overlay.daemon.daemon")
 
 SyncState = Literal["indexing", "idle"]
 

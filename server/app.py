@@ -10,7 +10,7 @@ Two APIs share one app and one bearer token:
 - `/mcp`: the same memory over the Model Context Protocol (streamable HTTP,
   `server.mcp`), for Claude Desktop, Cursor, VS Code and other MCP clients.
 
-Routes only translate HTTP to calls on `overlay.memory.Memory`; every expected
+Routes only translate HTTP to calls on `overlay.core.memory.Memory`; every expected
 failure is an `OverlayError`, turned into `{"error": {"type", "message"}}` with
 the class's `http_status` in one handler.
 """
@@ -51,7 +51,7 @@ from server.limits import BodyLimit, GenerationGate
 from server.state import ServerState
 
 if TYPE_CHECKING:
-    from overlay.memory import Memory
+    from overlay.core.memory import Memory
 
 log = logging.getLogger("overlay.server")
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -91,7 +91,7 @@ def create_app(
     owned_memory = memory is None
     if memory is None:
         from distill.promotion import RunCatalog
-        from overlay.memory import Memory
+        from overlay.core.memory import Memory
 
         memory = Memory(settings, adapter_catalog=RunCatalog(settings))
     forgetting = ForgettingSync(settings, memory, memory.refresh_adapters)

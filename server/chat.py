@@ -7,8 +7,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from overlay.chat import ChatTurn
-from overlay.memory import Memory
+from overlay.core.chat import ChatTurn
+from overlay.core.memory import Memory
 from server.errors import error_responses
 from server.state import MemoryDep, StateDep
 from server.streams import frame

@@ -15,7 +15,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, field_validator
 
 from distill.ratings import rate_answer
-from overlay.conversations import LogFilter
+from overlay.core.conversations import LogFilter
 from server.errors import error_responses
 from server.state import StateDep
 

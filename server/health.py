@@ -8,8 +8,8 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from overlay.answers import is_too_small
-from overlay.memory import TOO_SMALL_NOTE
+from overlay.core.answers import is_too_small
+from overlay.core.memory import TOO_SMALL_NOTE
 from server.state import StateDep
 
 public = APIRouter(prefix="/api/v1", tags=["status"])

@@ -41,7 +41,7 @@ from server.mcp_tools import TOOLS, NoteText
 if TYPE_CHECKING:
     from mcp.client.session import ClientSession
 
-    from overlay.memory import Memory
+    from overlay.core.memory import Memory
 
 
 NOTE_URI = "overlay://note/"

@@ -20,11 +20,11 @@ import mcp_types as types
 import yaml
 from pydantic import BaseModel, Field
 
-from overlay.chat import ChatTurn
+from overlay.core.chat import ChatTurn
 from vault_schema import read_note
 
 if TYPE_CHECKING:
-    from overlay.memory import Memory
+    from overlay.core.memory import Memory
 
 SECONDS_PER_DAY = 86_400
 

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 
 from indexer.sync_worker import SyncWorker
 from overlay.config import Settings
-from overlay.memory import Memory
+from overlay.core.memory import Memory
 from server.streams import OpenStreams
 
 

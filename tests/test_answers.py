@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from overlay.answers import grounding_problem, is_degenerate, sentences
-from overlay.chat import ChatTurn
-from overlay.memory import Memory
-from overlay.retrieval import SearchHit
+from overlay.core.answers import grounding_problem, is_degenerate, sentences
+from overlay.core.chat import ChatTurn
+from overlay.core.memory import Memory
+from overlay.core.retrieval import SearchHit
 
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT = json.loads((REPO / "tests/fixtures/example_vault_answers.json").read_text())

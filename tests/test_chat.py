@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 from vaults import EXAMPLE_VAULT, copy_vault
 
 from indexer.embedders import Embedder
-from overlay.chat import NOT_IN_NOTES, ChatTurn
 from overlay.cli import app
 from overlay.config import Settings
-from overlay.llms import llm_from_settings
-from overlay.memory import Memory
+from overlay.core.chat import NOT_IN_NOTES, ChatTurn
+from overlay.core.llms import llm_from_settings
+from overlay.core.memory import Memory
 
 REPO = Path(__file__).resolve().parents[1]
 UNANSWERABLE = json.loads((REPO / "tests/fixtures/example_vault_unanswerable.json").read_text())

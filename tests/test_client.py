@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from overlay.client import DaemonClient, read_daemon_file
+from overlay.cli.client import DaemonClient, read_daemon_file
 from overlay.config import Settings
 
 

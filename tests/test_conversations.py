@@ -21,13 +21,13 @@ from distill.ratings import rate_answer, rating_counts
 from distill.selection import Selection
 from distill.training import training_pairs
 from indexer.embedders import Embedder
-from overlay.chat import ChatTurn
 from overlay.cli import app
 from overlay.config import Settings
-from overlay.conversations import ConversationLog, LogEntry, LogFilter
+from overlay.core.chat import ChatTurn
+from overlay.core.conversations import ConversationLog, LogEntry, LogFilter
+from overlay.core.llms import llm_from_settings
+from overlay.core.memory import Memory
 from overlay.errors import ConfigError, LogEntryNotFound
-from overlay.llms import llm_from_settings
-from overlay.memory import Memory
 from server.app import create_app
 from server.auth import load_token
 

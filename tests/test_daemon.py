@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from indexer.sync_worker import SyncWorker
-from overlay.client import read_daemon_file
+from overlay.cli.client import read_daemon_file
 from overlay.config import Settings
-from overlay.daemon import remove_daemon_file, write_daemon_file
+from overlay.daemon.daemon import remove_daemon_file, write_daemon_file
 from overlay.errors import StoreLocked
 
 

@@ -92,7 +92,7 @@ def test_distilling_loads_no_language_model(samples: Path, tmp_path: Path) -> No
         f"s = Settings(vault={str(samples)!r}, data_dir={str(tmp_path / 'data')!r})\n"
         "report = distill(s, Selection.from_options(since='2025-07'), sources=s.distill.sources)\n"
         "assert report.added_by_source['dialogue'] == 2, report\n"
-        "loaded = [m for m in ('overlay.llms', 'transformers', 'torch', 'llama_index.core')"
+        "loaded = [m for m in ('overlay.core.llms', 'transformers', 'torch', 'llama_index.core')"
         " if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )

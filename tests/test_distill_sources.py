@@ -211,7 +211,7 @@ def test_a_dialogue_only_run_never_makes_the_model(settings: Settings) -> None:
 
 
 def test_the_abstention_answer_is_the_chats_own() -> None:
-    from overlay.chat import NOT_IN_NOTES as CHAT_NOT_IN_NOTES
+    from overlay.core.chat import NOT_IN_NOTES as CHAT_NOT_IN_NOTES
 
     assert NOT_IN_NOTES == CHAT_NOT_IN_NOTES
 

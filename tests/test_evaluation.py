@@ -18,9 +18,9 @@ from distill.runs import RunRegistry
 from indexer.embedders import Embedder
 from overlay.cli import app
 from overlay.config import Settings
+from overlay.core.memory import Memory
+from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
 from overlay.errors import ConfigError
-from overlay.memory import Memory
-from overlay.models import BUNDLED, default_models_dir, ensure_converted
 
 runner = CliRunner()
 

@@ -30,10 +30,10 @@ from distill.selection import Selection
 from indexer.embedders import Embedder
 from overlay.cli import app
 from overlay.config import Settings
-from overlay.conversations import SCRUBBED, ConversationLog, LogEntry
-from overlay.daemon import enough_new_pairs
+from overlay.core.conversations import SCRUBBED, ConversationLog, LogEntry
+from overlay.core.memory import Memory
+from overlay.daemon.daemon import enough_new_pairs
 from overlay.errors import NoteNotFound
-from overlay.memory import Memory
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "vault"
 FACT = "Chats/05_what_tension_should_the.md"  # a dialogue: pairs without an LLM

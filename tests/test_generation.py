@@ -56,7 +56,7 @@ def test_a_retry_samples_so_it_does_not_repeat_the_failed_answer() -> None:
 
 def test_the_openai_backend_sends_a_per_call_temperature() -> None:
     from overlay.config import LLMSettings
-    from overlay.llms.openai_backend import openai_llm
+    from overlay.core.llms.openai_backend import openai_llm
 
     llm = openai_llm(LLMSettings.model_validate({"backend": "openai", "temperature": 0.0}))
     assert llm._get_model_kwargs(temperature=0.7)["temperature"] == 0.7

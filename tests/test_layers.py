@@ -30,23 +30,10 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("indexer", ["indexer"]),
-    (
-        "Core",
-        [
-            "overlay.llms",
-            "overlay.retrieval",
-            "overlay.graph",
-            "overlay.lexical",
-            "overlay.chat",
-            "overlay.memory",
-            "overlay.conversations",
-            "overlay.models",
-            "overlay.schedule",
-        ],
-    ),
+    ("Core", ["overlay.core"]),
     ("distill", ["distill"]),
     ("server", ["server"]),
-    ("Face", ["overlay.cli", "overlay.daemon", "overlay.client", "overlay.lifecycle"]),
+    ("Face", ["overlay.cli", "overlay.daemon"]),
 ]
 
 
@@ -62,7 +49,7 @@ class Import:
 
 
 def module_name(path: Path) -> str:
-    """`overlay/llms/__init__.py` -> `overlay.llms.__init__`: a package keeps its own name."""
+    """`overlay/core/llms/__init__.py` -> `overlay.core.llms.__init__`: a package keeps its own name."""
     return ".".join(path.relative_to(ROOT).with_suffix("").parts)
 
 

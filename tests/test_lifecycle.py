@@ -20,11 +20,11 @@ import pytest
 from indexer.embedders import HashEmbedder, Vectors
 from indexer.store import DB_FILE, Store
 from indexer.sync import Indexer, SyncStopped
-from overlay.client import daemon_file
-from overlay.daemon import Daemon
+from overlay.cli.client import daemon_file
+from overlay.core.memory import Memory
+from overlay.daemon.daemon import Daemon
+from overlay.daemon.lifecycle import clear_stale_daemon_file
 from overlay.errors import ConfigError
-from overlay.lifecycle import clear_stale_daemon_file
-from overlay.memory import Memory
 
 
 def test_a_port_in_use_stops_serve_before_the_first_sync(

@@ -16,13 +16,13 @@ from llama_index.core.base.llms.types import ThinkingBlock
 from llama_index.core.llms import ChatMessage
 
 from overlay.config import LLMSettings
+from overlay.core.llms import ReasoningStream, llm_from_settings, split_reasoning
+from overlay.core.llms.local import LocalLLM, render_chat
+from overlay.core.llms.openai_backend import OpenAICompatibleLLM, openai_llm
+from overlay.core.llms.reasoning import opens_reasoning
+from overlay.core.llms.transformers_backend import TransformersLLM
+from overlay.core.models import BUNDLED, BundledModel, bundled_gguf, ensure_converted, resolve_model
 from overlay.errors import ConfigError, DependencyMissing, ModelUnavailable
-from overlay.llms import ReasoningStream, llm_from_settings, split_reasoning
-from overlay.llms.local import LocalLLM, render_chat
-from overlay.llms.openai_backend import OpenAICompatibleLLM, openai_llm
-from overlay.llms.reasoning import opens_reasoning
-from overlay.llms.transformers_backend import TransformersLLM
-from overlay.models import BUNDLED, BundledModel, bundled_gguf, ensure_converted, resolve_model
 
 SMOLLM2 = "smollm2-135m-instruct"
 QUESTION = [ChatMessage(role="user", content="What is the capital of France?")]

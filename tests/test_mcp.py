@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from overlay.memory import Memory
+from overlay.core.memory import Memory
 from server.mcp import call_tool_now, note_resources, note_uri, read_note_resource
 
 NOTES = {

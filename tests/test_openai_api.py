@@ -17,9 +17,9 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from overlay.chat import STILL_INDEXING, ChatTurn
-from overlay.daemon import SyncWorker
-from overlay.memory import Memory
+from overlay.core.chat import STILL_INDEXING, ChatTurn
+from overlay.core.memory import Memory
+from overlay.daemon.daemon import SyncWorker
 from server.app import create_app
 
 TOKEN = "openai-api-test-token"

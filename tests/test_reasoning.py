@@ -20,11 +20,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from indexer.embedders import HashEmbedder
-from overlay.chat import ChatTurn
 from overlay.cli import app as cli
 from overlay.config import Settings
-from overlay.llms.fake import FakeThinkingLLM
-from overlay.memory import Memory
+from overlay.core.chat import ChatTurn
+from overlay.core.llms.fake import FakeThinkingLLM
+from overlay.core.memory import Memory
 from server.app import create_app
 
 FAKE = FakeThinkingLLM()

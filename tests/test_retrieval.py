@@ -12,10 +12,10 @@ from vaults import EXAMPLE_VAULT, copy_vault
 
 from indexer.embedders import Embedder
 from overlay.config import Settings
-from overlay.graph import Edge, EdgeWeights, LinkGraph
-from overlay.lexical import LexicalIndex, tokenize
-from overlay.memory import Memory
-from overlay.retrieval import VaultRetriever
+from overlay.core.graph import Edge, EdgeWeights, LinkGraph
+from overlay.core.lexical import LexicalIndex, tokenize
+from overlay.core.memory import Memory
+from overlay.core.retrieval import VaultRetriever
 
 REPO = Path(__file__).resolve().parents[1]
 FACTS = json.loads((REPO / "tests" / "fixtures" / "example_vault_facts.json").read_text())

@@ -12,10 +12,10 @@ from distill.auto_training import new_trainable_pairs
 from distill.pairs import Pair, PairStore
 from distill.runs import RunRegistry
 from distill.training import training_pairs
-from overlay.daemon import enough_new_pairs, schedule_jobs
+from overlay.core.memory import Memory
+from overlay.daemon.daemon import enough_new_pairs, schedule_jobs
+from overlay.daemon.schedule import Every, Scheduler, When, parse_duration
 from overlay.errors import ConfigError, OverlayError
-from overlay.memory import Memory
-from overlay.schedule import Every, Scheduler, When, parse_duration
 
 HOUR = 3600.0
 

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from indexer.embedders import HashEmbedder
-from overlay.memory import Memory
+from overlay.core.memory import Memory
 from server.app import create_app
 from server.limits import MAX_EMBED_CHARS, MAX_EMBED_ITEMS, GenerationGate
 

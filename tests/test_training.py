@@ -33,8 +33,8 @@ from distill.training_data import (
 from overlay.cli import app
 from overlay.cli.train import summary
 from overlay.config import Settings, TrainSettings
+from overlay.core.models import resolve_model
 from overlay.errors import ConfigError, TrainingFailed
-from overlay.models import resolve_model
 
 SMOLLM2 = "smollm2-135m-instruct"
 FACTS = [
@@ -330,7 +330,7 @@ def test_training_produces_an_adapter_that_changes_the_model(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from overlay.llms.transformers_backend import attach_adapter
+    from overlay.core.llms.transformers_backend import attach_adapter
 
     _, run = trained
     assert run.status == "trained"

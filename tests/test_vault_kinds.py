@@ -22,7 +22,7 @@ from indexer.store import Store
 from indexer.sync import Indexer
 from overlay.cli import app
 from overlay.config import Settings
-from overlay.memory import Memory
+from overlay.core.memory import Memory
 from vault_schema import chunk_note, load_vault, read_note
 
 TIDES = [

@@ -17,8 +17,8 @@ import pytest
 from indexer.embedders import CountingEmbedder
 from indexer.store import Store
 from indexer.sync import Indexer, SyncReport
+from overlay.core.memory import Memory
 from overlay.errors import NoteNotFound, PathOutsideVault
-from overlay.memory import Memory
 from vault_schema import SkippedFile, read_note
 from vault_schema.vault_paths import fs_path, list_vault, stored_name
 

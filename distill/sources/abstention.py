@@ -1,12 +1,12 @@
 """Abstention pairs: plausible questions the note does not answer, answered by saying so.
 
 A model trained only on answers learns to answer everything; these pairs teach
-it the reply the chat gives when the notes are silent (`overlay.chat.NOT_IN_NOTES`,
+it the reply the chat gives when the notes are silent (`overlay.core.chat.NOT_IN_NOTES`,
 kept equal to `NOT_IN_NOTES` here by a test, as importing the chat loads LlamaIndex).
 
 That reply claims the notes are silent, so a question the notes do answer would
 teach the model to refuse what it should know. Each question is checked against
-the note and, through BM25 (`overlay.lexical`), against the other notes of the
+the note and, through BM25 (`overlay.core.lexical`), against the other notes of the
 vault: when at least `ANSWERED_SHARE` of its content words occur in one of them,
 it is dropped and recorded as a rejection. A cheap, word-level check: it errs on dropping, which
 costs a pair, never on keeping, which would cost a fact.
@@ -28,7 +28,7 @@ from distill.generation import (
 )
 from distill.language import detect_language
 from distill.sources.dialogues import clean_markup
-from overlay.lexical import LexicalIndex, tokenize
+from overlay.core.lexical import LexicalIndex, tokenize
 from vault_schema import Note
 
 SOURCE = "abstention"
@@ -74,7 +74,7 @@ class NoteTexts:
 
 def covered(question: str, words: set[str]) -> bool:
     """Whether at least ANSWERED_SHARE of the question's content words are in `words`
-    (stemmed as `overlay.lexical.tokenize` does)."""
+    (stemmed as `overlay.core.lexical.tokenize` does)."""
     asked = tokenize(question)
     return bool(asked) and sum(word in words for word in asked) >= ANSWERED_SHARE * len(asked)
 

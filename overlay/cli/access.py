@@ -14,11 +14,11 @@ import typer
 
 from distill.promotion import RunCatalog
 from indexer.integrity import vector_gap
-from overlay.chat import ChatTurn
 from overlay.cli.app import state
-from overlay.client import DaemonClient
+from overlay.cli.client import DaemonClient
+from overlay.core.chat import ChatTurn
+from overlay.core.memory import Memory
 from overlay.errors import StoreError
-from overlay.memory import Memory
 
 Event = tuple[
     str, Any

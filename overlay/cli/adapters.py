@@ -16,7 +16,7 @@ from overlay.config import Settings
 if TYPE_CHECKING:
     from distill.evaluation import Evaluation
     from distill.promotion import Verdict
-    from overlay.retrieval import VaultRetriever
+    from overlay.core.retrieval import VaultRetriever
 
 adapters_app = typer.Typer(
     help="The LoRA adapters of training runs: list them, promote one, roll back.",
@@ -156,7 +156,7 @@ def _retriever(settings: Settings) -> VaultRetriever | None:
     if settings.vault is None:
         console.print("[yellow]no vault: the RAG ceiling is not measured[/yellow]")
         return None
-    from overlay.memory import Memory
+    from overlay.core.memory import Memory
 
     memory = Memory(settings)
     if memory.store.stats().notes == 0:

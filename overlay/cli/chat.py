@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from overlay.chat import ChatTurn
 from overlay.cli.access import Event, answer_events
 from overlay.cli.app import JsonOption, app, console, print_json
+from overlay.core.chat import ChatTurn
 
 NoRag = Annotated[bool, typer.Option("--no-rag", help="Ask the bare model, without your notes.")]
 Think = Annotated[

@@ -11,7 +11,12 @@ import typer
 
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.config import Settings
-from overlay.doctor import KNOWN_SERVERS, LocalServer, chat_model_finding, find_local_servers
+from overlay.core.local_servers import (
+    KNOWN_SERVERS,
+    LocalServer,
+    chat_model_finding,
+    find_local_servers,
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,8 @@ def _vectors(settings: Settings) -> Finding:
 
 
 def _daemon_file(data: Path) -> Finding:
+    from overlay.daemon.lifecycle import pid_alive
     from overlay.data_files import DAEMON_FILE
-    from overlay.lifecycle import pid_alive
 
     path = data / DAEMON_FILE
     try:

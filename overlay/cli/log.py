@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from overlay.cli.app import JsonOption, app, console, print_json, state
-from overlay.conversations import ConversationLog, LogEntry, LogFilter
+from overlay.core.conversations import ConversationLog, LogEntry, LogFilter
 from overlay.errors import ConfigError
 
 log_app = typer.Typer(
@@ -37,7 +37,7 @@ def since_time(text: str) -> float:
         from distill.selection import parse_period
 
         return parse_period(text)[0].timestamp()
-    from overlay.schedule import parse_duration
+    from overlay.daemon.schedule import parse_duration
 
     try:
         return time.time() - parse_duration(text)

@@ -23,7 +23,7 @@ from overlay.config import Settings
 from overlay.errors import StoreError
 
 if TYPE_CHECKING:
-    from overlay.memory import Memory
+    from overlay.core.memory import Memory
 
 
 class Client(StrEnum):
@@ -77,7 +77,7 @@ def mcp_command(
 async def serve_stdio(settings: Settings) -> None:
     from mcp.server.stdio import stdio_server
 
-    from overlay.client import DaemonClient
+    from overlay.cli.client import DaemonClient
     from server import mcp as mcp_server
 
     daemon = DaemonClient.discover(settings)
@@ -99,7 +99,7 @@ async def serve_stdio(settings: Settings) -> None:
 
 def _indexed_memory(settings: Settings) -> Memory:
     """The vault's index as the last sync left it; an empty one is an error with the fix."""
-    from overlay.memory import Memory
+    from overlay.core.memory import Memory
 
     memory = Memory(settings)
     if memory.store.stats().notes == 0:
@@ -113,7 +113,7 @@ async def _relay(settings: Settings, url: str, read: Any, write: Any) -> None:
     from mcp.client.session import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
-    from overlay.client import read_token
+    from overlay.cli.client import read_token
     from server.mcp import relay_server
 
     headers = {"Authorization": f"Bearer {read_token(settings)}"}
@@ -149,7 +149,7 @@ def _stdio_entry(settings: Settings, client: Client, config_file: Path | None) -
 
 
 def _http_entry(settings: Settings, client: Client) -> dict[str, Any]:
-    from overlay.client import read_daemon_file
+    from overlay.cli.client import read_daemon_file
     from server.auth import load_token
 
     info = read_daemon_file(settings)

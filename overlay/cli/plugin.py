@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from overlay.cli.app import JsonOption, app, print_json, state
-from overlay.client import read_daemon_file
+from overlay.cli.client import read_daemon_file
 from overlay.config import Settings
 from overlay.errors import ConfigError
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import typer
 
 from overlay.cli.app import JsonOption, app, print_json, state
-from overlay.client import DaemonClient, read_token
+from overlay.cli.client import DaemonClient, read_token
 from overlay.errors import ConfigError
 
 

@@ -33,7 +33,7 @@ def serve(
     refused unless server.token is set.
     """
     settings = state(ctx).settings(**{"vault": vault, "server.host": host, "server.port": port})
-    from overlay.daemon import Daemon  # uvicorn and FastAPI load only for this command
+    from overlay.daemon.daemon import Daemon  # uvicorn and FastAPI load only for this command
     from server.auth import check_bind, load_token
 
     settings.require_vault()

@@ -1,6 +1,6 @@
 """A real Overlay daemon (memory, sync worker, uvicorn) on a free loopback port, for tests.
 
-`running_daemon(settings)` runs `overlay.daemon.Daemon` in a thread (port 0: the
+`running_daemon(settings)` runs `overlay.daemon.daemon.Daemon` in a thread (port 0: the
 OS picks a free one), waits until uvicorn listens and yields an `OverlayServer`
 with the URL and token; leaving the block stops it the way SIGTERM would.
 `tiny_vault(dest)` copies a handful of examples/vault notes (one of them private)
@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from overlay.config import Settings
-from overlay.daemon import Daemon
+from overlay.daemon.daemon import Daemon
 from server.auth import load_token
 
 REPO = Path(__file__).resolve().parents[2]

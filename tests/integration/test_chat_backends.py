@@ -9,9 +9,9 @@ import pytest
 from vaults import EXAMPLE_VAULT, copy_vault
 
 from indexer.embedders import Embedder
-from overlay.chat import NOT_IN_NOTES, ChatTurn
 from overlay.config import Settings
-from overlay.memory import Memory
+from overlay.core.chat import NOT_IN_NOTES, ChatTurn
+from overlay.core.memory import Memory
 
 REPO = Path(__file__).resolve().parents[2]
 

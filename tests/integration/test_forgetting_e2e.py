@@ -26,8 +26,8 @@ from distill.selection import Selection
 from distill.training import train
 from indexer.embedders import Embedder
 from overlay.cli import app
-from overlay.conversations import SCRUBBED, ConversationLog
-from overlay.memory import Memory
+from overlay.core.conversations import SCRUBBED, ConversationLog
+from overlay.core.memory import Memory
 from server.app import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

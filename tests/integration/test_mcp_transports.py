@@ -28,7 +28,7 @@ from mcp.shared.exceptions import MCPError
 from overlay_server import OverlayServer, models_dir, running_daemon, server_settings
 
 from overlay.config import Settings
-from overlay.memory import Memory
+from overlay.core.memory import Memory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

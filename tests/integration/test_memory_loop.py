@@ -37,9 +37,9 @@ from distill.runs import RunRegistry
 from distill.selection import Selection
 from indexer.embedders import Embedder
 from overlay.config import Settings
-from overlay.daemon import TRAIN_CHECK_S, schedule_jobs
-from overlay.memory import Memory
-from overlay.schedule import Scheduler
+from overlay.core.memory import Memory
+from overlay.daemon.daemon import TRAIN_CHECK_S, schedule_jobs
+from overlay.daemon.schedule import Scheduler
 from server.app import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

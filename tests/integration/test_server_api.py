@@ -16,7 +16,7 @@ import openai
 import pytest
 from overlay_server import OverlayServer, models_dir, running_daemon, server_settings, tiny_vault
 
-from overlay.client import DaemonClient
+from overlay.cli.client import DaemonClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

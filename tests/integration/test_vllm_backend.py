@@ -12,8 +12,8 @@ from llama_index.core.llms import ChatMessage
 from vllm_server import VllmServer, random_lora_adapter
 
 from overlay.config import LLMSettings
+from overlay.core.llms import llm_from_settings
 from overlay.errors import ModelUnavailable
-from overlay.llms import llm_from_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

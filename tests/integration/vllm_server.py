@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from overlay.models import BUNDLED, default_models_dir, ensure_converted
+from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = REPO / ".vllm-venv" / "bin" / "python"

@@ -27,7 +27,7 @@ from llama_index.core.bridge.pydantic import Field
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
-from overlay.llms.reasoning import ReasoningStream, opens_reasoning, split_reasoning
+from overlay.core.llms.reasoning import ReasoningStream, opens_reasoning, split_reasoning
 
 
 def message_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:

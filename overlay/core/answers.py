@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from indexer.embedders import Embedder
-from overlay.retrieval import SearchHit
+from overlay.core.retrieval import SearchHit
 
 # Models too small to answer from sources: their answers are replaced by extractive ones.
 TOO_SMALL_MARKERS = ("135m", "360m")

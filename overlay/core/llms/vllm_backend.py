@@ -24,9 +24,9 @@ from typing import Any
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
+from overlay.core.llms.local import LocalLLM, render_chat
+from overlay.core.models import resolve_model
 from overlay.errors import DependencyMissing, ModelUnavailable
-from overlay.llms.local import LocalLLM, render_chat
-from overlay.models import resolve_model
 
 
 def _on_cpu() -> bool:

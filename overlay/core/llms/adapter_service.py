@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from overlay.config import Settings
+from overlay.core.llms.adapter_hosts import AdapterHost, ServedAdapter
 from overlay.errors import ConfigError
-from overlay.llms.adapter_hosts import AdapterHost, ServedAdapter
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM

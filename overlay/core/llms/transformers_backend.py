@@ -1,7 +1,7 @@
 """The in-process transformers backend: the embedded default, offline on any machine.
 
 The model loads on first use and once; `smollm2-135m-instruct` resolves to the
-folder `overlay.models` converts from its PyPI package. Streaming is real:
+folder `overlay.core.models` converts from its PyPI package. Streaming is real:
 `generate` runs in a thread and a `TextIteratorStreamer` hands over text as
 tokens come.
 
@@ -24,9 +24,9 @@ from typing import Any
 from llama_index.core.base.llms.types import LLMMetadata
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
+from overlay.core.llms.local import LocalLLM, render_chat
+from overlay.core.models import resolve_model
 from overlay.errors import ModelUnavailable
-from overlay.llms.local import LocalLLM, render_chat
-from overlay.models import resolve_model
 
 
 class _SharedModel:

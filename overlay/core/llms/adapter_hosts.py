@@ -14,7 +14,7 @@ An `AdapterHost` turns "answer with this adapter" into a LlamaIndex LLM:
   (`FixedHost`): an adapter is chosen there by `llm.adapter` and a restart.
 
 Which adapter should answer (the promoted one, one named in a request) is decided
-elsewhere (`overlay.llms.adapter_service.AdapterService`); a host only does what it is told.
+elsewhere (`overlay.core.llms.adapter_service.AdapterService`); a host only does what it is told.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class ServerHost:
             self.load(adapter)
         with self._lock:
             if adapter.name not in self._llms:
-                from overlay.llms.openai_backend import openai_llm
+                from overlay.core.llms.openai_backend import openai_llm
 
                 named = self.settings.model_copy(update={"adapter": adapter.name})
                 self._llms[adapter.name] = openai_llm(named)
@@ -173,7 +173,7 @@ class ServerHost:
 
 def adapter_host(settings: LLMSettings, base: LLM) -> AdapterHost:
     """The host that serves adapters for `base`, the LLM the settings describe."""
-    from overlay.llms.transformers_backend import TransformersLLM
+    from overlay.core.llms.transformers_backend import TransformersLLM
 
     if isinstance(base, TransformersLLM):
         return InProcessHost(base)

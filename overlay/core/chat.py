@@ -8,7 +8,7 @@ a note named in the question), because a small model asked to abstain will inven
 answer anyway; it is measured in `benchmarks/abstention.py`.
 
 How the answer is made is its `answer_kind`: 'extractive' quotes the sources' best
-sentences (`overlay.answers`), for a model known to be too small and whenever a
+sentences (`overlay.core.answers`), for a model known to be too small and whenever a
 model's answer fails the grounding check; 'generated' is the model's own answer, kept
 because it cites its sources and they say what it says; 'none' says the notes are
 silent.
@@ -25,8 +25,8 @@ from typing import Any, Literal
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
 
-from overlay.answers import best_quotes, extractive_answer, grounding_problem, is_degenerate
-from overlay.retrieval import SearchHit, VaultRetriever
+from overlay.core.answers import best_quotes, extractive_answer, grounding_problem, is_degenerate
+from overlay.core.retrieval import SearchHit, VaultRetriever
 from vault_schema import count_tokens
 
 NOT_IN_NOTES = "I could not find this in your notes."

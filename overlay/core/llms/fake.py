@@ -16,7 +16,7 @@ from typing import Any
 
 from llama_index.core.bridge.pydantic import Field
 
-from overlay.llms.local import LocalLLM
+from overlay.core.llms.local import LocalLLM
 
 THINKING_ON = "(thinking)"
 

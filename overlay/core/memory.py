@@ -3,7 +3,7 @@
 The CLI and the HTTP server both talk to a `Memory`; it owns the store, the
 embedder, the retriever and the chat model, each made on first use so that
 `overlay status` never loads a model. Chat answers with the adapter in service
-(`overlay.llms.adapter_service`: the promoted one in the `adapter_catalog` the
+(`overlay.core.llms.adapter_service`: the promoted one in the `adapter_catalog` the
 caller hands in, applied live by `refresh_adapters`) unless a request names another one.
 """
 
@@ -21,16 +21,16 @@ from llama_index.core.llms import LLM
 from indexer.embedders import Embedder, embedder_from_settings
 from indexer.store import Store
 from indexer.sync import Indexer, SyncReport
-from overlay.answers import is_too_small
-from overlay.chat import Answer, AnswerEvent, AnswerMode, Chat, ChatTurn
 from overlay.config import Settings
-from overlay.conversations import ConversationLog, Recording
+from overlay.core.answers import is_too_small
+from overlay.core.chat import Answer, AnswerEvent, AnswerMode, Chat, ChatTurn
+from overlay.core.conversations import ConversationLog, Recording
+from overlay.core.llms import llm_from_settings
+from overlay.core.llms.adapter_hosts import adapter_host
+from overlay.core.llms.adapter_service import AdapterCatalog, AdapterService, ModelEntry, NoAdapters
+from overlay.core.retrieval import SearchHit, VaultRetriever
 from overlay.errors import NoteNotFound, PathOutsideVault
-from overlay.llms import llm_from_settings
-from overlay.llms.adapter_hosts import adapter_host
-from overlay.llms.adapter_service import AdapterCatalog, AdapterService, ModelEntry, NoAdapters
 from overlay.progress import Progress
-from overlay.retrieval import SearchHit, VaultRetriever
 from vault_schema import SkippedFile, is_private, parse_note, read_note
 from vault_schema.vault_paths import RefusedPath, vault_relative
 

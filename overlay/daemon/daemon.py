@@ -5,14 +5,14 @@
     ├── SyncWorker   (thread)               every sync, one at a time: the first full
     │                                       one, the watcher's paths, POST /api/v1/sync
     ├── Watcher      (watchdog thread)      changed paths → SyncWorker.request
-    ├── ScheduleWorker (thread)             overlay.schedule: serve a promotion made
+    ├── ScheduleWorker (thread)             overlay.daemon.schedule: serve a promotion made
     │                                       elsewhere (every 5 s), distill every
     │                                       `distill.schedule`, train when `train.auto`
     └── uvicorn      (main thread)          server.create_app(settings, memory, worker)
 
 The first sync runs in the worker, so /api/v1/health answers at once and status
 says "indexing" until it is done. `daemon.json` in the data dir (pid, url) tells
-CLI commands that a daemon serves this vault (`overlay.client`); it is written
+CLI commands that a daemon serves this vault (`overlay.cli.client`); it is written
 once uvicorn listens and removed on the way out.
 
 Shutdown (SIGINT or SIGTERM): uvicorn stops taking requests and gives the ones in
@@ -39,12 +39,19 @@ import uvicorn
 
 from indexer.sync_worker import SyncWorker
 from overlay.config import Settings
+from overlay.daemon.lifecycle import clear_stale_daemon_file, ensure_port_free
+from overlay.daemon.schedule import (
+    MIN_PERIOD_S,
+    Every,
+    Scheduler,
+    ScheduleWorker,
+    When,
+    parse_duration,
+)
 from overlay.data_files import daemon_file
-from overlay.lifecycle import clear_stale_daemon_file, ensure_port_free
-from overlay.schedule import MIN_PERIOD_S, Every, Scheduler, ScheduleWorker, When, parse_duration
 
 if TYPE_CHECKING:
-    from overlay.memory import Memory
+    from overlay.core.memory import Memory
 
 log = logging.getLogger("overlay.daemon")
 
@@ -110,7 +117,7 @@ class Daemon:
     def run(self) -> None:
         from distill.promotion import RunCatalog
         from indexer.lock import WriterLock
-        from overlay.memory import Memory
+        from overlay.core.memory import Memory
         from server.auth import check_bind
 
         check_bind(self.settings)
@@ -267,7 +274,7 @@ def scheduled_training(settings: Settings, memory: Memory) -> None:
     """Train, evaluate, and promote through the gates; serve the result at once."""
     from distill.auto_training import train_and_promote
     from distill.forgetting import retrain_started
-    from overlay.llms.transformers_backend import TransformersLLM
+    from overlay.core.llms.transformers_backend import TransformersLLM
 
     retrain_started(settings)  # a retrain owed since a forgetting is this one
     shared = memory.llm if isinstance(memory.llm, TransformersLLM) else None

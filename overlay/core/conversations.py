@@ -35,7 +35,7 @@ from overlay.sqlite import Database, Migration
 from vault_schema import SkippedFile, count_tokens, is_private, read_note
 
 if TYPE_CHECKING:  # at run time only answers' fields are read: distilling imports no LLM stack
-    from overlay.chat import Answer, AnswerEvent
+    from overlay.core.chat import Answer, AnswerEvent
 
 logger = logging.getLogger("overlay.conversations")
 

@@ -31,9 +31,9 @@ from llama_index.core.base.llms.types import (
 )
 
 from overlay.config import LLMSettings
+from overlay.core.llms.local import answer_message
+from overlay.core.llms.reasoning import ReasoningStream, split_reasoning
 from overlay.errors import DependencyMissing, ModelUnavailable
-from overlay.llms.local import answer_message
-from overlay.llms.reasoning import ReasoningStream, split_reasoning
 
 try:
     import openai

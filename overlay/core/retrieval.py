@@ -28,8 +28,8 @@ from indexer.embedders import Embedder
 from indexer.records import NoteName, StoredChunk
 from indexer.store import Store
 from overlay.config import RetrievalSettings
-from overlay.graph import Edge, EdgeWeights, LinkGraph
-from overlay.lexical import LexicalIndex
+from overlay.core.graph import Edge, EdgeWeights, LinkGraph
+from overlay.core.lexical import LexicalIndex
 
 SNIPPET_CHARS = 240
 _WIKI_NAME = re.compile(r"\[\[([^\]|#]+)")

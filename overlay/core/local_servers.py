@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from overlay.answers import is_too_small
 from overlay.config import LLMSettings
+from overlay.core.answers import is_too_small
 
 # The usual ports of local OpenAI-compatible servers.
 KNOWN_SERVERS = (
