@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from overlay.core.chat import ChatTurn
-from overlay.core.memory import Memory
+from server.answering import (
+    Citation,
+    Message,
+    answer_options,
+    as_dict,
+    to_turns,
+)
 from server.errors import error_responses
 from server.state import MemoryDep, StateDep
 from server.streams import frame
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
-
-MAX_MESSAGE_CHARS = 100_000
-
-
-class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
 class ChatRequest(BaseModel):
@@ -48,15 +46,6 @@ class ChatRequest(BaseModel):
     client: Literal["plugin", "cli"] = Field(
         default="plugin", description="Who asks, as the conversation log records it."
     )
-
-
-class Citation(BaseModel):
-    n: int = Field(description="The number the answer cites it by, as [n].")
-    note_path: str
-    heading_path: list[str] = Field(description="Headings above the passage, outermost first.")
-    snippet: str
-    cited: bool = Field(default=False, description="Whether the answer refers to it as [n].")
-    target: str = Field(default="", description="`note_path#heading`: what the citation opens.")
 
 
 class ChatAnswer(BaseModel):
@@ -129,22 +118,6 @@ def chat(request: ChatRequest, memory: MemoryDep, state: StateDep) -> Any:
     return state.streams.response(events, sse_event)
 
 
-def to_turns(messages: list[Message]) -> list[ChatTurn]:
-    return [ChatTurn(role=m.role, content=m.content) for m in messages]
-
-
-def answer_options(
-    memory: Memory, rag: bool, adapter: str | None, think: bool | None = None
-) -> dict[str, Any]:
-    """Keyword arguments of Memory.answer; an adapter must be a name /v1/models lists."""
-    options: dict[str, Any] = {"rag": rag, "think": think}
-    if adapter is None:
-        return options
-    if adapter not in memory.models():
-        raise HTTPException(404, f"no adapter named {adapter!r}; GET /v1/models lists them")
-    return {**options, "adapter": adapter}
-
-
 def sse_event(event: Any) -> str:
     """An AnswerEvent as the frame the plugin reads."""
     data = event.data
@@ -153,7 +126,3 @@ def sse_event(event: Any) -> str:
     if event.kind in ("token", "reasoning", "replace"):
         return frame(event.kind, {"text": data})
     return frame(event.kind, as_dict(data))
-
-
-def as_dict(value: Any) -> Any:
-    return value.to_dict() if hasattr(value, "to_dict") else value

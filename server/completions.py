@@ -31,8 +31,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.chat import Citation, answer_options, as_dict, to_turns
-from server.chat import Message as Turn
+from server.answering import Citation, answer_options, as_dict, to_turns
+from server.answering import Message as Turn
 from server.errors import error_responses
 from server.state import MemoryDep, StateDep
 from server.streams import frame

@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import error_body, status_type
 
+NO_NUL = r"^[^\x00]*$"  # no file name holds a NUL byte; the OS would refuse it anyway
+
 
 class BodyLimit:
     """Refuse a declared Content-Length over the limit at once; count a chunked body as it comes."""

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from server.errors import error_responses
+from server.limits import NO_NUL
 from server.state import MemoryDep
 
 router = APIRouter(prefix="/api/v1/notes", tags=["notes"])
 
-NO_NUL = r"^[^\x00]*$"  # no file name holds a NUL byte; the OS would refuse it anyway
 NotePath = Annotated[
     str,
     Query(

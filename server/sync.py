@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from server.notes import NO_NUL
+from server.limits import NO_NUL
 from server.state import StateDep
 
 router = APIRouter(prefix="/api/v1", tags=["status"])

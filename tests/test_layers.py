@@ -126,6 +126,23 @@ def test_no_import_runs_up_the_layers() -> None:
     assert not upward, "imports that run up the layers:\n" + "\n".join(upward)
 
 
+def is_route_module(path: Path) -> bool:
+    """A server module that declares routes (`router = APIRouter(...)`)."""
+    return path.parts[-2] == "server" and "router = APIRouter(" in path.read_text("utf-8")
+
+
+def test_no_route_module_imports_another() -> None:
+    modules = known_modules()
+    routes = {name for name, path in modules.items() if is_route_module(path)}
+    crossing = [
+        found.describe()
+        for found in all_imports()
+        if found.importer in routes and found.imported in routes
+    ]
+    assert routes, "no route module found: is_route_module no longer matches the server"
+    assert not crossing, "route modules that import another route module:\n" + "\n".join(crossing)
+
+
 def test_no_import_circle() -> None:
     graph: dict[str, list[Import]] = {}
     for found in all_imports():
