@@ -139,3 +139,16 @@ def test_quotable_sentences_leave_out_markup_questions_and_dialogue() -> None:
     assert found[1] == "Immich — 2283 — телефон"
     assert found[2] == "Играю с пяти лет (см. бабушку)."
     assert not any("?" in s or s.startswith("user") for s in found)
+
+
+def test_a_scene_or_code_block_is_never_quoted() -> None:
+    text = (
+        "The boat is a 1978 Nordic Folkboat.\n```yaml\nkind: scene\nturns:\n"
+        "  - user: Где стоит лодка зимой?\n  - assistant: Under a tarp in Bolderāja.\n"
+        "tags: [the boat, winter storage, Riga]\n"
+        "```\nShe winters under a tarp in Bolderāja."
+    )
+    assert sentences(text) == [
+        "The boat is a 1978 Nordic Folkboat.",
+        "She winters under a tarp in Bolderāja.",
+    ]

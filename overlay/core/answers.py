@@ -61,11 +61,16 @@ def is_russian(text: str) -> bool:
 def sentences(text: str) -> list[str]:
     """The sentences of a passage's text, without headings and Markdown markup."""
     found: list[str] = []
+    fenced = False  # inside a ``` block: code, or a scene's YAML, is no statement of fact
     for line in text.splitlines():
         line = line.strip()
+        if line.startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
         if (
-            not line
-            or line.startswith(("#", "```", "![[", "|-", "---"))
+            fenced
+            or not line
+            or line.startswith(("#", "![[", "|-", "---"))
             or set(line) <= {"|", "-", " "}
         ):
             continue
