@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from indexer import mentions as mention_index
 from indexer.migrations import migrate
 from indexer.vectors import ChromaVectors, ChunkLike, DenseHit, VectorCollection
 from overlay.errors import StoreError
@@ -417,6 +418,14 @@ class Store:
         )
         return [(s, t, k) for s, t, k in rows]
 
+    def mentions(self) -> list[mention_index.Mention]:
+        """Unlinked mentions: a note's title or alias written in another (indexer/mentions.py)."""
+        return mention_index.edges(self.db)
+
+    def mentioned_by(self, path: str) -> list[mention_index.Mention]:
+        """The notes that write `path`'s title or an alias of it, unlinked."""
+        return mention_index.mentioning(self.db, path)
+
     def outlinks(self, path: str) -> list[StoredLink]:
         return self.links(source=path)
 
@@ -517,6 +526,7 @@ class Store:
         self._write_attachments(batch)
         dropped = self._drop_unheld(old_chunks)
         self._relink(batch, before, existed)
+        mention_index.update(self.db, [w.note for w in batch.written], batch.deleted)
         return dropped
 
     def manifest_paths(self, paths: Iterable[str]) -> list[str]:
