@@ -19,8 +19,8 @@ import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from vault_schema.notes import Note
 from vault_schema.words import STOPWORDS, stems
 
 MIN_NAME_CHARS = 4  # shorter names ('AI', 'Me') would match ordinary words everywhere
@@ -44,11 +44,34 @@ def name_key(name: str) -> str | None:
     return " ".join(words)
 
 
-def note_keys(note: Note) -> set[str]:
+class NamedText(Protocol):
+    """What mentions need of a note (a `vault_schema.notes.Note` has it)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+    @property
+    def body(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredText:
+    """A note as the index holds it: its chunks' text stands in for its body."""
+
+    path: str
+    title: str
+    aliases: tuple[str, ...]
+    body: str
+
+
+def note_keys(note: NamedText) -> set[str]:
     return {key for name in (note.title, *note.aliases) if (key := name_key(name)) is not None}
 
 
-def text_stems(note: Note) -> list[str]:
+def text_stems(note: NamedText) -> list[str]:
     return stems(_WIKI_LINK.sub(" ", note.body))
 
 
@@ -65,7 +88,15 @@ def mentioning(db: sqlite3.Connection, target: str) -> list[Mention]:
     return [Mention(*row) for row in rows]
 
 
-def update(db: sqlite3.Connection, written: Sequence[Note], deleted: Iterable[str]) -> None:
+def missing(db: sqlite3.Connection) -> list[str]:
+    """Indexed notes the mention index lacks (an index built before it existed)."""
+    rows = db.execute(
+        "SELECT path FROM notes WHERE path NOT IN (SELECT note_path FROM mention_texts)"
+    )
+    return [row[0] for row in rows]
+
+
+def update(db: sqlite3.Connection, written: Sequence[NamedText], deleted: Iterable[str]) -> None:
     """Bring the mentions up to date with these notes written and these deleted; call it
     inside the transaction that writes them."""
     written_paths = {note.path for note in written}

@@ -422,6 +422,24 @@ class Store:
         """Unlinked mentions: a note's title or alias written in another (indexer/mentions.py)."""
         return mention_index.edges(self.db)
 
+    def complete_mentions(self) -> int:
+        """Add the notes the mention index lacks, from their stored chunks (an index built
+        before mentions existed); returns how many."""
+        paths = mention_index.missing(self.db)
+        if not paths:
+            return 0
+        texts: dict[str, list[str]] = defaultdict(list)
+        for chunk in self.chunks(note_paths=paths):
+            texts[chunk.note_path].append(chunk.embedding_text)
+        names = {name.path: name for name in self.names()}
+        notes = [
+            mention_index.StoredText(p, names[p].title, names[p].aliases, "\n\n".join(texts[p]))
+            for p in paths
+        ]
+        with self._transaction():
+            mention_index.update(self.db, notes, [])
+        return len(notes)
+
     def mentioned_by(self, path: str) -> list[mention_index.Mention]:
         """The notes that write `path`'s title or an alias of it, unlinked."""
         return mention_index.mentioning(self.db, path)

