@@ -180,7 +180,7 @@ def _relook(db: sqlite3.Connection, target: str, keys: set[str], skip: set[str])
         rows = db.execute(
             "SELECT x.note_path, x.stems FROM mention_terms t JOIN mention_texts x "
             "ON x.note_path = t.note_path WHERE t.stem = ? AND instr(x.stems, ?) > 0",
-            (key.split()[0], f" {key} "),
+            (_rarest(db, key.split()), f" {key} "),
         )
         for source, text in rows:
             if source != target and source not in skip:
@@ -190,6 +190,17 @@ def _relook(db: sqlite3.Connection, target: str, keys: set[str], skip: set[str])
         "SET count = excluded.count",
         [(source, target, count) for source, count in found.items()],
     )
+
+
+def _rarest(db: sqlite3.Connection, words: list[str]) -> str:
+    """The word of a name fewest notes hold: 'the' in 'The Who' would match them all."""
+    if len(words) == 1:
+        return words[0]
+    counts = {
+        word: db.execute("SELECT COUNT(*) FROM mention_terms WHERE stem = ?", (word,)).fetchone()[0]
+        for word in set(words)
+    }
+    return min(sorted(counts), key=counts.__getitem__)
 
 
 def _insert(db: sqlite3.Connection, source: str, found: Counter[str]) -> None:
