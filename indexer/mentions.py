@@ -106,7 +106,7 @@ def update(db: sqlite3.Connection, written: Sequence[NamedText], deleted: Iterab
     sequences = {note.path: text_stems(note) for note in written}
     for note in written:
         _remember(db, note.path, note_keys(note), sequences[note.path])
-    names = _names(db)
+    names = _names(db, {stem for sequence in sequences.values() for stem in sequence})
     for note in written:
         _insert(db, note.path, _scan(sequences[note.path], names, note.path))
     for note in written:
@@ -131,7 +131,9 @@ def _forget(db: sqlite3.Connection, path: str) -> set[str]:
 
 
 def _remember(db: sqlite3.Connection, path: str, keys: set[str], sequence: list[str]) -> None:
-    db.executemany("INSERT INTO mention_names VALUES (?, ?)", [(path, key) for key in keys])
+    db.executemany(
+        "INSERT INTO mention_names VALUES (?, ?, ?)", [(path, k, k.split()[0]) for k in keys]
+    )
     # spaces at both ends so that instr(stems, ' key ') matches whole words only
     db.execute("INSERT INTO mention_texts VALUES (?, ?)", (path, f" {' '.join(sequence)} "))
     db.executemany(
@@ -139,10 +141,20 @@ def _remember(db: sqlite3.Connection, path: str, keys: set[str], sequence: list[
     )
 
 
-def _names(db: sqlite3.Connection) -> dict[str, list[tuple[tuple[str, ...], str]]]:
-    """First stem -> (the name's stems, the note it names), longest names first."""
+def _names(
+    db: sqlite3.Connection, firsts: set[str]
+) -> dict[str, list[tuple[tuple[str, ...], str]]]:
+    """First stem -> (the name's stems, the note it names), longest names first; only
+    names that start with one of `firsts` (the words of the notes to scan)."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS mention_firsts (stem TEXT PRIMARY KEY)")
+    db.execute("DELETE FROM mention_firsts")
+    db.executemany("INSERT INTO mention_firsts VALUES (?)", [(stem,) for stem in firsts])
+    rows = db.execute(
+        "SELECT note_path, key FROM mention_names WHERE first IN (SELECT stem FROM mention_firsts)"
+    ).fetchall()
+    db.execute("DELETE FROM mention_firsts")
     by_first: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
-    for path, key in db.execute("SELECT note_path, key FROM mention_names"):
+    for path, key in rows:
         words = tuple(key.split())
         by_first[words[0]].append((words, path))
     for entries in by_first.values():
