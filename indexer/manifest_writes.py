@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+from indexer import mentions as mention_index
 from indexer.records import Batch, NoteWrite, link_key
 from overlay.errors import StoreError
 from overlay.sqlite import temp_keys
@@ -48,6 +49,7 @@ class ManifestWriter:
         self._write_attachments(batch)
         dropped = self._drop_unheld(old_chunks)
         self._relink(batch, before, existed)
+        mention_index.update(self.db, [w.note for w in batch.written], batch.deleted)
         return dropped
 
     def _known_chunk_ids(self, ids: Iterable[str]) -> set[str]:

@@ -88,4 +88,20 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX chunks_by_vector_note ON chunks(vector_note);
         """,
     ),
+    (
+        "0003_unlinked_mentions",
+        """
+        -- see indexer/mentions.py; kept by Store.commit, no foreign keys: it deletes its own
+        CREATE TABLE mention_names (note_path TEXT NOT NULL, key TEXT NOT NULL,
+            first TEXT NOT NULL,  -- the key's first stem: a note's text finds names by it
+            PRIMARY KEY (note_path, key));
+        CREATE INDEX mention_names_by_first ON mention_names(first);
+        CREATE TABLE mention_texts (note_path TEXT PRIMARY KEY, stems TEXT NOT NULL);
+        CREATE TABLE mention_terms (stem TEXT NOT NULL, note_path TEXT NOT NULL,
+            PRIMARY KEY (stem, note_path)) WITHOUT ROWID;
+        CREATE TABLE mentions (source TEXT NOT NULL, target TEXT NOT NULL,
+            count INTEGER NOT NULL, PRIMARY KEY (source, target));
+        CREATE INDEX mentions_by_target ON mentions(target);
+        """,
+    ),
 ]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from indexer import mentions as mention_index
 from indexer.integrity import REBUILD_HINT, forget_clean, mark_clean, sqlite_damage
 from indexer.manifest_writes import ManifestWriter
 from indexer.migrations import MIGRATIONS
@@ -315,6 +316,32 @@ class Store:
             "JOIN notes n ON n.path = l.resolved ORDER BY l.source, l.ordinal"
         )
         return [(s, t, k) for s, t, k in rows]
+
+    def mentions(self) -> list[mention_index.Mention]:
+        """Unlinked mentions: a note's title or alias written in another (indexer/mentions.py)."""
+        return mention_index.edges(self.db)
+
+    def complete_mentions(self) -> int:
+        """Add the notes the mention index lacks, from their stored chunks (an index built
+        before mentions existed); returns how many."""
+        paths = mention_index.missing(self.db)
+        if not paths:
+            return 0
+        texts: dict[str, list[str]] = defaultdict(list)
+        for chunk in self.chunks(note_paths=paths):
+            texts[chunk.note_path].append(chunk.embedding_text)
+        names = {name.path: name for name in self.names()}
+        notes = [
+            mention_index.StoredText(p, names[p].title, names[p].aliases, "\n\n".join(texts[p]))
+            for p in paths
+        ]
+        with self._transaction():
+            mention_index.update(self.db, notes, [])
+        return len(notes)
+
+    def mentioned_by(self, path: str) -> list[mention_index.Mention]:
+        """The notes that write `path`'s title or an alias of it, unlinked."""
+        return mention_index.mentioning(self.db, path)
 
     def outlinks(self, path: str) -> list[StoredLink]:
         return self.links(source=path)

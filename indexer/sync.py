@@ -214,6 +214,7 @@ class Indexer:
                 f"{len(missing)} chunks lack a vector (an interrupted run?): embedding them"
             )
         self._repair(missing, report)
+        self.store.complete_mentions()
         self.store.drop_retired_collections()  # only now does the new collection hold all
         self._reconciled = True
 

@@ -122,6 +122,11 @@ class RetrievalSettings(Section):
     link_weight: float = Field(1.0, description="Edge weight of a link, in PageRank.")
     backlink_weight: float = Field(0.5, description="Edge weight of a backlink, in PageRank.")
     embed_weight: float = Field(1.0, description="Edge weight of an embed, in PageRank.")
+    mention_weight: float = Field(
+        0.3,
+        description="Edge weight of an unlinked mention (a note's title or alias written in "
+        "another note), in PageRank; 0 walks links only.",
+    )
     damping: float = Field(0.5, description="PageRank's chance to follow a link, not restart.")
     max_chunks_per_note: int = Field(2, description="Diversity: chunks of one note in a result.")
     min_relevance: float = Field(

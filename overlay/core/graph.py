@@ -24,7 +24,7 @@ from scipy import sparse
 class Edge:
     source: str  # note path
     target: str  # note path (resolved links only)
-    kind: str  # 'wiki', 'embed', 'markdown', 'property'
+    kind: str  # 'wiki', 'embed', 'markdown', 'property', or 'mention' (unlinked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class EdgeWeights:
     link: float = 1.0  # source -> target, as written
     backlink: float = 0.5  # target -> source: being linked to is evidence too
     embed: float = 1.0  # an embed puts the target's text inside the source
+    mention: float = 0.3  # the target's name written unlinked: weaker evidence than a link
 
 
 class LinkGraph:
@@ -50,10 +51,14 @@ class LinkGraph:
             source, target = self._index.get(edge.source), self._index.get(edge.target)
             if source is None or target is None or source == target:
                 continue
-            forward = weights.embed if edge.kind == "embed" else weights.link
+            forward = {"embed": weights.embed, "mention": weights.mention}.get(
+                edge.kind, weights.link
+            )
             rows += [source, target]
             cols += [target, source]
-            values += [forward, weights.backlink]
+            # being mentioned is weaker evidence than being linked to, by the same share
+            backward = weights.backlink * (weights.mention if edge.kind == "mention" else 1.0)
+            values += [forward, backward]
         size = len(self.notes)
         matrix = sparse.csr_matrix((values, (rows, cols)), shape=(size, size), dtype=np.float64)
         matrix.sum_duplicates()

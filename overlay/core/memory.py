@@ -46,7 +46,7 @@ class RelatedNote:
     note_path: str
     title: str
     score: float
-    reasons: tuple[str, ...]  # 'links to it', 'linked from it', 'similar: <heading>'
+    reasons: tuple[str, ...]  # 'links to it', 'linked from it', 'mentions it', 'similar: …'
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "reasons": list(self.reasons)}
@@ -156,6 +156,8 @@ class Memory:
         for link in self.store.backlinks(note_path):
             if link.source != note_path:
                 _add(reasons, scores, link.source, "linked from it", 0.8)
+        for mention in self.store.mentioned_by(note_path):
+            _add(reasons, scores, mention.source, "mentions it", 0.6)
         for chunk in self.store.chunks(note_paths=[note_path])[:4]:
             for hit in self.store.dense_search(chunk.embedding_text, self.embedder, top_k + 8):
                 for other in self.store.chunks(ids=[hit.chunk_id]):

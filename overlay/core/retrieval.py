@@ -236,6 +236,7 @@ class LinkGraphReranker(BaseNodePostprocessor):
     settings: RetrievalSettings
     top_k: int
     use_graph: bool = True
+    use_mentions: bool = True
     _store: Store = PrivateAttr()
     _lexical: LexicalRetriever = PrivateAttr()
     _graph: LinkGraph | None = PrivateAttr(default=None)
@@ -253,8 +254,12 @@ class LinkGraphReranker(BaseNodePostprocessor):
         generation = self._store.last_sync()
         if self._graph is None or generation != self._graph_for:
             s = self.settings
-            weights = EdgeWeights(s.link_weight, s.backlink_weight, s.embed_weight)
+            weights = EdgeWeights(
+                s.link_weight, s.backlink_weight, s.embed_weight, s.mention_weight
+            )
             edges = [Edge(*edge) for edge in self._store.edges()]
+            if self.use_mentions and s.mention_weight > 0:
+                edges += [Edge(m.source, m.target, "mention") for m in self._store.mentions()]
             notes = [note.path for note in self._store.notes()]
             self._graph, self._graph_for = LinkGraph(notes, edges, weights), generation
         return self._graph
@@ -338,7 +343,7 @@ class VaultRetriever:
         store: Store,
         embedder: Embedder,
         settings: RetrievalSettings,
-        mode: str = "graph",  # 'dense', 'lexical', 'hybrid' or 'graph'
+        mode: str = "graph",  # 'dense', 'lexical', 'hybrid', 'links' (no mentions) or 'graph'
     ) -> None:
         self.store = store
         self.settings = settings
@@ -355,7 +360,12 @@ class VaultRetriever:
             use_lexical=mode != "dense",
         )
         self.reranker = LinkGraphReranker(
-            store, self.lexical, settings=settings, top_k=settings.top_k, use_graph=mode == "graph"
+            store,
+            self.lexical,
+            settings=settings,
+            top_k=settings.top_k,
+            use_graph=mode in ("graph", "links"),
+            use_mentions=mode == "graph",
         )
 
     def find(self, question: str, top_k: int | None = None) -> Retrieval:
