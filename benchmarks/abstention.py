@@ -18,7 +18,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from overlay.config import load_settings
+from overlay.config_loading import load_settings
 from overlay.core.memory import Memory
 
 REPO = Path(__file__).resolve().parents[1]

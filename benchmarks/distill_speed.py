@@ -44,7 +44,8 @@ from typing import Any
 
 from distill.pipeline import DistillReport, distill
 from distill.selection import Selection
-from overlay.config import Settings, load_settings
+from overlay.config import Settings
+from overlay.config_loading import load_settings
 from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
 from vault_schema import iter_note_paths
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.vaults import SHARED_DATA, build_hotpotqa_vault
-from overlay.config import load_settings
+from overlay.config_loading import load_settings
 from overlay.core.memory import Memory
 from overlay.core.retrieval import VaultRetriever
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from overlay.config import load_settings
+from overlay.config_loading import load_settings
 from overlay.errors import ConfigError, VaultNotFound
 
 

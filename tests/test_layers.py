@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "Base",
         [
             "overlay.config",
+            "overlay.config_loading",
             "overlay.errors",
             "overlay.sqlite",
             "overlay.progress",

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from overlay.config import LoadedSettings, Settings, load_settings
+from overlay.config import Settings
+from overlay.config_loading import LoadedSettings, load_settings
 
 app = typer.Typer(
     name="overlay",

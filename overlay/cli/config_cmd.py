@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from overlay.cli.app import JsonOption, app, console, print_json, state
-from overlay.config import flatten
+from overlay.config_loading import flatten
 
 config_app = typer.Typer(help="Inspect Overlay's settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
