@@ -42,7 +42,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from distill.pipeline import DistillReport, distill
+from distill.pipeline import distill
+from distill.reports import DistillReport
 from distill.selection import Selection
 from overlay.config import Settings
 from overlay.config_loading import load_settings

@@ -239,7 +239,8 @@ def test_distill_closes_with_a_summary_of_what_it_did(make_vault: Any, tmp_path:
 
 
 def test_distill_tells_its_progress_note_by_note(make_vault: Any, make_settings: Any) -> None:
-    from distill.pipeline import DistillReport, distill
+    from distill.pipeline import distill
+    from distill.reports import DistillReport
     from distill.selection import Selection
 
     vault = make_vault({"Chats/a.md": CHAT, "Chats/b.md": CHAT.replace("Folkboat", "boat")})

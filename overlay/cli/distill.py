@@ -18,7 +18,8 @@ from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.errors import ConfigError
 
 if TYPE_CHECKING:
-    from distill.pipeline import DistillReport, ProgressHook
+    from distill.pipeline import ProgressHook
+    from distill.reports import DistillReport
 
 pairs_app = typer.Typer(help="Review, edit and export the training pairs.", no_args_is_help=True)
 app.add_typer(pairs_app, name="pairs")
