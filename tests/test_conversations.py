@@ -197,7 +197,10 @@ def test_the_http_api_logs_rates_and_corrects(memory: Memory) -> None:
     streamed = client.post("/api/v1/chat", json={**body, "stream": True}).text
     done = json.loads(streamed.split("event: done\ndata: ")[1].split("\n")[0])
     assert client.get(f"/api/v1/log/{done['log_id']}").json()["answer"] == done["text"]
-    openai = client.post("/v1/chat/completions", json={"model": "x", "messages": body["messages"]})
+    model = memory.settings.llm.model  # an unknown name is 404 model_not_found, as OpenAI says
+    openai = client.post(
+        "/v1/chat/completions", json={"model": model, "messages": body["messages"]}
+    )
     assert client.get(f"/api/v1/log/{openai.json()['log_id']}").json()["interface"] == "openai"
     rated = client.post(
         f"/api/v1/log/{log_id}/rating", json={"rating": "bad", "correction": "Kittiwake!"}
