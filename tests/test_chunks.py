@@ -107,3 +107,8 @@ def test_properties_are_one_chunk_of_key_value_lines() -> None:
     first = chunk_note(note)[0]
     assert first.text == "shrine: Fushimi Inari\nvisited: 2024-04-02\nwith: Anna, Dima"
     assert (first.heading_path, first.start_line, first.end_line) == ((), 2, 6)
+
+
+def test_properties_of_bookkeeping_alone_make_no_chunk() -> None:
+    note = parse_note("a.md", "---\ncreated: 2025-04-02\nupdated: 2026-04-19\n---\nBody text.")
+    assert [chunk.text for chunk in chunk_note(note)] == ["Body text."]

@@ -44,6 +44,7 @@ MAX_CHUNK_CHARS = 4000
 UNSEARCHED_PROPERTIES = frozenset(
     {"aliases", "alias", "tags", "tag", "cssclasses", "cssclass", "overlay", "position"}
 )
+HAS_LETTER = re.compile(r"[^\W\d_]")
 PROPERTY_LINK = re.compile(r"\[\[([^\[\]|#]*)[^\[\]]*\]\]")
 
 
@@ -130,7 +131,11 @@ def properties_text(properties: dict[str, Any]) -> str:
         rendered = _property_value(value)
         if rendered:
             lines.append(f"{key}: {rendered}")
-    return "\n".join(lines)
+    # Bookkeeping alone (`created: 2025-04-02`) says nothing to search by, and a chunk of
+    # bare dates sits close to any question the notes cannot answer.
+    return (
+        "\n".join(lines) if any(HAS_LETTER.search(line.split(": ", 1)[1]) for line in lines) else ""
+    )
 
 
 def _property_value(value: Any) -> str:
