@@ -207,7 +207,7 @@ def inside_vault(vault: Path, stored: str) -> Path:
         raise RefusedPath("unreadable", "a path cannot hold a NUL character; skipped")
     parts = stored.split("/")
     if stored.startswith("/") or ".." in parts or Path(stored).is_absolute():
-        raise RefusedPath("unreadable", "not a path inside the vault; skipped")
+        raise RefusedPath("unreadable", "a path outside the vault; skipped")
     root = vault.resolve()
     try:
         real = Path(os.path.realpath(fs_path(root, stored), strict=True))

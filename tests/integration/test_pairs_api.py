@@ -160,6 +160,7 @@ def test_the_list_pages_and_counts(review: Review) -> None:
         "rejected": 0,
         "edited": 0,
         "stale": 0,
+        "forgotten": 0,
     }
     assert page["counts"]["language"] == {"en": 3, "ru": 2}
     assert page["counts"]["source"] == {"dialogue": 2, "fact": 2, "link": 1}
