@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,11 @@ def require_samples() -> Path:
 def copy_vault(source: Path, destination: Path) -> Path:
     """A private copy of the vault `source` at `destination`: tests may edit it."""
     return Path(shutil.copytree(source, destination))
+
+
+def copy_example_notes(notes: Iterable[str], destination: Path) -> Path:
+    """A vault at `destination` holding copies of these examples/vault notes alone."""
+    for note in notes:
+        (destination / note).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(EXAMPLE_VAULT / note, destination / note)
+    return destination

@@ -8,11 +8,11 @@ two notes) or have been rejected (and counted) by the judge.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from vaults import copy_example_notes
 from vllm_server import VllmServer
 
 from distill.judge import lexical_support
@@ -24,18 +24,12 @@ from distill.sources.abstention import NOT_IN_NOTES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "vault"
 NOTES = ("People/Jānis Bērziņš.md", "People/Marta Ozola.md", "Work/Nordfrakt.md")
 
 
 @pytest.fixture
 def vault(tmp_path: Path) -> Path:
-    if not EXAMPLES.is_dir():
-        pytest.skip("examples/vault is absent")
-    for note in NOTES:
-        (tmp_path / "vault" / note).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(EXAMPLES / note, tmp_path / "vault" / note)
-    return tmp_path / "vault"
+    return copy_example_notes(NOTES, tmp_path / "vault")
 
 
 def test_smollm2_makes_grounded_pairs_of_every_source(

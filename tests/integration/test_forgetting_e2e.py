@@ -11,13 +11,13 @@ Deleting and excluding the note are tested on the cheaper parts in tests/test_fo
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
+from vaults import copy_example_notes
 
 from distill.pairs import PairFilter, PairStore
 from distill.pipeline import distill
@@ -33,7 +33,6 @@ from server.app import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "vault"
 FACT = "Chats/05_what_tension_should_the.md"
 NOTES = (FACT, "Projects/The boat.md", "Home.md")
 PHRASES = ("LAT 318", "open seams near the keel")  # said only in FACT
@@ -42,12 +41,7 @@ QUESTION = "What tension should the shrouds of my Folkboat have?"
 
 @pytest.fixture
 def vault(tmp_path: Path) -> Path:
-    if not EXAMPLES.is_dir():
-        pytest.skip("examples/vault is absent")
-    for note in NOTES:
-        (tmp_path / "vault" / note).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(EXAMPLES / note, tmp_path / "vault" / note)
-    return tmp_path / "vault"
+    return copy_example_notes(NOTES, tmp_path / "vault")
 
 
 def files_holding(folder: Path, phrase: str) -> set[Path]:

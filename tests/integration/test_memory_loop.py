@@ -22,7 +22,6 @@ The recall margin is measured, not hoped for (see `RECALL_GAIN`).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import pytest
 from factories import qa_pair
 from fastapi.testclient import TestClient
 from lora import registered_run
+from vaults import copy_example_notes
 from vllm_server import VllmServer
 
 from distill.evaluation import recall_score, words
@@ -48,7 +48,6 @@ from server.app import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "vault"
 NOTES = ("Projects/The boat.md", "People/Обо мне.md")
 DISTILLED = "Projects/The boat.md"  # SmolLM2 takes ~100 s per note on this CPU
 FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "example_vault_facts.json"
@@ -76,12 +75,7 @@ TRAINING = {
 
 @pytest.fixture
 def vault(tmp_path: Path) -> Path:
-    if not EXAMPLES.is_dir():
-        pytest.skip("examples/vault is absent")
-    for note in NOTES:
-        (tmp_path / "vault" / note).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(EXAMPLES / note, tmp_path / "vault" / note)
-    return tmp_path / "vault"
+    return copy_example_notes(NOTES, tmp_path / "vault")
 
 
 def approve_as_a_person(settings: Settings) -> tuple[int, int]:
