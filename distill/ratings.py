@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from distill.language import detect_language
-from distill.pairs import Pair, PairFilter, PairStore, pair_id
+from distill.pair_records import Pair, pair_id
+from distill.pairs import PairFilter, PairStore
 from distill.runs import RunRegistry
 from overlay.config import Settings
 from overlay.core.conversations import ConversationLog, LogEntry, LogFilter

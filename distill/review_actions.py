@@ -11,7 +11,8 @@ import getpass
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from distill.pairs import Message, Pair, PairFilter, PairStore, Status
+from distill.pair_records import Message, Pair, Status
+from distill.pairs import PairFilter, PairStore
 from overlay.errors import ConfigError
 
 

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.json_schema import SkipJsonSchema
 
 from distill import review_actions
-from distill.pairs import STATUSES, PairFilter, PairStore, Status
+from distill.pair_records import STATUSES, Status
+from distill.pairs import PairFilter, PairStore
 from distill.review_actions import StatusChanged, set_status_of, set_status_where
 from server.errors import error_responses
 from server.state import ServerState, StateDep

@@ -13,7 +13,8 @@ import click
 import typer
 from rich.console import Console
 
-from distill.pairs import PairFilter, PairStore, Status
+from distill.pair_records import Status
+from distill.pairs import PairFilter, PairStore
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.errors import ConfigError
 
