@@ -6,12 +6,12 @@ the user data dir at a tmp folder, and `make_settings` always sets `data_dir`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from vaults import EXAMPLE_VAULT, copy_vault, require_samples
+from vaults import EXAMPLE_VAULT, MakeSettings, MakeVault, copy_vault, require_samples
 
 from indexer.embedders import CountingEmbedder, Embedder
 from overlay.config import Settings
@@ -32,9 +32,6 @@ def isolated_user_dirs(
 ) -> None:
     """A default data dir (platformdirs) under tmp, never ~/.local/share."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
-
-
-MakeVault = Callable[[Mapping[str, str | bytes]], Path]
 
 
 @pytest.fixture
@@ -66,9 +63,6 @@ def example_vault(tmp_path: Path) -> Path:
 def samples(tmp_path: Path) -> Path:
     """A private copy of ../shared/vault-samples (see `vaults.require_samples`)."""
     return copy_vault(require_samples(), tmp_path / "samples")
-
-
-MakeSettings = Callable[..., Settings]
 
 
 @pytest.fixture

@@ -185,3 +185,16 @@ def _cycles(graph: dict[str, list[Import]]) -> list[list[Import]]:
         if node not in state:
             visit(node)
     return cycles
+
+
+def test_no_test_module_imports_a_conftest() -> None:
+    """tests/ and tests/integration/ each have a conftest.py; whichever pytest loads
+    first answers `import conftest`, so such an import breaks a whole-suite run."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (isinstance(node, ast.ImportFrom) and node.module == "conftest")
+        or (isinstance(node, ast.Import) and any(a.name == "conftest" for a in node.names))
+    ]
+    assert offenders == []

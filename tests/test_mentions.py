@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MakeSettings, MakeVault
+from vaults import MakeSettings, MakeVault
 
 from indexer.embedders import Embedder
 from indexer.store import Store

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
+from vaults import MakeSettings, MakeVault
 
 from indexer.embedders import HashEmbedder
 from overlay.cli import app as cli
@@ -31,8 +32,6 @@ FAKE = FakeThinkingLLM()
 REASONING, ANSWER = FAKE.reasoning_text, FAKE.answer_text
 TOKEN = "test-token"
 QUESTION = [{"role": "user", "content": "What is my boat called?"}]
-MakeSettings = Callable[..., Settings]
-MakeVault = Callable[[dict[str, str]], Path]
 BOAT = {
     "Projects/The boat.md": "# The boat\n\nMy boat is called Rusalka. She is moored at Jurmala.\n"
 }

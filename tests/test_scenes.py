@@ -4,20 +4,19 @@ taken verbatim into the pair store and the training export."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
+from vaults import MakeVault
 
 from overlay.cli import app
 from vault_schema import Role, SceneError, parse_note, read_scenes
 from vault_schema.scenes import SCHEMA
 
 runner = CliRunner()
-MakeVault = Callable[[Mapping[str, str | bytes]], Path]  # conftest's make_vault
 
 GIFTS = """\
 ---

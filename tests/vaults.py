@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pytest
+
+from overlay.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared"
@@ -21,6 +23,11 @@ SAMPLES = SHARED / "vault-samples"
 EXAMPLE_VAULT = REPO / "examples" / "vault"
 
 needs_samples = pytest.mark.needs_samples
+
+# The signatures of conftest's `make_vault` and `make_settings` fixtures, for test modules
+# to annotate with (a test module never imports conftest: two of them share that name).
+MakeVault = Callable[[Mapping[str, str | bytes]], Path]
+MakeSettings = Callable[..., Settings]
 
 
 def require_samples() -> Path:
