@@ -111,7 +111,7 @@ def load_base(base: Path | str) -> tuple[Any, Any]:
     on the CPU in the dtype it was saved in."""
     from transformers import AutoTokenizer
 
-    from overlay.core.llms.transformers_backend import load_causal_lm
+    from overlay.core.llms.causal_lm import load_causal_lm
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(base)

@@ -122,8 +122,7 @@ def generate_answers(
     import torch
     from transformers import AutoTokenizer
 
-    from overlay.core.llms.local import render_chat
-    from overlay.core.llms.transformers_backend import load_causal_lm
+    from overlay.core.llms.causal_lm import load_causal_lm, render_chat
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(base, padding_side="left")

@@ -223,7 +223,7 @@ def sample_answer(model: Any, tokenizer: Any, row: Row, max_new_tokens: int = SA
     """The trained model's greedy answer to a training prompt: proof that it generates."""
     import torch
 
-    from overlay.core.llms.local import render_chat
+    from overlay.core.llms.causal_lm import render_chat
 
     prompt = render_chat(tokenizer, row["prompt"], thinking=False)
     encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)

@@ -17,7 +17,8 @@ from llama_index.core.llms import ChatMessage
 
 from overlay.config import LLMSettings
 from overlay.core.llms import ReasoningStream, llm_from_settings, split_reasoning
-from overlay.core.llms.local import LocalLLM, render_chat
+from overlay.core.llms.causal_lm import render_chat
+from overlay.core.llms.local import LocalLLM
 from overlay.core.llms.openai_backend import OpenAICompatibleLLM, openai_llm
 from overlay.core.llms.reasoning import opens_reasoning
 from overlay.core.llms.transformers_backend import TransformersLLM

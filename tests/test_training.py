@@ -330,7 +330,7 @@ def test_training_produces_an_adapter_that_changes_the_model(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from overlay.core.llms.transformers_backend import attach_adapter
+    from overlay.core.llms.causal_lm import attach_adapter
 
     _, run = trained
     assert run.status == "trained"

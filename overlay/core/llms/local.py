@@ -35,22 +35,6 @@ def message_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
     return [{"role": str(m.role.value), "content": m.content or ""} for m in messages]
 
 
-def render_chat(tokenizer: Any, messages: list[dict[str, str]], *, thinking: bool) -> str:
-    """The prompt text of a conversation, by the model's own chat template.
-
-    `enable_thinking` is what Qwen3's template reads; templates that do not
-    know it ignore it.
-    """
-    if getattr(tokenizer, "chat_template", None) is None:
-        # A base model without a template: plain turns, so it still answers.
-        turns = [f"{m['role']}: {m['content']}" for m in messages]
-        return "\n".join([*turns, "assistant:"])
-    prompt = tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=True, enable_thinking=thinking
-    )
-    return str(prompt)
-
-
 def answer_message(reasoning: str, answer: str) -> ChatMessage:
     """An assistant message whose content is the answer; reasoning rides in a ThinkingBlock."""
     blocks: list[Any] = [ThinkingBlock(content=reasoning)] if reasoning else []

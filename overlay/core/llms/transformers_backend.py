@@ -24,7 +24,8 @@ from typing import Any
 from llama_index.core.base.llms.types import LLMMetadata
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from overlay.core.llms.local import LocalLLM, render_chat
+from overlay.core.llms.causal_lm import attach_adapter, check_adapter, load_causal_lm, render_chat
+from overlay.core.llms.local import LocalLLM
 from overlay.core.models import resolve_model
 from overlay.errors import ModelUnavailable
 
@@ -113,7 +114,7 @@ class TransformersLLM(LocalLLM):
         if not hasattr(shared.model, "peft_config"):
             shared.model = attach_adapter(shared.model, Path(self.adapter), name)
         elif name not in shared.model.peft_config:
-            _check_adapter(Path(self.adapter))
+            check_adapter(Path(self.adapter))
             shared.model.load_adapter(self.adapter, adapter_name=name)
         shared.model.set_adapter(name)
         shared.model.eval()
@@ -209,40 +210,6 @@ class TransformersLLM(LocalLLM):
             "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
             **sampling,
         }
-
-
-def accelerator() -> tuple[str, Any]:
-    """Where a model runs and in what dtype: cuda in bf16 when a GPU is present (half the
-    memory of fp32, and what its tensor cores are fast at), else the CPU in the dtype
-    the model was saved in."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return "cpu", "auto"
-
-
-def load_causal_lm(source: Path | str) -> Any:
-    """A causal LM from a folder or hub name, on the accelerator when one is present
-    (every place that loads a model: answers, evaluation, replay, distillation)."""
-    from transformers import AutoModelForCausalLM
-
-    device, dtype = accelerator()
-    model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    return model.to(device)
-
-
-def attach_adapter(model: Any, folder: Path, name: str = "default") -> Any:
-    """The model with a peft LoRA adapter from `folder` applied (not merged) as `name`."""
-    from peft import PeftModel
-
-    _check_adapter(folder)
-    return PeftModel.from_pretrained(model, str(folder), adapter_name=name)
-
-
-def _check_adapter(folder: Path) -> None:
-    if not (folder / "adapter_config.json").is_file():
-        raise ModelUnavailable(f"{folder} is not a LoRA adapter: it has no adapter_config.json")
 
 
 class _StopWhenSet:

@@ -24,7 +24,8 @@ from typing import Any
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from overlay.core.llms.local import LocalLLM, render_chat
+from overlay.core.llms.causal_lm import render_chat
+from overlay.core.llms.local import LocalLLM
 from overlay.core.models import resolve_model
 from overlay.errors import DependencyMissing, ModelUnavailable
 
