@@ -45,9 +45,9 @@ from typing import Any
 from distill.pipeline import distill
 from distill.reports import DistillReport
 from distill.selection import Selection
-from overlay.config import Settings
+from overlay.config import Settings, default_models_dir
 from overlay.config_loading import load_settings
-from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
+from overlay.core.models import BUNDLED, ensure_converted
 from vault_schema import iter_note_paths
 
 REPO = Path(__file__).resolve().parents[1]

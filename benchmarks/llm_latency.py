@@ -24,9 +24,9 @@ from typing import Any
 
 from llama_index.core.llms import LLM, ChatMessage
 
-from overlay.config import LLMSettings
+from overlay.config import LLMSettings, default_models_dir
 from overlay.core.llms import llm_from_settings
-from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
+from overlay.core.models import BUNDLED, ensure_converted
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "llm_latency.json"

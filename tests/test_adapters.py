@@ -23,10 +23,10 @@ from distill.promotion import (
 )
 from distill.runs import RunRegistry
 from overlay.cli import app
-from overlay.config import EvalSettings, Settings
+from overlay.config import EvalSettings, Settings, default_models_dir
 from overlay.core.chat import ChatTurn
 from overlay.core.memory import Memory
-from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
+from overlay.core.models import BUNDLED, ensure_converted
 from overlay.daemon.daemon import schedule_jobs
 from overlay.daemon.schedule import Scheduler
 from overlay.errors import ConfigError

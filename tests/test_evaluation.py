@@ -17,9 +17,9 @@ from distill.promotion import check_gates
 from distill.runs import RunRegistry
 from indexer.embedders import Embedder
 from overlay.cli import app
-from overlay.config import Settings
+from overlay.config import Settings, default_models_dir
 from overlay.core.memory import Memory
-from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
+from overlay.core.models import BUNDLED, ensure_converted
 from overlay.errors import ConfigError
 
 runner = CliRunner()

