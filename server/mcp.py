@@ -83,15 +83,7 @@ def vault_server(memory: Memory) -> Server[Any]:
     ) -> types.ReadResourceResult:
         return await anyio.to_thread.run_sync(read_note_resource, memory, str(params.uri))
 
-    return Server(
-        "overlay",
-        version=_version(),
-        instructions=INSTRUCTIONS,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-        on_list_resources=list_resources,
-        on_read_resource=read_resource,
-    )
+    return overlay_server(list_tools, call_tool, list_resources, read_resource)
 
 
 def call_tool_now(memory: Memory, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -261,6 +253,13 @@ def relay_server(upstream: ClientSession) -> Server[Any]:
     async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> Any:
         return await upstream.read_resource(str(params.uri))
 
+    return overlay_server(list_tools, call_tool, list_resources, read_resource)
+
+
+def overlay_server(
+    list_tools: Any, call_tool: Any, list_resources: Any, read_resource: Any
+) -> Server:
+    """The MCP server Overlay is to clients, with these handlers (served here or relayed)."""
     return Server(
         "overlay",
         version=_version(),
