@@ -38,9 +38,10 @@ from typing import Any, Protocol
 from distill.pairs import PairStore
 from distill.runs import Run, RunRegistry
 from indexer.scrub import scrub_deleted_documents
-from indexer.store import CHROMA_DIR
+from indexer.store import CHROMA_DIR, Store
 from overlay.config import Settings
 from overlay.core.conversations import ConversationLog
+from overlay.errors import ConfigError
 from overlay.sqlite import Database, Migration
 from vault_schema import SkippedFile, read_note
 
@@ -365,3 +366,22 @@ def compact(data_dir: Path) -> None:
             db.close()
         except sqlite3.Error as error:  # busy: the next forgetting compacts it again
             log.warning("could not compact %s: %s", path.name, error)
+
+
+def forget_on_demand(
+    store: Store, vault: Path, paths: Sequence[str], *, undo: bool = False
+) -> list[str]:
+    """Mark notes forgotten on demand (with `undo`: no longer); the next sync of them then
+    forgets them everywhere (or indexes them again). Returns them as vault-relative names;
+    a path that is not a note of the vault is a ConfigError, and nothing is marked."""
+    wanted = [_note_of_the_vault(vault, path) for path in paths]
+    listed = store.forgotten_on_demand()
+    store.set_forgotten_on_demand(listed - set(wanted) if undo else listed | set(wanted))
+    return wanted
+
+
+def _note_of_the_vault(vault: Path, path: str) -> str:
+    candidate = (vault / path).resolve()
+    if not candidate.is_relative_to(vault.resolve()) or not path.endswith(".md"):
+        raise ConfigError(f"{path} is not a note of the vault (a vault-relative path to a .md)")
+    return candidate.relative_to(vault.resolve()).as_posix()

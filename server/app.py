@@ -41,6 +41,7 @@ from server import (
     model_list,
     notes,
     pairs,
+    privacy,
     review,
     search,
 )
@@ -64,6 +65,7 @@ GUARDED = (
     chat,
     conversations,
     sync_routes,
+    privacy,
     pairs,
     model_list,
     completions,

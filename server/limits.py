@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.errors import error_body, status_type
 
 NO_NUL = r"^[^\x00]*$"  # no file name holds a NUL byte; the OS would refuse it anyway
+SYNC_WAIT_S = 600.0  # the longest a request waits for the sync it asked for
 
 
 class BodyLimit:

@@ -7,12 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from server.limits import NO_NUL
+from server.limits import NO_NUL, SYNC_WAIT_S
 from server.state import StateDep
 
 router = APIRouter(prefix="/api/v1", tags=["status"])
-
-MAX_WAIT_S = 600.0
 
 
 class SyncRequest(BaseModel):
@@ -50,7 +48,7 @@ def request_sync(body: SyncRequest, state: StateDep, response: Response) -> Sync
     ticket = state.sync.request(body.paths)
     if not body.wait:
         return SyncResult(state=state.sync.state, finished=False)
-    finished = state.sync.wait(ticket, MAX_WAIT_S)
+    finished = state.sync.wait(ticket, SYNC_WAIT_S)
     response.status_code = status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED
     return SyncResult(
         state=state.sync.state,

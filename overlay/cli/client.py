@@ -117,6 +117,10 @@ class DaemonClient:
         """`{"state", "finished", "report", "error"}`; with `wait`, after the sync ran."""
         return self._json("POST", "/sync", json={"paths": paths, "wait": wait})
 
+    def forget(self, paths: list[str], *, undo: bool = False) -> dict[str, Any]:
+        """`{"notes", "finished", "error"}` once the daemon's sync has forgotten them."""
+        return self._json("POST", "/forget", json={"paths": paths, "undo": undo})
+
     def answer(
         self,
         messages: list[dict[str, str]],

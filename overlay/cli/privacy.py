@@ -4,15 +4,15 @@ forget notes on demand, audit what is left of forgotten notes, delete tainted we
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from overlay.cli.access import daemon
 from overlay.cli.adapters import adapters_app
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.cli.index import forget_dropped, open_indexer
-from overlay.errors import ConfigError
+from overlay.errors import ConfigError, StoreError
 
 privacy_app = typer.Typer(help="Audit what Overlay keeps of forgotten notes.", no_args_is_help=True)
 app.add_typer(privacy_app, name="privacy")
@@ -30,24 +30,23 @@ def forget(
     (text deleted), log entries citing them (scrubbed), and adapters trained on them
     (tainted, out of service). Notes stay forgotten until `overlay forget --undo`.
     """
+    from distill.forgetting import forget_on_demand
+
     settings = state(ctx).settings()
     vault = settings.require_vault()
-    wanted = [_vault_relative(vault, path) for path in paths]
-    with open_indexer(settings, "overlay forget", progress=False) as indexer:
-        listed = indexer.store.forgotten_on_demand()
-        changed = listed - set(wanted) if undo else listed | set(wanted)
-        indexer.store.set_forgotten_on_demand(changed)
-        report = indexer.sync()
-        forget_dropped(settings, report)
+    if (client := daemon(ctx)) is not None:  # the daemon holds the index: it forgets
+        with client:
+            done = client.forget(paths, undo=undo)
+        wanted = done["notes"]
+        if done["error"]:
+            raise StoreError(f"the daemon's sync failed: {done['error']}")
+    else:
+        with open_indexer(settings, "overlay forget", progress=False) as indexer:
+            wanted = forget_on_demand(indexer.store, vault, paths, undo=undo)
+            report = indexer.sync()
+            forget_dropped(settings, report)
     verb = "indexed again" if undo else "forgotten"
     console.print(f"{len(wanted)} note(s) {verb}: {', '.join(wanted)}", highlight=False)
-
-
-def _vault_relative(vault: Path, path: str) -> str:
-    candidate = (vault / path).resolve()
-    if not candidate.is_relative_to(vault.resolve()) or not path.endswith(".md"):
-        raise ConfigError(f"{path} is not a note of the vault (a vault-relative path to a .md)")
-    return candidate.relative_to(vault.resolve()).as_posix()
 
 
 @privacy_app.command("check")

@@ -123,6 +123,29 @@ def test_a_second_writer_is_refused_while_serving(served: Served, tmp_path: Path
     stop(served, signal.SIGTERM)
 
 
+def test_overlay_forget_while_serving_asks_the_daemon(served: Served, tmp_path: Path) -> None:
+    wait_for(lambda: served.get("/api/v1/status").json()["state"] == "idle")
+    note = "Projects/The boat.md"
+
+    def found() -> bool:
+        hits = served.get("/api/v1/search", q="Folkboat Kittiwake").json()["hits"]
+        return note in {hit["note_path"] for hit in hits}
+
+    assert found()
+    for extra, shown, present in ((), "forgotten", False), (("--undo",), "indexed again", True):
+        forgot = subprocess.run(  # the daemon holds the index: a second writer would be refused
+            overlay("--vault", str(served.vault), "forget", note, *extra, data_dir=served.data_dir),
+            env=environment(tmp_path / "models"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert forgot.returncode == 0, forgot.stderr
+        assert f"1 note(s) {shown}: {note}" in forgot.stdout
+        assert found() is present  # answered after the daemon's sync: no waiting needed
+    stop(served, signal.SIGTERM)
+
+
 def test_a_note_saved_while_serving_is_found_without_asking(served: Served) -> None:
     wait_for(lambda: served.get("/api/v1/status").json()["state"] == "idle")
     note = served.vault / "Notes" / "Heron.md"
