@@ -12,15 +12,18 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
 from distill.forgetting import forget_on_demand
-from server.limits import NO_NUL, SYNC_WAIT_S
+from server.errors import error_responses
+from server.limits import SYNC_WAIT_S
 from server.state import StateDep
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
 
+NOTE_PATH = r"^[^\x00]*\.md$"  # a note; one outside the vault is refused, 400
+
 
 class ForgetRequest(BaseModel):
     paths: list[
-        Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=NO_NUL)]
+        Annotated[str, StringConstraints(min_length=4, max_length=1024, pattern=NOTE_PATH)]
     ] = Field(min_length=1, max_length=10_000, description="Vault-relative notes (.md).")
     undo: bool = Field(default=False, description="Index these notes again instead.")
 
@@ -31,7 +34,7 @@ class ForgetResult(BaseModel):
     error: str | None = Field(default=None, description="Why that sync failed, if it did.")
 
 
-@router.post("/forget", response_model=ForgetResult)
+@router.post("/forget", response_model=ForgetResult, responses=error_responses(400))
 def forget_notes(body: ForgetRequest, state: StateDep) -> ForgetResult:
     """Forget these notes everywhere though they stay in the vault: the index, their pairs
     (text deleted), log entries citing them (scrubbed), adapters trained on them (tainted,
