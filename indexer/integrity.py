@@ -2,8 +2,7 @@
 
 The vault is the source of truth, so every repair is a re-sync:
 - SQLite: `PRAGMA quick_check` at open, only when the file changed since the last
-  clean close (a stamp of its size and mtime written by `Store.close`), so a normal
-  start costs one `stat`, and a crash or a foreign write is checked before use;
+  clean close (`overlay.sqlite.sqlite_damage`, as for every database of Overlay);
 - Chroma: the number of vectors against the number of distinct chunks the manifest
   holds; fewer vectors mean dense search answers from part of the vault (`degraded`);
 - `rebuild_index_files` removes the index (never the vault, pairs, runs or the
@@ -12,63 +11,19 @@ The vault is the source of truth, so every repair is a re-sync:
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 from typing import Protocol
 
-CLEAN_STAMP = "index.clean.json"
+from overlay.sqlite import clean_stamp
+
 REBUILD_HINT = "run `overlay index --rebuild` to rebuild it from the vault"
 
 
 class CountedStore(Protocol):
     def chunk_count(self) -> int: ...
     def vector_count(self) -> int: ...
-
-
-def _stamp_of(db: Path) -> dict[str, int]:
-    stat = db.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def mark_clean(db: Path) -> None:
-    """Remember the database as it is after a clean close."""
-    if db.is_file():
-        (db.parent / CLEAN_STAMP).write_text(json.dumps(_stamp_of(db)), encoding="utf-8")
-
-
-def forget_clean(db: Path) -> None:
-    """A store is open: until it closes cleanly, the next open checks the file."""
-    (db.parent / CLEAN_STAMP).unlink(missing_ok=True)
-
-
-def closed_cleanly(db: Path) -> bool:
-    """Whether the file is as the last clean close left it."""
-    try:
-        stamp = json.loads((db.parent / CLEAN_STAMP).read_text(encoding="utf-8"))
-        return bool(stamp == _stamp_of(db))
-    except (OSError, ValueError):
-        return False
-
-
-def sqlite_damage(db: Path, *, always: bool = False) -> str | None:
-    """What is wrong with the database file, or None (also for a file not there yet).
-
-    Checked only when it changed since the last clean close, unless `always`."""
-    if not db.is_file() or (closed_cleanly(db) and not always):
-        return None
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
-            rows = connection.execute("PRAGMA quick_check").fetchall()
-    except sqlite3.DatabaseError as error:
-        return f"{db.name} is damaged ({error})"
-    problems = [str(row[0]) for row in rows if row[0] != "ok"]
-    if problems:
-        return f"{db.name} is damaged (quick_check: {'; '.join(problems[:3])})"
-    return None
 
 
 def vector_gap(store: CountedStore) -> str | None:
@@ -85,7 +40,13 @@ def vector_gap(store: CountedStore) -> str | None:
 
 def index_files(data_dir: Path, db_name: str, chroma_dir: str) -> list[Path]:
     """The files and folders that make up the index in a data dir (those that exist)."""
-    names = [db_name, f"{db_name}-wal", f"{db_name}-shm", chroma_dir, CLEAN_STAMP]
+    names = [
+        db_name,
+        f"{db_name}-wal",
+        f"{db_name}-shm",
+        chroma_dir,
+        clean_stamp(Path(db_name)).name,
+    ]
     return [data_dir / name for name in names if os.path.lexists(data_dir / name)]
 
 

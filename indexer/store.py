@@ -34,13 +34,21 @@ import numpy as np
 import numpy.typing as npt
 
 from indexer import mentions as mention_index
-from indexer.integrity import REBUILD_HINT, forget_clean, mark_clean, sqlite_damage
+from indexer.integrity import REBUILD_HINT
 from indexer.manifest_writes import ManifestWriter
 from indexer.migrations import MIGRATIONS
 from indexer.records import Batch, IndexedNote, NoteName, StoredChunk, StoredLink, StoreStats
 from indexer.vectors import ChromaVectors, ChunkLike, DenseHit, VectorCollection
 from overlay.errors import StoreError
-from overlay.sqlite import apply_migrations, connect, temp_keys, transaction
+from overlay.sqlite import (
+    apply_migrations,
+    connect,
+    forget_clean,
+    mark_clean,
+    sqlite_damage,
+    temp_keys,
+    transaction,
+)
 from vault_schema.chunks import Chunk
 
 if TYPE_CHECKING:

@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 
+from indexer.integrity import REBUILD_HINT
 from overlay.errors import StoreError
+from overlay.sqlite import forget_clean, mark_clean, sqlite_damage
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -40,6 +42,9 @@ class ChunkLike(Protocol):
     def text(self) -> str: ...
     @property
     def ordinal(self) -> int: ...
+
+
+CHROMA_DB = "chroma.sqlite3"  # the file embedded Chroma keeps its data in
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +147,16 @@ class ChromaVectors:
         close = getattr(client, "close", None)  # chromadb >= 1.1 counts its clients
         if close is not None:
             close()
+        if client is not None and self.url is None:
+            with suppress(OSError):
+                mark_clean(self.path / CHROMA_DB)
 
     def _chroma(self) -> ClientAPI:
         if self._client is None:
+            if self.url is None:  # Chroma's own SQLite file, checked like ours
+                if (damage := sqlite_damage(self.path / CHROMA_DB)) is not None:
+                    raise StoreError(f"the vector store {self.path}: {damage}; {REBUILD_HINT}")
+                forget_clean(self.path / CHROMA_DB)
             self._client = chroma_client(self.path, self.url)
         return self._client
 

@@ -12,15 +12,21 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
-from indexer.integrity import closed_cleanly, sqlite_damage, vector_gap
+from indexer.integrity import vector_gap
 from indexer.store import DB_FILE, Store
+from indexer.vectors import CHROMA_DB
 from overlay.cli import app
+from overlay.config import Settings
+from overlay.core.conversations import ConversationLog
 from overlay.errors import StoreError
+from overlay.sqlite import closed_cleanly, sqlite_damage
 
 runner = CliRunner()
 NOTES = {
@@ -117,11 +123,77 @@ def test_doctor_reports_a_healthy_data_dir_then_names_the_damage(
     assert {f["check"]: f["ok"] for f in json.loads(healthy.stdout)["health"]} == {
         "index": True,
         "vectors": True,
+        "stores": True,
         "daemon": True,
     }
     (data / "daemon.json").write_text(json.dumps({"pid": 2**22 + 1, "url": "http://x"}))
     garble_the_middle(data / DB_FILE)
+    truncate(data / "forgetting.sqlite3")
     sick = invoke("--vault", str(vault), "doctor", data=data)
     assert sick.exit_code == 1
     assert "PROBLEM index" in sick.output and "overlay index --rebuild" in sick.output
+    assert "PROBLEM stores: forgetting.sqlite3 is damaged" in sick.output
     assert "PROBLEM daemon: daemon.json names pid" in sick.output
+
+
+# ---- every store file, damaged three ways ----
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def garble_the_header(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:100] + random.Random(3).randbytes(3996) + data[4096:])
+
+
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "truncated": truncate,
+    "garbled": garble_the_middle,
+    "bad header": garble_the_header,
+}
+INDEX_FILES = {DB_FILE: ["search", "boats"], f"chroma/{CHROMA_DB}": ["search", "boats"]}
+OTHER_FILES = {  # what the person keeps: named, never rebuilt behind their back
+    "pairs.sqlite3": ["pairs", "list"],
+    "conversations.sqlite3": ["log"],
+}
+
+
+@pytest.fixture(scope="module")
+def used_data_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A vault indexed and distilled, and a conversation log: every store file exists."""
+    root = tmp_path_factory.mktemp("damage")
+    vault = root / "vault"
+    for name, text in NOTES.items():
+        (vault / name).parent.mkdir(parents=True, exist_ok=True)
+        (vault / name).write_text(text, encoding="utf-8")
+    data = root / "data"
+    for args in (["index", str(vault)], ["--vault", str(vault), "distill", "--all", "-q"]):
+        assert invoke(*args, data=data).exit_code == 0
+    settings = Settings.model_validate({"vault": vault, "data_dir": data})
+    ConversationLog.from_settings(settings).close()  # made as a first answer makes it
+    return vault, data
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+@pytest.mark.parametrize("name", [*INDEX_FILES, *OTHER_FILES])
+def test_a_damaged_store_file_is_named_and_the_index_is_rebuilt_from_the_vault(
+    used_data_dir: tuple[Path, Path], tmp_path: Path, name: str, how: str
+) -> None:
+    vault, clean_data = used_data_dir
+    data = Path(shutil.copytree(clean_data, tmp_path / "data"))
+    DAMAGE[how](data / name)
+    command = ["--vault", str(vault), *{**INDEX_FILES, **OTHER_FILES}[name]]
+
+    damaged = invoke(*command, data=data)
+
+    assert isinstance(damaged.exception, StoreError), damaged.output  # no traceback
+    assert Path(name).name in str(damaged.exception) and "damaged" in str(damaged.exception)
+    if name in INDEX_FILES:
+        assert "overlay index --rebuild" in str(damaged.exception)
+        assert invoke("index", str(vault), "--rebuild", data=data).exit_code == 0
+        assert snapshot(data) == snapshot(clean_data)
+    else:  # moved aside, as the message says, the command works again (with a new file)
+        (data / name).rename(data / f"{name}.damaged")
+    assert invoke(*command, data=data).exit_code == 0

@@ -27,9 +27,11 @@ class Finding:
 
 
 def data_dir_health(settings: Settings) -> list[Finding]:
-    """What is right and wrong with the index, vectors and daemon files of the data dir."""
-    from indexer.integrity import REBUILD_HINT, sqlite_damage
+    """What is right and wrong with the index, vectors, other stores and daemon file of the
+    data dir."""
+    from indexer.integrity import REBUILD_HINT
     from indexer.store import DB_FILE
+    from overlay.sqlite import sqlite_damage
 
     data = settings.resolved_data_dir()
     if not (data / DB_FILE).is_file():
@@ -42,8 +44,21 @@ def data_dir_health(settings: Settings) -> list[Finding]:
     ]
     if damage is None:
         findings.append(_vectors(settings))
+    findings.append(_stores(data, DB_FILE))
     findings.append(_daemon_file(data))
     return findings
+
+
+def _stores(data: Path, index_file: str) -> Finding:
+    """The other databases (pairs, runs, log, forgetting journal): these hold what the
+    person made, so damage is named, never rebuilt over."""
+    from overlay.sqlite import REPAIR_HINT, sqlite_damage
+
+    files = sorted(path for path in data.glob("*.sqlite3") if path.name != index_file)
+    damaged = [problem for path in files if (problem := sqlite_damage(path, always=True))]
+    if damaged:
+        return Finding("stores", False, f"{'; '.join(damaged)}; {REPAIR_HINT}")
+    return Finding("stores", True, f"quick_check ok: {', '.join(p.name for p in files)}")
 
 
 def _vectors(settings: Settings) -> Finding:
