@@ -19,11 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from overlay.config import Settings
 from overlay.errors import ConfigError, RunNotFound
 from overlay.sqlite import Database, Migration
 
 __all__ = ["RUN_STATUSES", "Run", "RunNotFound", "RunRegistry"]
+
+TRAINING_LOCK = "training.lock"  # in the runs folder, held by the process that trains
+KILLED = "killed: the process training it ended before the run finished"
 
 RUN_STATUSES = (
     "training", "trained", "failed", "evaluated", "promoted", "rejected", "retired",
@@ -260,6 +265,36 @@ class RunRegistry:
             folder=self.runs_dir / run_id,
             log=log,
         )
+
+
+def training_lock(registry: RunRegistry) -> FileLock:
+    """Held by the one process that trains in this data dir (flock: freed when it dies)."""
+    registry.runs_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(registry.runs_dir / TRAINING_LOCK))
+
+
+def settle_abandoned_runs(registry: RunRegistry) -> list[Run]:
+    """When no process trains, runs still `training` were abandoned (kill -9, a power
+    cut): marked `failed`, saying so; returns them. Nothing, while one trains."""
+    lock = training_lock(registry)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return []
+    try:
+        return mark_abandoned(registry)
+    finally:
+        lock.release()
+
+
+def mark_abandoned(registry: RunRegistry) -> list[Run]:
+    """Every run still `training` marked `failed` as killed: call with the training lock."""
+    settled = []
+    for run in registry.list():
+        if run.status == "training":
+            registry.log_event(run.id, "failed", reason=KILLED, error="Killed")
+            settled.append(registry.update(run.id, status="failed", metrics={"error": KILLED}))
+    return settled
 
 
 def _now() -> str:

@@ -37,7 +37,7 @@ from transformers import TrainerCallback
 from distill.callbacks import ProgressCallback
 from distill.fitting import Attempt, Fitted, fit, parameter_count
 from distill.pairs import PairStore
-from distill.runs import Run, RunRegistry
+from distill.runs import Run, RunRegistry, mark_abandoned, training_lock
 from distill.training_data import (
     Row,
     TrainingData,
@@ -47,7 +47,7 @@ from distill.training_data import (
 )
 from overlay.config import Settings
 from overlay.core.models import resolve_model
-from overlay.errors import ConfigError
+from overlay.errors import ConfigError, StoreLocked
 
 __all__ = ["train", "training_pairs"]  # training_pairs: what a run would train on
 SAMPLE_TOKENS = 32
@@ -73,6 +73,8 @@ def train(
         registry = registry or stack.enter_context(RunRegistry.from_settings(settings))
         store = store or stack.enter_context(PairStore.from_settings(settings))
         require_training_pairs(store)  # before loading anything
+        stack.enter_context(_training_alone(registry))
+        mark_abandoned(registry)  # runs of a killed process before this one
         base = resolve_model(settings.llm.model, settings.llm.models_dir)
         sized, chosen = settings.train.for_model(parameter_count(base))
         settings = settings.model_copy(update={"train": sized})
@@ -112,6 +114,25 @@ def run_config(
         "pair_ids": data.pair_ids,
         "loss": "completion only (the final assistant message)",
     }
+
+
+@contextmanager
+def _training_alone(registry: RunRegistry) -> Iterator[None]:
+    """The training lock of the data dir, or a clear error while another process trains."""
+    from filelock import Timeout
+
+    lock = training_lock(registry)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise StoreLocked(
+            "another process is training in this data dir (see `overlay runs`); "
+            "one run trains at a time"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextmanager

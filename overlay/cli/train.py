@@ -147,9 +147,10 @@ def runs_cmd(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from distill.runs import RunRegistry
+    from distill.runs import RunRegistry, settle_abandoned_runs
 
     with RunRegistry.from_settings(state(ctx).settings()) as registry:
+        settle_abandoned_runs(registry)  # a killed run shows as failed, not training forever
         runs, promoted = registry.list(), registry.promoted()
     in_service = promoted.id if promoted else None
     if json_output:

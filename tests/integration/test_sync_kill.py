@@ -1,9 +1,11 @@
-"""SIGKILL a real `overlay index` mid-way; the next run ends exactly where a clean run does."""
+"""SIGKILL a real `overlay index` or `overlay train` mid-way: the index resumes to where a
+clean run ends; a killed training shows as failed and blocks no later one."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -13,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import qa_pair
 
+from distill.pairs import PairStore
+from distill.runs import RunRegistry, training_lock
 from indexer.store import Store
+from overlay.config import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -94,3 +100,62 @@ def test_a_killed_first_index_resumes_to_the_same_index_as_a_clean_run(
     killed_state, clean_state = snapshot(data), snapshot(tmp_path / "clean")
     assert killed_state == clean_state  # same notes, chunks, links and vectors
     assert killed_state["vectors"] == killed_state["held"]  # manifest == Chroma
+
+
+def runs_in(data: Path) -> list[tuple[str, str]]:
+    try:
+        with sqlite3.connect(data / "runs.sqlite3", timeout=0.1) as db:
+            return list(db.execute("SELECT id, status FROM runs ORDER BY seq"))
+    except sqlite3.Error:
+        return []  # not created yet
+
+
+@pytest.mark.parametrize("seed", [11])
+def test_a_training_killed_at_a_random_moment_shows_as_failed_and_frees_the_lock(
+    tmp_path: Path, seed: int
+) -> None:
+    data = tmp_path / "data"
+    settings = Settings.model_validate({"data_dir": data})
+    with PairStore.from_settings(settings) as store:
+        store.add(
+            qa_pair(f"What is fact {n}?", f"Fact {n} is {n * 7}.", note=f"n{n}.md",
+                    status="approved")
+            for n in range(24)
+        )  # fmt: skip
+    env = {
+        **os.environ,
+        "OVERLAY_TRAIN__EPOCHS": "4",
+        "OVERLAY_TRAIN__MAX_LENGTH": "64",
+        "OVERLAY_TRAIN__REPLAY_SHARE": "0",
+    }
+    process = subprocess.Popen(
+        [OVERLAY, "--data-dir", str(data), "train"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 300
+    while not runs_in(data) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(random.Random(seed).uniform(0.0, 3.0))  # loading, or a step
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    [(run_id, status)] = runs_in(data)
+    assert status == "training", "the kill came too late to interrupt anything"
+
+    shown = subprocess.run(
+        [OVERLAY, "--data-dir", str(data), "runs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    [run] = json.loads(shown.stdout)
+    assert (run["id"], run["status"]) == (run_id, "failed")
+    assert run["metrics"]["error"].startswith("killed")
+    with RunRegistry.from_settings(settings) as registry:
+        lock = training_lock(registry)
+        lock.acquire(timeout=0)  # a new training may start at once
+        lock.release()
