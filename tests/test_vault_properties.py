@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from indexer.embedders import HashEmbedder
@@ -91,6 +91,7 @@ def make(path: Path, kind: str, outside: Path, root: Path) -> None:
 @pytest.mark.timeout(300)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(folders=st.lists(names, max_size=2, unique=True), items=entries)
+@example(folders=[b"\x80"], items=[(b"%", "note", 1)])  # found by CI: a '%' under an escape
 def test_a_sync_of_any_tree_indexes_every_note_inside_and_nothing_outside(
     folders: list[bytes], items: list[tuple[bytes, str, int]]
 ) -> None:

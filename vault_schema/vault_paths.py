@@ -50,10 +50,16 @@ class VaultListing:
 
 
 def stored_name(name: str) -> str:
-    """A file system name (surrogate-escaped where not UTF-8) as it is stored and shown."""
-    if not any(ord(char) in SURROGATES for char in name):
-        return name
-    return "".join(_escape(char) for char in name)
+    """A file system name or path (surrogate-escaped where not UTF-8) as it is stored and
+    shown, a component at a time as `fs_path` reads it back: a component that is valid
+    UTF-8 stays as it is, even under a folder whose name is escaped."""
+    return "/".join(_stored_part(part) for part in name.split("/"))
+
+
+def _stored_part(part: str) -> str:
+    if not any(ord(char) in SURROGATES for char in part):
+        return part
+    return "".join(_escape(char) for char in part)
 
 
 def _escape(char: str) -> str:
