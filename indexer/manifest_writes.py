@@ -19,6 +19,7 @@ from indexer.records import Batch, NoteWrite, link_key
 from overlay.errors import StoreError
 from overlay.sqlite import temp_keys
 from vault_schema.links import LinkResolver
+from vault_schema.scenes import is_scene_note
 
 
 class ManifestWriter:
@@ -80,8 +81,16 @@ class ManifestWriter:
         note = write.note
         self.db.execute("DELETE FROM notes WHERE path = ?", (note.path,))
         self.db.execute(
-            "INSERT INTO notes VALUES (?, ?, ?, ?, ?, ?)",
-            (note.path, note.title, note.content_hash, note.mtime, write.size, time.time()),
+            "INSERT INTO notes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                note.path,
+                note.title,
+                note.content_hash,
+                note.mtime,
+                write.size,
+                time.time(),
+                is_scene_note(note),
+            ),
         )
         self.db.executemany(
             "INSERT OR IGNORE INTO chunks (id, heading_path, text, vector_note) VALUES (?, ?, ?, ?)",

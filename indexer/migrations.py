@@ -104,4 +104,13 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX mentions_by_target ON mentions(target);
         """,
     ),
+    (
+        "0004_scene_notes",
+        """
+        -- a note marked `overlay: scene` tells how to answer; its text is no statement of fact
+        ALTER TABLE notes ADD COLUMN scene INTEGER NOT NULL DEFAULT 0;
+        -- every note is read again on the next sync (no embedding: its chunks are known)
+        UPDATE notes SET content_hash = '', size = -1;
+        """,
+    ),
 ]

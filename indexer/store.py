@@ -268,6 +268,10 @@ class Store:
         rows = self.db.execute("SELECT path, title FROM notes ORDER BY path")
         return [NoteName(path, title, tuple(aliases.get(path, ()))) for path, title in rows]
 
+    def scene_notes(self) -> set[str]:
+        """Notes marked `overlay: scene`: how to answer, not what is true."""
+        return {row[0] for row in self.db.execute("SELECT path FROM notes WHERE scene")}
+
     def attachments(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT path FROM attachments")}
 

@@ -46,10 +46,9 @@ def test_held_out_questions_are_answered_with_the_fact_and_its_note(
     shares = {language: sum(r) / len(r) for language, r in right.items()}
     print("held-out answers with the fact and its note:", shares)
     assert len(HELD_OUT) >= 20 and set(shares) == {"en", "ru"}
-    # Issue 15 asks for 0.8; quoting reaches 18 of 26 today (0.69 in each language): the
-    # misses are passages ranked below a sibling note, or sentences the embedder ranks
-    # below a same-language one. This floor keeps what is reached.
-    assert sum(sum(r) for r in right.values()) / len(HELD_OUT) >= 0.65, shares
+    # 21 of 26 today; the misses are sentences the embedder ranks below one that only
+    # names the topic ('Andrejosta — the marina'), often one in the question's language.
+    assert sum(sum(r) for r in right.values()) / len(HELD_OUT) >= 0.8, shares
 
 
 def test_the_tiny_model_quotes_the_notes_and_says_so(example_memory: Memory) -> None:
@@ -62,6 +61,24 @@ def test_the_tiny_model_quotes_the_notes_and_says_so(example_memory: Memory) -> 
     assert "overlay doctor" in answer.note
     assert any(c.cited and c.note_path == "Projects/The boat.md" for c in answer.citations)
     assert all(f"[{c.n}]" in answer.text for c in answer.citations if c.cited)
+
+
+def test_a_quote_may_come_from_a_chunk_retrieval_did_not_show(example_memory: Memory) -> None:
+    """Retrieval shows Anna's introduction; her daughter is named under 'Basics'. The
+    best notes are read whole, and the quoted chunk is cited where it stands."""
+    answer = example_memory.answer([ChatTurn("user", "What is the name of Anya's daughter?")])
+    assert "Mila" in answer.text
+    basics = [c for c in answer.citations if c.heading_path == ("Anna Petrova", "Basics")]
+    assert basics and basics[0].cited and f"[{basics[0].n}]" in answer.text
+
+
+def test_a_scene_note_is_cited_but_never_quoted(example_memory: Memory) -> None:
+    """Scenes/Pantry.md says how the person wants to be answered about the server; it is
+    retrieved first, but what it says is no fact about the server."""
+    answer = example_memory.answer([ChatTurn("user", "How much memory does my home server have?")])
+    assert "Scenes/Pantry.md" in {c.note_path for c in answer.citations}
+    assert not any(c.cited for c in answer.citations if c.note_path.startswith("Scenes/"))
+    assert "64" in answer.text
 
 
 def test_a_follow_up_is_searched_with_the_conversation(example_memory: Memory) -> None:
@@ -131,14 +148,16 @@ def test_a_looping_answer_is_recognised() -> None:
 def test_quotable_sentences_leave_out_markup_questions_and_dialogue() -> None:
     text = (
         "# Title\n- **Birthday:** 17 March (born 1990). Hates surprise parties.\n"
-        "| Immich | 2283 | телефон |\nuser: When is her birthday?\nИграю с пяти лет (см. "
+        "| Immich | 2283 | телефон |\nuser: When is her birthday?\nUser - 28.08.2026 at 20:31\n"
+        "<!-- UID: b56021a0 --> %% a comment %%\nИграю с пяти лет (см. "
         "[[Бабушка Роза|бабушку]]). " + "Очень длинное предложение про шахматы. " * 5
     )
     found = sentences(text)
     assert found[0] == "Birthday: 17 March (born 1990). Hates surprise parties."
     assert found[1] == "Immich — 2283 — телефон"
     assert found[2] == "Играю с пяти лет (см. бабушку)."
-    assert not any("?" in s or s.startswith("user") for s in found)
+    assert not any("?" in s or s.lower().startswith("user") for s in found)
+    assert not any("UID" in s or "comment" in s for s in found)
 
 
 def test_a_scene_or_code_block_is_never_quoted() -> None:

@@ -8,11 +8,12 @@ from collections import Counter
 from pathlib import Path
 
 from indexer.embedders import Embedder
+from indexer.records import NoteName
 from overlay.config import Settings
 from overlay.core.graph import Edge, EdgeWeights, LinkGraph
 from overlay.core.lexical import LexicalIndex, tokenize
 from overlay.core.memory import Memory
-from overlay.core.retrieval import VaultRetriever
+from overlay.core.retrieval import NoteNames, VaultRetriever
 
 REPO = Path(__file__).resolve().parents[1]
 FACTS = json.loads((REPO / "tests" / "fixtures" / "example_vault_facts.json").read_text())
@@ -86,6 +87,20 @@ def test_private_notes_never_appear(example_memory: Memory) -> None:
 def test_a_note_named_in_the_question_is_pulled_in(example_memory: Memory) -> None:
     hits = example_memory.search("[[Jānis Bērziņš]]", 8)
     assert "People/Jānis Bērziņš.md" in {h.note_path for h in hits}
+
+
+def test_a_name_written_inflected_names_its_note() -> None:
+    names = NoteNames(
+        [
+            NoteName("People/Anna Petrova.md", "Anna Petrova", ("Анна Петрова", "Аня")),
+            NoteName("Projects/The boat.md", "The boat", ()),
+        ]
+    )
+    assert names.named_in("Как зовут мужа Анны Петровой?") == {"People/Anna Petrova.md"}
+    assert names.named_in("Where is [[The boat]] in winter?") == {"Projects/The boat.md"}
+    assert names.named_in("anna petrova's husband") == {"People/Anna Petrova.md"}
+    # Whole words only: a longer word that starts like a name does not name its note.
+    assert names.named_in("Annalena and Petrovsky") == set()
 
 
 def test_links_bring_in_a_second_hop_that_shares_no_words(

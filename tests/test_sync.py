@@ -120,6 +120,24 @@ def test_restart_with_nothing_changed_embeds_nothing(index: Index) -> None:
     assert not (report.added or report.changed or report.deleted)
 
 
+def test_scene_notes_are_known_and_an_older_index_learns_them_without_embedding(
+    index: Index,
+) -> None:
+    scene = "---\noverlay: scene\n---\nHow I want to be answered about Kazan: briefly.\n"
+    (index.vault / "Scenes").mkdir()
+    (index.vault / "Scenes/Kazan.md").write_text(scene, encoding="utf-8")
+    index.sync()
+    assert index.store.scene_notes() == {"Scenes/Kazan.md"}
+    # An index made before scene notes were recorded (migration 0004) reads every note
+    # again once, to learn which are scenes; nothing is embedded again.
+    index.store.db.execute("UPDATE notes SET scene = 0, content_hash = '', size = -1")
+    index.store.db.commit()
+    restarted = index.restart()
+    report = restarted.sync()
+    assert restarted.store.scene_notes() == {"Scenes/Kazan.md"}
+    assert restarted.embedded == 0 and report.chunks_embedded == 0
+
+
 def test_a_touched_but_unchanged_note_is_read_not_embedded(index: Index) -> None:
     index.sync()
     os.utime(index.vault / "Home.md", (1_000_000, 1_000_000))

@@ -23,6 +23,9 @@ from overlay.core.retrieval import SearchHit
 # Models too small to answer from sources: their answers are replaced by extractive ones.
 TOO_SMALL_MARKERS = ("135m", "360m")
 CANDIDATE_HITS = 6  # the extractive answer quotes from the best passages only
+# The best notes are read whole: retrieval shows a note's best-matching chunks, and the
+# sentence that answers may stand in another ('Small things', below 'Working with her').
+WHOLE_NOTES = 2
 MAX_QUOTES = 3
 NEXT_QUOTE_MARGIN = 0.03  # a further sentence is quoted only when it scores nearly as well
 SHORT_LINE = 160
@@ -34,7 +37,8 @@ _WIKILINK = re.compile(r"!?\[\[([^\]|]+)\|?([^\]]*)\]\]")
 _MARKUP = re.compile(
     r"\*\*|__|`|^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?|^>\s*(?:\[![^\]]*\]\s*)?"
 )
-_DIALOGUE = re.compile(r"^(user|assistant|system|you|me)\s*:", re.IGNORECASE)
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)|%%.*?(?:%%|$)")  # HTML and Obsidian comments
+_DIALOGUE = re.compile(r"^(user|assistant|system|you|me)\s*[:—–-]", re.IGNORECASE)
 _ABBREVIATION = re.compile(r"(?:^|[\s(])\w{1,3}\.$")
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"\d+")
@@ -42,8 +46,16 @@ _STEM = 5  # words compared by their first letters, so inflected forms still mat
 
 
 @dataclass(frozen=True, slots=True)
+class Passage:
+    """Text a quote may come from: a retrieved hit, or another chunk of a hit's note."""
+
+    rank: int  # the place of its note's hit in the retrieval, best first
+    hit: SearchHit
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
-    n: int  # the source's number, as cited
+    passage: SearchHit  # where the sentence stands
     text: str
     score: float
 
@@ -74,6 +86,7 @@ def sentences(text: str) -> list[str]:
             or set(line) <= {"|", "-", " "}
         ):
             continue
+        line = _COMMENT.sub("", line)
         line = _WIKILINK.sub(lambda m: m.group(2) or m.group(1), line)
         line = _MARKUP.sub("", line).strip()
         if line.startswith("|"):  # a table row reads as its cells
@@ -103,38 +116,38 @@ def _is_statement(sentence: str) -> bool:
 
 
 def best_quotes(
-    question: str, hits: Sequence[SearchHit], embedder: Embedder, limit: int = MAX_QUOTES
+    question: str, passages: Sequence[Passage], embedder: Embedder, limit: int = MAX_QUOTES
 ) -> list[Quote]:
-    """The sentences of the best passages that answer `question` best, best first.
+    """The sentences of the passages that answer `question` best, best first.
 
-    A sentence scores its similarity to the question, plus a little for a better-ranked
-    passage and for sharing the question's words (names, numbers) so that a near tie in
-    meaning goes to the sentence that names what was asked about.
+    A sentence scores its similarity to the question, less a little for a lower-ranked
+    note, plus a little for sharing the question's words (names, numbers) so that a near
+    tie in meaning goes to the sentence that names what was asked about.
     """
-    candidates = [
-        (n, rank, sentence)
-        for rank, (n, hit) in enumerate(list(enumerate(hits, 1))[:CANDIDATE_HITS])
-        for sentence in sentences(hit.text)
-    ]
+    candidates = [(p, sentence) for p in passages for sentence in sentences(p.hit.text)]
     if not candidates:
         return []
     # A sentence is embedded with where it stands, so 'husband Kaspars' under
     # 'Anna Petrova' matches a question about Anna's husband.
-    where = [" › ".join(_place(hits[n - 1])) for n, _, _ in candidates]
+    where = [_place(p.hit) for p, _ in candidates]
     vectors = embedder.embed_documents(
-        [f"{place}: {sentence}" for place, (_, _, sentence) in zip(where, candidates, strict=True)]
+        [
+            f"{' › '.join(place)}: {sentence}"
+            for place, (_, sentence) in zip(where, candidates, strict=True)
+        ]
     )
     similarity = vectors @ embedder.embed_query(question)
     asked = _stems(question)
-    named = [_stems(" ".join(_place(hits[n - 1]))) for n, _, _ in candidates]
     scored = sorted(
         (
             Quote(
-                n,
+                p.hit,
                 sentence,
-                float(sim) - 0.015 * rank + 0.02 * len((asked - place) & _stems(sentence)),
+                float(sim)
+                - 0.015 * p.rank
+                + 0.02 * len((asked - _stems(" ".join(place))) & _stems(sentence)),
             )
-            for (n, rank, sentence), sim, place in zip(candidates, similarity, named, strict=True)
+            for (p, sentence), sim, place in zip(candidates, similarity, where, strict=True)
         ),
         key=lambda q: -q.score,
     )
@@ -142,10 +155,10 @@ def best_quotes(
     return [best, *[q for q in scored[1:limit] if q.score >= best.score - NEXT_QUOTE_MARGIN]]
 
 
-def extractive_answer(question: str, quotes: Sequence[Quote]) -> str:
-    """The quotes as an answer, each with its citation, in the question's language."""
+def extractive_answer(question: str, quotes: Sequence[tuple[str, int]]) -> str:
+    """The quoted sentences, each with its source's number, in the question's language."""
     lead = "В заметках сказано:" if is_russian(question) else "Your notes say:"
-    quoted = " ".join(f"«{q.text.rstrip()}» [{q.n}]" for q in quotes)
+    quoted = " ".join(f"«{text.rstrip()}» [{n}]" for text, n in quotes)
     return f"{lead} {quoted}"
 
 

@@ -25,11 +25,13 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from indexer.embedders import Embedder
+from indexer.mentions import name_key
 from indexer.records import NoteName, StoredChunk
 from indexer.store import Store
 from overlay.config import RetrievalSettings
 from overlay.core.graph import Edge, EdgeWeights, LinkGraph
 from overlay.core.lexical import LexicalIndex
+from vault_schema.words import stems
 
 SNIPPET_CHARS = 240
 _WIKI_NAME = re.compile(r"\[\[([^\]|#]+)")
@@ -137,29 +139,29 @@ class LexicalRetriever(BaseRetriever):
 
 
 class NoteNames:
-    """Finds notes named in a question: `[[Title]]`, or a title or alias in the text."""
+    """Finds notes named in a question: `[[Title]]`, or a title or alias in the text.
 
-    MIN_LENGTH = 4  # shorter names ('AI', 'Me') match too much ordinary text
+    Names are compared as stem sequences, whole words, as unlinked mentions are
+    (`indexer.mentions.name_key`): «мужа Анны Петровой» names the note «Анна Петрова»."""
 
     def __init__(self, names: Iterable[NoteName]) -> None:
-        self._by_name: dict[str, set[str]] = defaultdict(set)
+        self._by_link: dict[str, set[str]] = defaultdict(set)
+        self._by_key: dict[str, set[str]] = defaultdict(set)
         for name in names:
             for text in (name.title, *name.aliases):
-                self._by_name[text.casefold()].add(name.path)
+                self._by_link[text.casefold()].add(name.path)
+                if (key := name_key(text)) is not None:
+                    self._by_key[key].add(name.path)
 
     def named_in(self, question: str) -> set[str]:
         found: set[str] = set()
         for written in _WIKI_NAME.findall(question):
-            found |= self._by_name.get(written.strip().casefold(), set())
-        folded = question.casefold()
-        for name, paths in self._by_name.items():
-            if len(name) >= self.MIN_LENGTH and name in folded and _whole_word(folded, name):
+            found |= self._by_link.get(written.strip().casefold(), set())
+        words = f" {' '.join(stems(question))} "
+        for key, paths in self._by_key.items():
+            if f" {key} " in words:
                 found |= paths
         return found
-
-
-def _whole_word(text: str, name: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) is not None
 
 
 class HybridRetriever(BaseRetriever):
@@ -381,6 +383,15 @@ class VaultRetriever:
 
     def search(self, question: str, top_k: int | None = None) -> list[SearchHit]:
         return self.find(question, top_k).hits
+
+    def passages_of(self, notes: Iterable[str]) -> list[SearchHit]:
+        """Every chunk of these notes, as hits no search scored."""
+        return [
+            SearchHit(
+                c.note_path, c.heading_path, c.id, _snippet(c.text), 0.0, None, None, None, c.text
+            )
+            for c in self.store.chunks(note_paths=notes)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
