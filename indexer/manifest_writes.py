@@ -1,7 +1,7 @@
 """The write path of a sync: one batch into the manifest, in the caller's transaction.
 
-Notes, their chunks, links, aliases, tags and attachments are replaced as the batch
-says; chunks no note holds any more are dropped; links whose target may have changed
+Notes, their chunks, links, aliases, tags, attachments and the files remembered as
+skipped are replaced as the batch says; chunks no note holds any more are dropped; links whose target may have changed
 meaning (a new, moved or deleted note, a changed alias) are resolved again.
 `Store.commit` wraps this between the vector writes (DESIGN decision 2).
 """
@@ -48,6 +48,7 @@ class ManifestWriter:
                 "UPDATE notes SET mtime = ?, size = ? WHERE path = ?", (mtime, size, path)
             )
         self._write_attachments(batch)
+        self._write_skips(batch)
         dropped = self._drop_unheld(old_chunks)
         self._relink(batch, before, existed)
         mention_index.update(self.db, [w.note for w in batch.written], batch.deleted)
@@ -136,6 +137,16 @@ class ManifestWriter:
         self.db.executemany(
             "DELETE FROM attachments WHERE path = ?",
             [(path,) for path in batch.attachments_removed],
+        )
+
+    def _write_skips(self, batch: Batch) -> None:
+        """Forget the skips of files read again or gone, and of notes written (a file
+        that became readable); then remember this batch's."""
+        forgotten = [*batch.skips_forgotten, *(w.note.path for w in batch.written)]
+        self.db.executemany("DELETE FROM skipped_files WHERE path = ?", [(p,) for p in forgotten])
+        self.db.executemany(
+            "INSERT OR REPLACE INTO skipped_files VALUES (?, ?, ?, ?, ?)",
+            [(s.path, s.mtime, s.size, s.code, s.message) for s in batch.skips_remembered],
         )
 
     def restamp_vector_notes(self, batch: Batch) -> dict[str, str]:

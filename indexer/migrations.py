@@ -113,4 +113,18 @@ MIGRATIONS: list[Migration] = [
         UPDATE notes SET content_hash = '', size = -1;
         """,
     ),
+    (
+        "0005_skipped_files",
+        """
+        -- a file skipped for what it holds (a scan, a broken PDF, binary bytes), not read
+        -- again while mtime+size stay; kept by Store.commit, see indexer/sync.py
+        CREATE TABLE skipped_files (
+            path TEXT PRIMARY KEY,
+            mtime REAL NOT NULL,
+            size INTEGER NOT NULL,
+            code TEXT NOT NULL,     -- the ParseWarning code: 'no-text', 'broken-pdf', ...
+            message TEXT NOT NULL
+        );
+        """,
+    ),
 ]

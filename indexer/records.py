@@ -29,6 +29,23 @@ class IndexedNote:
 
 
 @dataclass(frozen=True, slots=True)
+class RememberedSkip:
+    """A file skipped for what it holds ('no-text', 'broken-pdf', ...), as the index
+    remembers it: not read again while its mtime and size stay these."""
+
+    path: str
+    mtime: float
+    size: int
+    code: str  # the ParseWarning code
+    message: str
+
+    @property
+    def reason(self) -> str:
+        """What a sync report says of it, as when it was read."""
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
 class StoredChunk:
     """A chunk held by a note. Two notes with an identical chunk share its `id` (and vector)."""
 
@@ -110,6 +127,8 @@ class Batch:
     touched: list[tuple[str, float, int]] = field(default_factory=list)  # path, mtime, size
     attachments_added: list[str] = field(default_factory=list)
     attachments_removed: list[str] = field(default_factory=list)
+    skips_remembered: list[RememberedSkip] = field(default_factory=list)
+    skips_forgotten: list[str] = field(default_factory=list)  # read again, or gone
     # vectors of the written notes' chunks the store does not hold yet, by chunk id
     vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
 
@@ -120,6 +139,8 @@ class Batch:
             or self.touched
             or self.attachments_added
             or self.attachments_removed
+            or self.skips_remembered
+            or self.skips_forgotten
         )
 
 

@@ -2,9 +2,10 @@
 
 SQLite (`index.sqlite3` in the data dir) keeps the manifest (note path -> content hash,
 mtime, size, chunks), the distinct chunks with their text, the link graph with each
-link's resolution, aliases, tags and the vault's attachments. Chroma (`vectors.py`) keeps
-one vector per chunk id, in one collection per embedder, so vectors of two models never
-mix.
+link's resolution, aliases, tags, the vault's attachments and the files skipped for
+what they hold (with their mtime and size, so a sync does not read them again).
+Chroma (`vectors.py`) keeps one vector per chunk id, in one collection per embedder,
+so vectors of two models never mix.
 
 Writes go through `Store.commit`, which keeps DESIGN decision 2 in one place: new
 vectors are written to Chroma first, then the manifest is committed in one SQLite
@@ -37,7 +38,15 @@ from indexer import mentions as mention_index
 from indexer.integrity import REBUILD_HINT
 from indexer.manifest_writes import ManifestWriter
 from indexer.migrations import MIGRATIONS
-from indexer.records import Batch, IndexedNote, NoteName, StoredChunk, StoredLink, StoreStats
+from indexer.records import (
+    Batch,
+    IndexedNote,
+    NoteName,
+    RememberedSkip,
+    StoredChunk,
+    StoredLink,
+    StoreStats,
+)
 from indexer.vectors import ChromaVectors, ChunkLike, DenseHit, VectorCollection
 from overlay.errors import StoreError
 from overlay.sqlite import (
@@ -274,6 +283,12 @@ class Store:
 
     def attachments(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT path FROM attachments")}
+
+    def skipped_files(self) -> dict[str, RememberedSkip]:
+        """Files skipped for what they hold, by path: a sync does not read them again
+        while their mtime and size stay."""
+        rows = self.db.execute("SELECT path, mtime, size, code, message FROM skipped_files")
+        return {row[0]: RememberedSkip(*row) for row in rows}
 
     def chunks(
         self, *, note_paths: Iterable[str] | None = None, ids: Iterable[str] | None = None
