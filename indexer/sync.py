@@ -5,6 +5,12 @@ Every indexing decision lives here, testable without a watcher:
   read and hashed, and only a different hash makes it a changed note;
 - chunks are content-addressed, so only chunks the store does not hold are embedded:
   a restart, a rename or a folder move embeds nothing, an edit embeds its new chunks;
+- a file skipped for what it holds (`REMEMBERED_SKIPS`: a scan with no text layer, a
+  broken or encrypted PDF, binary bytes) is remembered with its mtime and size and not
+  read again until they change, yet every sync still reports it skipped; its memory
+  goes when it is read again, is deleted or is no longer listed. Skips that follow
+  from settings or a moment (too large for the cap in force, private, vanished,
+  unreadable) are decided afresh each time;
 - notes are written in batches of about `index.batch_size` new chunks, each one commit
   (`Store.commit`): a killed sync resumes where it stopped, without duplicates;
 - notes that vanished are deleted after everything else, so a moved note's chunks are
@@ -31,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.embedders import Embedder
-from indexer.records import Batch, IndexedNote, NoteWrite, StoredChunk
+from indexer.records import Batch, IndexedNote, NoteWrite, RememberedSkip, StoredChunk
 from indexer.store import Store
 from overlay.config import Settings
 from overlay.errors import OverlayError, VaultNotFound
@@ -50,6 +56,10 @@ from vault_schema.vault_paths import VaultListing, fs_path, is_hidden, stored_na
 
 MAX_NOTES_PER_BATCH = 500  # commit at least this often even when nothing needs embedding
 SKIPPED_KEPT = 100  # skipped files whose reasons a sync's record keeps
+# ParseWarning codes that follow from a file's bytes alone. Not 'too-large' (the cap can
+# change), 'unreadable' (permissions or an I/O error: a chmod leaves mtime alone, and a
+# retry costs one failed open), 'vanished' or 'private' (parse.private_tags can change).
+REMEMBERED_SKIPS = frozenset({"binary", "broken-pdf", "encrypted", "no-text"})
 
 
 class SyncStopped(OverlayError):
@@ -114,8 +124,10 @@ class _Plan:
     """What a sync will look at, before reading any file."""
 
     manifest: dict[str, IndexedNote] = field(default_factory=dict)  # the index before
+    skips: dict[str, RememberedSkip] = field(default_factory=dict)  # remembered before
     to_read: list[tuple[str, float, int]] = field(default_factory=list)  # path, mtime, size
     gone: list[str] = field(default_factory=list)  # indexed notes no longer in the vault
+    skips_gone: list[str] = field(default_factory=list)  # remembered skips no longer listed
     attachments_added: list[str] = field(default_factory=list)
     attachments_removed: list[str] = field(default_factory=list)
     unchanged: int = 0
@@ -249,24 +261,37 @@ class Indexer:
         roots = None if scope is None else {stored_name(p).strip("/") for p in scope} - {""}
         listing = self._list(roots)
         present = set(listing.files) - self.store.forgotten_on_demand()  # neither note nor file
-        plan = _Plan(manifest=manifest, skipped=listing.skipped)
+        skips = self.store.skipped_files()
+        plan = _Plan(manifest=manifest, skips=skips, skipped=listing.skipped)
         notes = {p for p in present if file_kind(p) in self.parse.file_kinds}
         others = present - notes
         plan.gone = sorted(p for p in manifest if _in_scope(p, roots) and p not in notes)
+        plan.skips_gone = sorted(p for p in skips if _in_scope(p, roots) and p not in notes)
         plan.attachments_added = sorted(others - attachments)
         plan.attachments_removed = sorted(
             p for p in attachments if _in_scope(p, roots) and p not in others
         )
         for path in sorted(notes):
-            stat = _stat(fs_path(self.vault, path))
-            if stat is None:
-                continue  # vanished since listing: it is simply not there
-            known = manifest.get(path)
-            if known is not None and (known.mtime, known.size) == stat:
-                plan.unchanged += 1
-            else:
-                plan.to_read.append((path, *stat))
+            self._compare(path, plan)
         return plan
+
+    def _compare(self, path: str, plan: _Plan) -> None:
+        """Count the note unchanged, report it skipped as remembered, or plan to read it."""
+        stat = _stat(fs_path(self.vault, path))
+        if stat is None:
+            return  # vanished since listing: it is simply not there
+        known, skip = plan.manifest.get(path), plan.skips.get(path)
+        if known is not None and (known.mtime, known.size) == stat:
+            plan.unchanged += 1
+        elif skip is not None and (skip.mtime, skip.size) == stat and self._under_cap(skip):
+            plan.skipped.append((path, skip.reason))
+        else:
+            plan.to_read.append((path, *stat))
+
+    def _under_cap(self, skip: RememberedSkip) -> bool:
+        """Whether the size cap in force lets the file be read: a lowered cap makes a
+        remembered skip 'too-large' now, which reading it again tells."""
+        return skip.size <= self.parse.max_file_bytes
 
     def _list(self, roots: set[str] | None) -> VaultListing:
         """The vault's files (or those at or below each root) and the ones refused, why."""
@@ -287,6 +312,8 @@ class Indexer:
         added: dict[str, str] = {}  # content hash -> path of notes new to the index
         for path, mtime, size in plan.to_read:
             self._check_stop()
+            if path in plan.skips:  # changed since it was skipped: what it holds is news
+                batch.skips_forgotten.append(path)
             write = self._read(path, mtime, size, manifest, batch, report)
             bar.advance(files=1)
             if write is not None:
@@ -302,6 +329,7 @@ class Indexer:
                 self._commit(batch, fresh, report, bar)
                 batch, fresh = Batch(), {}
         batch.deleted += plan.gone
+        batch.skips_forgotten += plan.skips_gone
         batch.attachments_added += plan.attachments_added
         batch.attachments_removed += plan.attachments_removed
         self._commit(batch, fresh, report, bar)
@@ -316,14 +344,18 @@ class Indexer:
         batch: Batch,
         report: SyncReport,
     ) -> NoteWrite | None:
-        """The note to write, or None (and the batch told why: touched, or to delete)."""
+        """The note to write, or None (and the batch told why: touched, to delete, or a
+        skip to remember)."""
         known = manifest.get(path)
         try:
             note = read_note(self.vault, path, max_bytes=self.parse.max_file_bytes)
         except SkippedFile as skip:
-            reason = skip.warning.code
-            if reason != "vanished":
-                report.skipped.append((path, f"{reason}: {skip.warning.message}"))
+            warning = skip.warning
+            if warning.code != "vanished":
+                report.skipped.append((path, f"{warning.code}: {warning.message}"))
+            if warning.code in REMEMBERED_SKIPS:
+                remembered = RememberedSkip(path, mtime, size, warning.code, warning.message)
+                batch.skips_remembered.append(remembered)
             return self._leave(path, known, batch)
         if is_private(note, self.parse.private_tags):
             report.skipped.append((path, "private"))
