@@ -1,14 +1,25 @@
 """Requests too large to answer promptly are refused with the limits, before any work;
-generations queue behind a bounded gate."""
+generations queue behind a bounded gate; a client that leaves stops its answer and
+frees its place.
+
+The gate alone is tested around an endpoint that stands in for a slow one; what
+happens to a generation is tested with the real app and the real SmolLM2 (behind
+uvicorn on a loopback port, where a client must really hang up).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,7 +27,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from indexer.embedders import HashEmbedder
+from overlay.config import Settings
+from overlay.core.chat import ChatTurn
+from overlay.core.conversations import LogFilter
 from overlay.core.memory import Memory
+from overlay.daemon.daemon import ListeningServer
 from server.app import create_app
 from server.limits import MAX_EMBED_CHARS, MAX_EMBED_ITEMS, GenerationGate
 
@@ -77,3 +92,77 @@ def test_generations_queue_behind_the_gate_and_the_overflow_gets_429() -> None:
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.headers["retry-after"] == "7"
     assert refused.json()["error"]["type"] == "TooManyRequests"
+
+
+# ---- a real generation: the app, SmolLM2, a client that really hangs up ----
+
+LONG = "Write a very long story about a sailor and his boat, in ten chapters."
+BARE = {"overlay": {"rag": False}}  # the model alone: no retrieval, a long generation
+
+
+@pytest.fixture(scope="module")
+def smol(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Memory]:
+    """A Memory answering with the bundled SmolLM2, logging every finished answer; the
+    embedder is a fake, as nothing here retrieves."""
+    root = tmp_path_factory.mktemp("smol")
+    (root / "vault" / ".obsidian").mkdir(parents=True)
+    (root / "vault" / "a.md").write_text("alpha", encoding="utf-8")
+    settings = Settings.model_validate(
+        {"vault": root / "vault", "data_dir": root / "data", "server": {"token": TOKEN}}
+    )
+    memory = Memory(settings, embedder=HashEmbedder())
+    memory.answer([ChatTurn("user", "Hi")], rag=False, sampling={"max_new_tokens": 1})  # load
+    yield memory
+    memory.close()
+
+
+def completion(memory: Memory, question: str, max_tokens: int) -> dict[str, Any]:
+    messages = [{"role": "user", "content": question}]
+    return {"model": memory.models()[0], "messages": messages, "max_tokens": max_tokens, **BARE}
+
+
+def logged_questions(memory: Memory) -> list[str]:
+    return [entry.question for entry in memory.conversations.list(LogFilter(limit=None))]
+
+
+@pytest.fixture
+def served(smol: Memory) -> Iterator[str]:
+    """The app behind uvicorn on a free loopback port; its URL."""
+    urls: list[str] = []
+    server = ListeningServer(
+        uvicorn.Config(create_app(smol.settings, memory=smol), port=0, log_config=None),
+        urls.append,
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not urls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield urls[0]
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def test_a_chat_whose_client_left_stops_and_frees_its_slot_for_the_next(
+    smol: Memory, served: str
+) -> None:
+    """A non-streamed answer of up to 1500 tokens (minutes on a CPU) whose client hangs
+    up after two seconds: the next answer is served at once, and the first never ends
+    (a finished answer is logged)."""
+    host, port = served.removeprefix("http://").split(":")
+    body = json.dumps(completion(smol, LONG, 1500)).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port))) as hanging_up:
+        hanging_up.sendall(head.encode() + body)
+        time.sleep(2)  # it is generating
+    left = time.monotonic()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=served, headers=headers, timeout=60, trust_env=False) as http:
+        next_one = http.post("/v1/chat/completions", json=completion(smol, "Hello!", 2))
+    assert next_one.status_code == 200
+    assert time.monotonic() - left < 30  # not after the first answer's minutes
+    assert "Hello!" in logged_questions(smol) and LONG not in logged_questions(smol)
