@@ -107,8 +107,10 @@ def create_app(
     )
     app.state.overlay = state
     app.state.token = load_token(settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    # The last added is the outermost: the body limit before the gate, so a body too
+    # large never takes a place in the queue.
     app.add_middleware(GenerationGate)
+    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
     _add_cors(app, settings)  # added last, so it is the outermost: every answer gets CORS
     add_error_handlers(app)
     app.include_router(health.public)

@@ -2,13 +2,17 @@
 embeddings are bounded in texts and characters; generations queue behind a gate.
 
 FastAPI's own limit answers in plain text from outside the middleware stack, so a
-browser would see a CORS failure instead of the 413; this one sits inside CORS.
+browser would see a CORS failure instead of the 413; these sit inside CORS.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -82,6 +86,7 @@ RETRY_AFTER_S = 30
 class GenerationGate:
     """At most `running` generations at once and `waiting` more queued; past that, 429
     with Retry-After. Each admitted answer carries `X-Queue-Position` (0: it ran at once).
+    A client that leaves while queued gives up its place at once.
 
     Without it, five chats ran one after another with no limit, the fifth waiting
     minutes for its first token and the sixth, the seventh … queuing without end."""
@@ -108,10 +113,35 @@ class GenerationGate:
         position = max(self._admitted - self.running + 1, 0)
         self._admitted += 1
         try:
-            async with self._slots:
-                await self.app(scope, receive, _with_header(send, "x-queue-position", position))
+            async with self._slot(receive) as admitted:
+                if admitted is not None:  # None: the client left while queued
+                    sending = _with_header(send, "x-queue-position", position)
+                    await self.app(scope, admitted, sending)
         finally:
             self._admitted -= 1
+
+    @asynccontextmanager
+    async def _slot(self, receive: Receive) -> AsyncIterator[Receive | None]:
+        """Hold a slot; while queued, listen for the client leaving (then yield None).
+
+        Only reading the request tells that its client left, so the queued one's body
+        is read here and handed to the app as if it came now."""
+        listener, held = Listener(receive), False
+        try:
+            if not self._slots.locked():
+                await self._slots.acquire()  # free: no wait, nothing to listen for
+                held = True
+                yield receive
+                return
+            async with anyio.create_task_group() as group:
+                group.start_soon(listener.listen, group.cancel_scope)
+                await self._slots.acquire()  # cancelled when the listener hears the client go
+                held = True
+                group.cancel_scope.cancel()  # stop listening
+            yield listener.replay if held else None
+        finally:
+            if held:
+                self._slots.release()
 
     def _refuse(self) -> JSONResponse:
         message = (
@@ -120,6 +150,36 @@ class GenerationGate:
         )
         body = error_body(status_type(429), message)
         return JSONResponse(body, 429, headers={"Retry-After": str(self.retry_after_s)})
+
+
+class Listener:
+    """Reads a request while it waits, to hear a client that leaves; `replay` then hands
+    the app what was read, before whatever comes next."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._heard: deque[Message] = deque()
+        self._failure: Exception | None = None
+
+    async def listen(self, waiting: anyio.CancelScope) -> None:
+        """Read until the client leaves, then cancel `waiting`."""
+        try:
+            while True:
+                message = await self._receive()
+                self._heard.append(message)
+                if message["type"] == "http.disconnect":
+                    break
+        except Exception as error:  # a body over the limit: the app meets it as it reads
+            self._failure = error
+            return
+        waiting.cancel()
+
+    async def replay(self) -> Message:
+        if self._heard:
+            return self._heard.popleft()
+        if self._failure is not None:
+            raise self._failure
+        return await self._receive()
 
 
 def _with_header(send: Send, name: str, value: object) -> Send:

@@ -1,6 +1,6 @@
 """Requests too large to answer promptly are refused with the limits, before any work;
-generations queue behind a bounded gate; a client that leaves stops its answer and
-frees its place.
+generations queue behind a bounded gate; a client that leaves, queued or answered,
+stops its work and frees its place.
 
 The gate alone is tested around an endpoint that stands in for a slow one; what
 happens to a generation is tested with the real app and the real SmolLM2 (behind
@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Message
 
 from indexer.embedders import HashEmbedder
 from overlay.config import Settings
@@ -92,6 +93,68 @@ def test_generations_queue_behind_the_gate_and_the_overflow_gets_429() -> None:
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.headers["retry-after"] == "7"
     assert refused.json()["error"]["type"] == "TooManyRequests"
+
+
+def test_a_client_that_leaves_while_queued_gives_up_its_place_at_once() -> None:
+    """One running, one place in the queue: B queues and leaves, so C, coming after,
+    still finds the place free; B never reaches the endpoint."""
+    release, reached = asyncio.Event(), []
+
+    async def held_answer(request: Request) -> JSONResponse:
+        reached.append((await request.json())["who"])
+        await release.wait()
+        return JSONResponse({"answer": "ok"})
+
+    endpoint = Starlette(routes=[Route("/v1/chat/completions", held_answer, methods=["POST"])])
+    gate = GenerationGate(endpoint, running=1, waiting=1, retry_after_s=7)
+
+    async def scenario() -> tuple[list[Message], list[Message], list[Message]]:
+        b_leaves = asyncio.Event()
+        a = asyncio.ensure_future(ask(gate, "A"))
+        await asyncio.sleep(0.05)
+        b = asyncio.ensure_future(ask(gate, "B", leaves=b_leaves))
+        await asyncio.sleep(0.05)
+        b_leaves.set()
+        b_sent = await asyncio.wait_for(b, timeout=2)  # gone from the queue at once
+        c = asyncio.ensure_future(ask(gate, "C"))
+        await asyncio.sleep(0.05)
+        release.set()
+        return await a, b_sent, await c
+
+    a_sent, b_sent, c_sent = asyncio.run(scenario())
+    assert b_sent == [] and reached == ["A", "C"]
+    assert status_of(a_sent) == 200 and status_of(c_sent) == 200
+    assert dict(c_sent[0]["headers"])[b"x-queue-position"] == b"1"
+
+
+async def ask(app: Any, who: str, leaves: asyncio.Event | None = None) -> list[Message]:
+    """A POST to the chat route at the ASGI level, from a client that hangs up when
+    `leaves` is set (else once answered); what the app sent it."""
+    body = [{"type": "http.request", "body": json.dumps({"who": who}).encode()}]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if body:
+            return body.pop()
+        await (leaves or asyncio.Event()).wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+def status_of(sent: list[Message]) -> int:
+    return int(sent[0]["status"])
 
 
 # ---- a real generation: the app, SmolLM2, a client that really hangs up ----
