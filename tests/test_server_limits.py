@@ -1,10 +1,10 @@
 """Requests too large to answer promptly are refused with the limits, before any work;
-generations queue behind a bounded gate; a client that leaves, queued or answered,
-stops its work and frees its place.
+generations queue behind a bounded gate; a client that leaves, queued or answered, stops
+its work and frees its place; an answer that does not begin in time gets 504.
 
-The gate alone is tested around an endpoint that stands in for a slow one; what
-happens to a generation is tested with the real app and the real SmolLM2 (behind
-uvicorn on a loopback port, where a client must really hang up).
+The gate and the time limit alone are tested around endpoints that stand in for slow
+ones; what happens to a generation is tested with the real app and the real SmolLM2
+(behind uvicorn on a loopback port where a client must really hang up).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Message
 
@@ -34,7 +34,13 @@ from overlay.core.conversations import LogFilter
 from overlay.core.memory import Memory
 from overlay.daemon.daemon import ListeningServer
 from server.app import create_app
-from server.limits import MAX_EMBED_CHARS, MAX_EMBED_ITEMS, GenerationGate
+from server.limits import (
+    MAX_EMBED_CHARS,
+    MAX_EMBED_ITEMS,
+    SYNC_WAIT_S,
+    GenerationGate,
+    TimeLimit,
+)
 
 TOKEN = "limits-test-token-" + "x" * 20
 
@@ -157,6 +163,54 @@ def status_of(sent: list[Message]) -> int:
     return int(sent[0]["status"])
 
 
+def test_an_answer_not_begun_within_its_limit_gets_504_naming_the_setting() -> None:
+    """Search has the short limit, chat the long one; a stream that has begun is not
+    cut however long it runs; sync, which may wait for a sync, gets its wait beyond."""
+
+    async def slow(request: Request) -> JSONResponse:
+        await asyncio.sleep(0.3)
+        return JSONResponse({"answer": "ok"})
+
+    async def trickle(request: Request) -> StreamingResponse:
+        async def parts() -> AsyncIterator[str]:
+            for _ in range(3):
+                await asyncio.sleep(0.15)
+                yield "x"
+
+        return StreamingResponse(parts())
+
+    endpoint = Starlette(
+        routes=[
+            Route("/api/v1/search", slow),
+            Route("/v1/chat/completions", slow, methods=["POST"]),
+            Route("/api/v1/chat", trickle, methods=["POST"]),
+        ]
+    )
+    limited = TimeLimit(endpoint, request_s=0.1, generation_s=1.0)
+
+    async def three() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=limited)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            started = time.monotonic()
+            search = await client.get("/api/v1/search")
+            assert time.monotonic() - started < 0.25  # the 504 does not wait for the work
+            return [
+                search,
+                await client.post("/v1/chat/completions"),
+                await client.post("/api/v1/chat"),
+            ]
+
+    search, chat, stream = asyncio.run(three())
+    assert search.status_code == 504
+    error = search.json()["error"]
+    assert error["type"] == "GatewayTimeout"
+    assert "0.1 s" in error["message"] and "server.request_timeout_s" in error["message"]
+    assert chat.status_code == 200 and chat.json() == {"answer": "ok"}
+    assert stream.status_code == 200 and stream.text == "xxx"
+    seconds, setting = limited.limit("/api/v1/sync")
+    assert seconds == SYNC_WAIT_S + 0.1 and setting.startswith("server.request_timeout_s")
+
+
 # ---- a real generation: the app, SmolLM2, a client that really hangs up ----
 
 LONG = "Write a very long story about a sailor and his boat, in ten chapters."
@@ -229,3 +283,20 @@ def test_a_chat_whose_client_left_stops_and_frees_its_slot_for_the_next(
     assert next_one.status_code == 200
     assert time.monotonic() - left < 30  # not after the first answer's minutes
     assert "Hello!" in logged_questions(smol) and LONG not in logged_questions(smol)
+
+
+def test_a_chat_past_generation_timeout_s_gets_504_and_stops(smol: Memory) -> None:
+    settings = smol.settings.model_copy(deep=True)
+    settings.server.generation_timeout_s = 1.0
+    app = create_app(settings, memory=smol)
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        started = time.monotonic()
+        response = http.post("/v1/chat/completions", json=completion(smol, LONG, 1500))
+        assert response.status_code == 504 and time.monotonic() - started < 5
+        message = response.json()["error"]["message"]
+        assert "1 s" in message and "server.generation_timeout_s" in message
+        # The model answers one at a time: this waits for the long answer unless it stopped.
+        waited = time.monotonic()
+        smol.answer([ChatTurn("user", "Bye")], rag=False, sampling={"max_new_tokens": 1})
+        assert time.monotonic() - waited < 30
+    assert LONG not in logged_questions(smol)
