@@ -214,6 +214,20 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(
         1_048_576, description="Largest request body accepted; a larger one gets 413."
     )
+    request_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a request (search, notes, embeddings, …) may take before its "
+        "answer begins; past that, 504. Sync and forget with `wait` get this beyond their "
+        "own 600 s wait.",
+    )
+    generation_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds a chat answer (and /mcp) may take before it begins, its time "
+        "in the queue included; past that, 504 and the generation stops. A stream that has "
+        "begun is not cut: its client closing it stops the generation.",
+    )
 
 
 class DistillSettings(Section):

@@ -48,7 +48,7 @@ from server import (
 from server import sync as sync_routes
 from server.auth import load_token, require_token
 from server.errors import add_error_handlers, error_responses
-from server.limits import BodyLimit, GenerationGate
+from server.limits import BodyLimit, GenerationGate, TimeLimit
 from server.state import ServerState
 
 if TYPE_CHECKING:
@@ -107,8 +107,15 @@ def create_app(
     )
     app.state.overlay = state
     app.state.token = load_token(settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    # The last added is the outermost: CORS, then the time limit (a queued answer's wait
+    # counts), then the body limit (a body too large never takes a place in the queue).
     app.add_middleware(GenerationGate)
+    app.add_middleware(BodyLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(
+        TimeLimit,
+        request_s=settings.server.request_timeout_s,
+        generation_s=settings.server.generation_timeout_s,
+    )
     _add_cors(app, settings)  # added last, so it is the outermost: every answer gets CORS
     add_error_handlers(app)
     app.include_router(health.public)
@@ -117,7 +124,7 @@ def create_app(
         app.include_router(
             module.router,
             dependencies=[Depends(require_token)],
-            responses=error_responses(401, 413, 422, 500),
+            responses=error_responses(401, 413, 422, 500, 504),
         )
     guard = mcp.TokenGuard(mcp_sessions, lambda: str(app.state.token))
     app.router.routes.append(Route("/mcp", guard, methods=["GET", "POST", "DELETE"]))

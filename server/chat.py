@@ -16,7 +16,7 @@ from server.answering import (
 )
 from server.errors import error_responses
 from server.state import MemoryDep, StateDep
-from server.streams import frame
+from server.streams import ClientLeft, client_gone, frame
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
@@ -107,15 +107,18 @@ A failure after the stream began arrives as `error` `{"type", "message"}`.
     },
     description="Answer the last message from the vault, citing notes.\n\n" + STREAM_DOC,
 )
-def chat(request: ChatRequest, memory: MemoryDep, state: StateDep) -> Any:
+def chat(request: ChatRequest, memory: MemoryDep, state: StateDep, left: ClientLeft) -> Any:
     turns = to_turns(request.messages)
     options = answer_options(memory, request.rag, request.adapter, request.think)
     options["interface"] = request.client
     options["indexing"] = state.sync.state == "indexing"
-    if not request.stream:
-        return ChatAnswer.model_validate(memory.answer(turns, **options).to_dict())
     events = memory.stream_answer(turns, **options)
-    return state.streams.response(events, sse_event)
+    if request.stream:
+        return state.streams.response(events, sse_event, left)
+    done = state.streams.collect(events, left)  # streamed inside, to stop if the client goes
+    if done is None:
+        return client_gone()
+    return ChatAnswer.model_validate(as_dict(done.data))
 
 
 def sse_event(event: Any) -> str:

@@ -35,7 +35,7 @@ from server.answering import Citation, answer_options, as_dict, to_turns
 from server.answering import Message as Turn
 from server.errors import error_responses
 from server.state import MemoryDep, StateDep
-from server.streams import frame
+from server.streams import ClientLeft, client_gone, frame
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -181,7 +181,7 @@ class ChatCompletion(BaseModel):
     },
 )
 def create_chat_completion(
-    request: ChatCompletionRequest, memory: MemoryDep, state: StateDep
+    request: ChatCompletionRequest, memory: MemoryDep, state: StateDep, left: ClientLeft
 ) -> Any:
     """Answer like OpenAI's chat completions, from the vault with citations.
 
@@ -198,8 +198,12 @@ def create_chat_completion(
     options["interface"] = "openai"
     options["sampling"] = request.sampling()
     options["indexing"] = state.sync.state == "indexing"
+    events = memory.stream_answer(turns, **options)
     if not request.stream:
-        answer = as_dict(memory.answer(turns, **options))
+        done = state.streams.collect(events, left)  # streamed inside, to stop if the client goes
+        if done is None:
+            return client_gone()
+        answer = as_dict(done.data)
         return ChatCompletion(
             id=_completion_id(),
             created=int(time.time()),
@@ -209,12 +213,11 @@ def create_chat_completion(
             citations=[Citation.model_validate(c) for c in answer["citations"]],
             log_id=answer.get("log_id"),
         )
-    events = memory.stream_answer(turns, **options)
     model = adapter or memory.adapters.default_name
     chunks = ChunkStream(
         model, include_usage=bool(request.stream_options and request.stream_options.include_usage)
     )
-    return state.streams.response(events, chunks.render, wrap=_with_done)
+    return state.streams.response(events, chunks.render, left, wrap=_with_done)
 
 
 def model_not_found(model: str) -> JSONResponse:

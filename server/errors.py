@@ -2,9 +2,9 @@
 
 `OverlayError` subclasses map to their `http_status` (PathOutsideVault 400,
 NoteNotFound 404, StoreLocked 409, ModelUnavailable 503, …) with the class name as
-`type`; FastAPI's own failures (401, 404, 413, 422) and unexpected ones (500,
-logged with their traceback) take the same shape. OpenAI clients read it too:
-they show `error.message`.
+`type`; FastAPI's own failures (401, 404, 413, 422), the limits' (429, 504) and
+unexpected ones (500, logged with their traceback) take the same shape. OpenAI clients
+read it too: they show `error.message`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ WHY = {
     429: "Too many answers running and queued; retry after Retry-After seconds.",
     500: "An unexpected failure; the server log has the traceback.",
     503: "The model or embedder cannot be loaded or reached.",
+    504: "The answer did not begin within the route's time limit (server.*_timeout_s).",
 }
 
 

@@ -5,6 +5,8 @@ pulled in a worker thread and written to the client as it comes. Closing the
 iterator stops the generation, so it is closed when the stream ends, when the
 client hangs up, and at shutdown: `OpenStreams.close_all` waits for a pull in
 progress to return and then closes, so no model thread outlives the server.
+An answer sent whole (`stream: false`) is pulled the same way (`OpenStreams.collect`),
+asking between events whether its client is still there.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
+import anyio.from_thread
+from fastapi import Depends, Request, Response
 from fastapi.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -24,6 +28,7 @@ from overlay.errors import OverlayError
 log = logging.getLogger("overlay.server")
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+CLIENT_CLOSED = 499  # nginx's "client closed request": the access log's word for it
 
 
 def frame(event: str | None, data: Any) -> str:
@@ -52,15 +57,36 @@ class OpenStreams:
         self,
         events: Iterator[Any],
         render: Callable[[Any], str],
+        left: Callable[[], bool],
         wrap: Callable[[AsyncIterator[str]], AsyncIterator[str]] | None = None,
-    ) -> EventSourceResponse:
+    ) -> Response:
         """Pull the first event now, so a failure to start (no model, bad input) is a
-        proper HTTP error; later failures become an `error` frame."""
+        proper HTTP error; later failures become an `error` frame. A client gone by then
+        (or out of time) gets nothing, and `events` is closed before it generates."""
         first = next(events, None)
+        if left():
+            self.close(events)
+            return client_gone()
         with self._lock:
             self._open[id(events)] = events
         frames = self._relay(first, events, render)
         return EventSourceResponse(wrap(frames) if wrap else frames, headers=HEADERS)
+
+    def collect(self, events: Iterator[Any], left: Callable[[], bool]) -> Any | None:
+        """The last event, every one pulled here (a worker thread); None once `left()`
+        says the client left (or its time ran out), and then `events` is closed, which
+        stops the generation, instead of running to the end for no one."""
+        with self._lock:
+            self._open[id(events)] = events
+        last = None
+        try:
+            while (event := self._pull(events)) is not None:
+                if left():
+                    return None
+                last = event
+        finally:
+            self.close(events)
+        return last
 
     async def _relay(
         self, first: Any, events: Iterator[Any], render: Callable[[Any], str]
@@ -106,3 +132,16 @@ class OpenStreams:
             if not left or time.monotonic() > deadline:
                 return len(left)
             time.sleep(0.05)
+
+
+async def client_left(request: Request) -> Callable[[], bool]:
+    """Whether the client has gone: to ask from a route's worker thread."""
+    return lambda: anyio.from_thread.run(request.is_disconnected)
+
+
+ClientLeft = Annotated[Callable[[], bool], Depends(client_left)]
+
+
+def client_gone() -> Response:
+    """What a route returns for a client that left: no one reads it, the log shows 499."""
+    return Response(status_code=CLIENT_CLOSED)
