@@ -113,7 +113,9 @@ class AnswerEvent:
     """One step of a streamed answer: 'sources' first, then 'reasoning'/'token's, then 'done'.
 
     'replace' (with the whole new text) withdraws the tokens sent so far: a generated
-    answer that failed the grounding check, replaced by an extractive one."""
+    answer that failed the grounding check, replaced by an extractive one. The answer in
+    'done' holds the sources sent first, in order, then any chunk an extractive answer
+    quoted that retrieval did not show."""
 
     kind: Literal["sources", "reasoning", "token", "replace", "done"]
     data: Any = field(default=None)
