@@ -5,8 +5,7 @@
     OVERLAY_MODELS_DIR=data/models .venv/bin/python benchmarks/recall_settings.py \
         --templates "People/Jānis Bērziņš.md"
 
-The memory-loop test's setting, without its servers: the person's pairs for four facts
-of two examples/vault notes (tests/fixtures/example_vault_facts.json; the first English
+Without `--templates`: the person's own pairs for four facts of two examples/vault notes (tests/fixtures/example_vault_facts.json; the first English
 and Russian question of each fact trained, the second held out), the real `train()` on
 the default model, then the real `evaluate()` closed-book (no retrieval). Each `--train`
 is a JSON object of `train.*` settings over the defaults ('{}': the size table's choice).
@@ -26,6 +25,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +33,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-from test_memory_loop import FACTS, NOTES, written_pair  # noqa: E402
+from factories import qa_pair  # noqa: E402
 from vaults import copy_example_notes  # noqa: E402
 
-from distill.evaluation import evaluate  # noqa: E402
-from distill.pairs import PairFilter, PairStore  # noqa: E402
-from distill.pipeline import distill  # noqa: E402
+from distill.evaluation import DETAILS_FILE, evaluate  # noqa: E402
+from distill.pairs import Pair, PairFilter, PairStore  # noqa: E402
+from distill.pipeline import SOURCES, distill  # noqa: E402
 from distill.selection import Selection  # noqa: E402
 from distill.training import train  # noqa: E402
 from overlay.config import Settings  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "recall_settings.json"
+NOTES = ("Projects/The boat.md", "People/Обо мне.md")
+FACTS = REPO / "tests" / "fixtures" / "example_vault_facts.json"
 SHOWN = (
     "questions",
     "recall_base",
@@ -54,7 +56,19 @@ SHOWN = (
 )
 
 
-def measure(training: dict[str, Any], work: Path, templates: str | None) -> dict[str, Any]:
+def written_pair(fact: dict[str, Any], number: int, language: str) -> Pair:
+    """The fact's `number`-th question in `language` with its answer; the second is held out."""
+    question = fact[f"questions_{language}"][number]
+    return qa_pair(
+        question, fact["answer"], note=fact["note"], content_hash="written",
+        generator="person", prompt_version="fixture", language=language,
+        status="approved" if number == 0 else "pending", held_out=number == 1, fact=fact["id"],
+    )  # fmt: skip
+
+
+def measure(
+    training: dict[str, Any], work: Path, templates: str | None, sources: Sequence[str]
+) -> dict[str, Any]:
     vault = copy_example_notes([templates] if templates else NOTES, work / "vault")
     settings = Settings.model_validate(
         {"vault": vault, "data_dir": work / "data", "train": training,
@@ -65,15 +79,18 @@ def measure(training: dict[str, Any], work: Path, templates: str | None) -> dict
         with PairStore.from_settings(settings) as store:
             store.add(written_pair(f, n, lg) for f in facts for n in (0, 1) for lg in ("en", "ru"))
     else:
-        distill(settings, Selection())
+        distill(settings, Selection(), sources=sources)
         with PairStore.from_settings(settings) as store:
             pending = store.list(PairFilter(status=("pending",)))
             store.set_status([p.id for p in pending if not p.held_out], "approved")
     started = time.monotonic()
     run = train(settings)
     trained = time.monotonic()
-    metrics = evaluate(settings, run.id, plot=False).metrics
+    evaluation = evaluate(settings, run.id, plot=False)
+    metrics = evaluation.metrics
     return {
+        "sources": list(sources) if templates else None,
+        "recalled_by_source": recalled_by_source(settings, run.folder / DETAILS_FILE),
         "pairs": templates or "written: 4 facts of " + ", ".join(NOTES),
         "train": training,
         "chosen": run.config.get("chosen"),
@@ -84,15 +101,31 @@ def measure(training: dict[str, Any], work: Path, templates: str | None) -> dict
     }
 
 
+def recalled_by_source(settings: Settings, details: Path) -> dict[str, str]:
+    """'recalled/asked' of the adapter's held-out answers, by the pairs' source."""
+    with PairStore.from_settings(settings) as store:
+        source = {pair.id: pair.source for pair in store.list(PairFilter())}
+    tally: dict[str, list[bool]] = {}
+    for row in json.loads(details.read_text(encoding="utf-8"))["answers"]:
+        tally.setdefault(source[row["pair"]], []).append(bool(row["adapter_recalled"]))
+    return {name: f"{sum(rows)}/{len(rows)}" for name, rows in sorted(tally.items())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", action="append", default=[], help="train.* settings as JSON")
     parser.add_argument("--templates", help="An examples/vault note: train on its template pairs")
+    parser.add_argument(
+        "--sources",
+        default=",".join(SOURCES),
+        help="With --templates: the pair sources distill runs, comma-separated",
+    )
     args = parser.parse_args()
     results = []
     for text in args.train or ["{}"]:
         with tempfile.TemporaryDirectory() as work:
-            result = measure(json.loads(text), Path(work), args.templates)
+            sources = args.sources.split(",")
+            result = measure(json.loads(text), Path(work), args.templates, sources)
         results.append(result)
         print(json.dumps(result, ensure_ascii=False), flush=True)
     RESULTS.parent.mkdir(exist_ok=True)

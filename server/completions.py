@@ -193,7 +193,7 @@ def create_chat_completion(
     aliases = state.settings.server.model_aliases
     if request.model not in names and request.model not in aliases and "*" not in aliases:
         return model_not_found(request.model)
-    adapter = request.model if request.model in names[1:] else None
+    adapter = request.model if request.model in names else None  # else an alias: the default
     options = answer_options(memory, request.overlay.rag, adapter, request.asks_to_think())
     options["interface"] = "openai"
     options["sampling"] = request.sampling()

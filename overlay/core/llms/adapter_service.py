@@ -94,8 +94,11 @@ class AdapterService:
         return entries
 
     def llm(self, name: str | None = None) -> LLM:
-        """The LLM for a request: `name` an adapter's name, else the default one."""
-        if name is not None and name != self.base_name:
+        """The LLM for a request: `name` an adapter's name or the base model's (which
+        answers without an adapter even when one is promoted), else the default one."""
+        if name == self.base_name:
+            return self.host.llm(None)
+        if name is not None:
             return self.host.llm(self._named(name))
         if not self._refreshed:
             self.refresh()
