@@ -23,6 +23,7 @@ from indexer.store import Store
 from indexer.sync import Indexer, SyncReport
 from overlay.cli import app
 from overlay.config import Settings
+from overlay.core.chat import Citation
 from overlay.core.memory import Memory
 from vault_schema import chunk_note, load_vault, read_note
 
@@ -210,6 +211,16 @@ def test_questions_find_pdf_pages_canvas_nodes_and_properties(
     hits = memory.search(question, 3)
     found = [(hit.note_path, hit.heading_path[-1] if hit.heading_path else None) for hit in hits]
     assert (note, heading) in found, found
+
+
+def test_a_citation_opens_a_pdf_at_its_page_and_a_canvas_whole() -> None:
+    def cited(path: str, *headings: str) -> str:
+        return Citation(1, path, headings, "", cited=True).target
+
+    assert cited("tides.pdf", "page=2") == "tides.pdf#page=2"
+    assert cited("Board.canvas", "Board", "Trip") == "Board.canvas"
+    assert cited("Kyoto.md", "Kyoto", "Shrines") == "Kyoto.md#Shrines"
+    assert cited("Kyoto.md") == "Kyoto.md"
 
 
 def test_properties_are_found_by_their_words(memory: Memory) -> None:

@@ -79,8 +79,11 @@ class Citation:
 
     @property
     def target(self) -> str:
-        """`path#heading`, what a citation opens."""
-        return self.note_path + ("#" + self.heading_path[-1] if self.heading_path else "")
+        """`path#heading`, what a citation opens: a PDF at its page (`#page=N`); a canvas
+        whole, since Obsidian opens no place inside one (its group headings are ours)."""
+        if not self.heading_path or self.note_path.endswith(".canvas"):
+            return self.note_path
+        return f"{self.note_path}#{self.heading_path[-1]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "heading_path": list(self.heading_path), "target": self.target}
