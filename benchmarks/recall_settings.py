@@ -38,10 +38,10 @@ from vaults import copy_example_notes  # noqa: E402
 
 from distill.evaluation import DETAILS_FILE, evaluate  # noqa: E402
 from distill.pairs import Pair, PairFilter, PairStore  # noqa: E402
-from distill.pipeline import SOURCES, distill  # noqa: E402
+from distill.pipeline import distill  # noqa: E402
 from distill.selection import Selection  # noqa: E402
 from distill.training import train  # noqa: E402
-from overlay.config import Settings  # noqa: E402
+from overlay.config import DistillSettings, Settings  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "recall_settings.json"
 NOTES = ("Projects/The boat.md", "People/Обо мне.md")
@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--templates", help="An examples/vault note: train on its template pairs")
     parser.add_argument(
         "--sources",
-        default=",".join(SOURCES),
+        default=",".join(DistillSettings().sources),
         help="With --templates: the pair sources distill runs, comma-separated",
     )
     args = parser.parse_args()

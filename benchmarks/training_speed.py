@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from distill.fitting import checkpointing
 from distill.pairs import Pair, PairStore
 from distill.training import train
 from distill.training_data import collect_data
@@ -106,7 +107,7 @@ def main() -> None:
         "batch_size": metrics["batch_size"],
         "max_length": settings.train.max_length,
         "rank": settings.train.rank,
-        "gradient_checkpointing": settings.train.gradient_checkpointing,
+        "gradient_checkpointing": checkpointing(settings.train.gradient_checkpointing),
         "steps": metrics["steps"],
         "seconds_per_step": metrics["seconds_per_step"],
         "training_seconds": metrics["seconds"],

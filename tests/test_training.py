@@ -17,7 +17,13 @@ from factories import qa_pair
 from typer.testing import CliRunner
 
 from distill.callbacks import DivergenceGuard, InjectedNaNLoss, InjectedOutOfMemory, TrainProgress
-from distill.fitting import Attempt, build_trainer, is_out_of_memory, parameter_count
+from distill.fitting import (
+    Attempt,
+    build_trainer,
+    checkpointing,
+    is_out_of_memory,
+    parameter_count,
+)
 from distill.pairs import Pair, PairStore
 from distill.replay import ReplaySet, complete_sentences, load_replay_prompts
 from distill.runs import Run, RunNotFound, RunRegistry
@@ -154,6 +160,13 @@ def test_a_cut_off_replay_answer_keeps_its_complete_sentences() -> None:
 
 
 # ---- recovery logic (no model) ----
+
+
+def test_activations_are_recomputed_only_where_memory_is_short() -> None:
+    import torch
+
+    assert checkpointing(None) is torch.cuda.is_available()  # a CPU has time to save
+    assert checkpointing(True) and not checkpointing(False)  # a setting wins
 
 
 def test_training_defaults_are_chosen_from_the_model_size_and_explicit_ones_win() -> None:
