@@ -1,8 +1,9 @@
 """The write path of a sync: one batch into the manifest, in the caller's transaction.
 
 Notes, their chunks, links, aliases, tags, attachments and the files remembered as
-skipped are replaced as the batch says; chunks no note holds any more are dropped; links whose target may have changed
-meaning (a new, moved or deleted note, a changed alias) are resolved again.
+skipped are replaced as the batch says; chunks no note holds any more are dropped;
+links whose target may have changed meaning (a new, moved or deleted note, a changed
+alias) are resolved again.
 `Store.commit` wraps this between the vector writes (DESIGN decision 2).
 """
 

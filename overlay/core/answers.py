@@ -14,7 +14,7 @@ source it cites.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from indexer.embedders import Embedder
@@ -115,6 +115,27 @@ def _is_statement(sentence: str) -> bool:
     return len(_WORD.findall(text)) >= 3 and not text.endswith("?") and not _DIALOGUE.match(text)
 
 
+def quotable(
+    hits: Sequence[SearchHit],
+    scene_notes: Collection[str],
+    rest_of: Callable[[list[str]], list[SearchHit]],
+) -> list[Passage]:
+    """What an extractive answer quotes from: the best hits, then the other chunks of the
+    best notes (`rest_of` gives a note's chunks); never a scene note, whose text says how
+    to answer, not what is true."""
+    kept = [hit for hit in hits if hit.note_path not in scene_notes][:CANDIDATE_HITS]
+    rank_of: dict[str, int] = {}
+    for rank, hit in enumerate(kept):
+        rank_of.setdefault(hit.note_path, rank)
+    shown = {(hit.note_path, hit.chunk_id) for hit in kept}
+    rest = [
+        hit
+        for hit in rest_of(list(rank_of)[:WHOLE_NOTES])
+        if (hit.note_path, hit.chunk_id) not in shown
+    ]
+    return [Passage(rank_of[hit.note_path], hit) for hit in [*kept, *rest]]
+
+
 def best_quotes(
     question: str, passages: Sequence[Passage], embedder: Embedder, limit: int = MAX_QUOTES
 ) -> list[Quote]:
@@ -129,25 +150,23 @@ def best_quotes(
         return []
     # A sentence is embedded with where it stands, so 'husband Kaspars' under
     # 'Anna Petrova' matches a question about Anna's husband.
-    where = [_place(p.hit) for p, _ in candidates]
+    place = {id(p): _place(p.hit) for p in passages}
     vectors = embedder.embed_documents(
-        [
-            f"{' › '.join(place)}: {sentence}"
-            for place, (_, sentence) in zip(where, candidates, strict=True)
-        ]
+        [f"{' › '.join(place[id(p)])}: {sentence}" for p, sentence in candidates]
     )
     similarity = vectors @ embedder.embed_query(question)
     asked = _stems(question)
+    # The question's words that name the passage's own place earn nothing: every
+    # sentence there shares them.
+    unplaced = {key: asked - _stems(" ".join(where)) for key, where in place.items()}
     scored = sorted(
         (
             Quote(
                 p.hit,
                 sentence,
-                float(sim)
-                - 0.015 * p.rank
-                + 0.02 * len((asked - _stems(" ".join(place))) & _stems(sentence)),
+                float(sim) - 0.015 * p.rank + 0.02 * len(unplaced[id(p)] & _stems(sentence)),
             )
-            for (p, sentence), sim, place in zip(candidates, similarity, where, strict=True)
+            for (p, sentence), sim in zip(candidates, similarity, strict=True)
         ),
         key=lambda q: -q.score,
     )

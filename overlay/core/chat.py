@@ -26,13 +26,11 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
 
 from overlay.core.answers import (
-    CANDIDATE_HITS,
-    WHOLE_NOTES,
-    Passage,
     best_quotes,
     extractive_answer,
     grounding_problem,
     is_degenerate,
+    quotable,
 )
 from overlay.core.retrieval import SearchHit, VaultRetriever
 from vault_schema import count_tokens
@@ -228,7 +226,8 @@ class Chat:
         reasoning: str,
         problem: str,
     ) -> Iterator[AnswerEvent]:
-        quotes = best_quotes(asked, self._passages(hits), self.retriever.embedder)
+        passages = quotable(hits, self.retriever.store.scene_notes(), self.retriever.passages_of)
+        quotes = best_quotes(asked, passages, self.retriever.embedder)
         sources = list(hits)  # a quote from a chunk retrieval did not show becomes a source
         for quote in quotes:
             if quote.passage not in sources:
@@ -240,22 +239,6 @@ class Chat:
         yield AnswerEvent("replace" if problem else "token", text)
         answer = self._answer(text, reasoning, sources, question, "extractive")
         yield AnswerEvent("done", dataclasses.replace(answer, note=why))
-
-    def _passages(self, hits: Sequence[SearchHit]) -> list[Passage]:
-        """What an extractive answer quotes from: the best hits, and the rest of the best
-        notes; never a scene note, whose text says how to answer, not what is true."""
-        scenes = self.retriever.store.scene_notes()
-        kept = [hit for hit in hits if hit.note_path not in scenes][:CANDIDATE_HITS]
-        rank_of: dict[str, int] = {}
-        for rank, hit in enumerate(kept):
-            rank_of.setdefault(hit.note_path, rank)
-        shown = {(hit.note_path, hit.chunk_id) for hit in kept}
-        rest = [
-            Passage(rank_of[hit.note_path], hit)
-            for hit in self.retriever.passages_of(list(rank_of)[:WHOLE_NOTES])
-            if (hit.note_path, hit.chunk_id) not in shown
-        ]
-        return [*(Passage(rank_of[hit.note_path], hit) for hit in kept), *rest]
 
     def relevant(self, question: str) -> list[SearchHit]:
         """The hits worth showing the model; none when the evidence is too weak."""
