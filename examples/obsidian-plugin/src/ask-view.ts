@@ -7,6 +7,7 @@ import {
   citationLink,
   describeError,
   linkCitations,
+  modelLabel,
   OverlayError,
   Rating,
 } from "./client";
@@ -124,9 +125,15 @@ export class AskView extends ItemView {
     picker.empty();
     picker.createEl("option", { text: "Default model", value: "" });
     try {
-      for (const model of await this.plugin.client().models()) {
-        const label = model.parent ? `${model.id} (adapter)` : model.id;
-        picker.createEl("option", { text: model.promoted ? `${label} ★` : label, value: model.id });
+      const models = await this.plugin.client().models();
+      for (const model of models) {
+        const option = picker.createEl("option", { text: modelLabel(model), value: model.id });
+        option.disabled = model.tainted === true;
+      }
+      // A chosen adapter that was tainted since no longer answers: back to the default.
+      if (models.some((m) => m.tainted && m.id === this.plugin.settings.adapter)) {
+        this.plugin.settings.adapter = "";
+        await this.plugin.saveSettings();
       }
       this.hideBanner();
     } catch (error) {

@@ -116,6 +116,7 @@ export interface Model {
   id: string;
   parent?: string | null; // set for an adapter: its base model
   promoted?: boolean; // the adapter that answers when a request names none
+  tainted?: boolean; // trained on a note forgotten since: out of service, never answers
 }
 
 /** What "test connection" found, in words a person can act on. */
@@ -332,7 +333,16 @@ export async function testConnection(client: OverlayClient, baseUrl: string): Pr
 
 /** The model that answers when none is chosen: the promoted adapter, else the base model. */
 export function answeringModel(models: Model[]): string {
-  return (models.find((m) => m.promoted) ?? models.find((m) => !m.parent) ?? models[0])?.id ?? "";
+  const serving = models.filter((m) => !m.tainted);
+  return (serving.find((m) => m.promoted) ?? serving.find((m) => !m.parent) ?? serving[0])?.id ?? "";
+}
+
+/** How the model picker names a model: adapters say so, the answering one is starred, and a
+ * tainted one says why it cannot be chosen. */
+export function modelLabel(model: Model): string {
+  if (model.tainted) return `${model.id} (tainted: trained on a forgotten note, out of service)`;
+  const label = model.parent ? `${model.id} (adapter)` : model.id;
+  return model.promoted ? `${label} ★` : label;
 }
 
 async function errorOf(response: Response): Promise<OverlayError> {

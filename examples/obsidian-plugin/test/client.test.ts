@@ -7,9 +7,12 @@ import { describe, test } from "node:test";
 
 import {
   Answer,
+  answeringModel,
   ChatEvent,
   citationLink,
   linkCitations,
+  Model,
+  modelLabel,
   OverlayClient,
   OverlayError,
   parseEventStream,
@@ -79,6 +82,30 @@ describe("citation links", () => {
   test("turn [n] markers into wiki-links and leave unknown numbers alone", () => {
     const answer: Answer = { text: "Kittiwake [1], see [2].", reasoning: "", citations: [citation], model: "m" };
     assert.equal(linkCitations(answer), "Kittiwake \\[[[Projects/The boat#Where she lives|1]]\\], see [2].");
+  });
+});
+
+describe("the model picker", () => {
+  // What GET /v1/models says after a forgotten note tainted the promoted adapter.
+  const models: Model[] = [
+    { id: "SmolLM2-135M-Instruct" },
+    { id: "run-2", parent: "SmolLM2-135M-Instruct", promoted: true, tainted: true },
+    { id: "run-1", parent: "SmolLM2-135M-Instruct" },
+  ];
+
+  test("names a tainted adapter as such, and never lets it answer by default", () => {
+    assert.equal(
+      modelLabel(models[1]),
+      "run-2 (tainted: trained on a forgotten note, out of service)",
+    );
+    assert.equal(modelLabel(models[2]), "run-1 (adapter)");
+    assert.equal(answeringModel(models), "SmolLM2-135M-Instruct");
+  });
+
+  test("stars the adapter that answers", () => {
+    const clean = models.map((m) => ({ ...m, tainted: false }));
+    assert.equal(modelLabel(clean[1]), "run-2 (adapter) ★");
+    assert.equal(answeringModel(clean), "run-2");
   });
 });
 
