@@ -1,10 +1,11 @@
 """Deleted text must not outlive its deletion inside Chroma's own files.
 
-Chroma (embedded) writes every upsert, document included, to a write-ahead queue
+Chroma (embedded) writes every upsert, metadata included, to a write-ahead queue
 (`embeddings_queue` in `chroma/chroma.sqlite3`) and purges it only once its vector
 index has persisted past it (`hnsw:sync_threshold`, 1000 records by default). A
-chunk deleted before that keeps its text in the queue. `scrub_deleted_documents`
-drops the metadata (document included) of queued records whose embedding is gone;
+chunk deleted before that keeps its note's path and heading in the queue (and, in a
+store written before Chroma stopped getting documents, its text).
+`scrub_deleted_documents` drops the metadata of queued records whose embedding is gone;
 the metadata segment consumed them long before (it writes at once), and the vector
 segment that may still replay them reads only their vectors.
 

@@ -86,6 +86,19 @@ def test_dense_search_returns_the_nearest_chunk(store: Store) -> None:
     assert store.chunks(ids=[hits[0].chunk_id])[0].note_path == "b.md"
 
 
+def test_a_notes_text_is_kept_in_the_index_not_in_chroma(tmp_path: Path, store: Store) -> None:
+    """One place holds the text, so forgetting has one place to take it from: Chroma gets
+    vectors and metadata (note, heading), never the chunk's words."""
+    commit(store, write("a.md", "# Rigging\nThe shrouds want the quartermaster's violet ledger."))
+    store.close()
+    phrase = b"violet ledger"
+    data = tmp_path / "data"
+    assert phrase in (data / "index.sqlite3").read_bytes()
+    chroma_files = [p for p in (data / "chroma").rglob("*") if p.is_file()]
+    assert chroma_files
+    assert [p for p in chroma_files if phrase in p.read_bytes()] == []
+
+
 def test_dense_search_refuses_another_embedders_query(store: Store) -> None:
     commit(store, write("a.md", "text"))
     with pytest.raises(StoreError, match="overlay index"):

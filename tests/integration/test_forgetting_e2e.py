@@ -46,21 +46,10 @@ def vault(tmp_path: Path) -> Path:
 
 
 def files_holding(folder: Path, phrase: str) -> set[Path]:
-    """The files of `folder` that hold `phrase`, but for the HNSW index files of Chroma's
-    segments (`chroma/<uuid>/*.bin`): they are vectors and links, and their unused capacity
-    is written from memory that was never zeroed, where text this process handled once
-    can linger (seen once in three CI runs); `overlay index --rebuild` writes them anew."""
+    """The files of `folder` that hold `phrase`: every file, Chroma's HNSW files included
+    (their unused capacity is written from memory, which is overwritten when freed)."""
     wanted = phrase.encode()
-    return {
-        path
-        for path in folder.rglob("*")
-        if path.is_file() and not _hnsw_file(folder, path) and wanted in path.read_bytes()
-    }
-
-
-def _hnsw_file(folder: Path, path: Path) -> bool:
-    parts = path.relative_to(folder).parts
-    return len(parts) == 3 and parts[0] == "chroma" and path.suffix == ".bin"
+    return {path for path in folder.rglob("*") if path.is_file() and wanted in path.read_bytes()}
 
 
 def test_a_note_made_private_leaves_every_route_store_and_adapter(
