@@ -5,13 +5,12 @@ embedding function: Overlay always brings its own vectors. Ids are chunk ids; ea
 vector carries metadata naming one note that holds it (`note`, `heading`, `ordinal`,
 `folder`), for tools that read Chroma directly. SQLite, not this metadata, says which
 notes hold a chunk, and holds the chunk's text: Chroma gets no documents, so the text of
-a note lives in one place to forget it from (Chroma also copied documents into its
-queue, its full-text index and, through memory it freed, its HNSW files).
+a note lives in one place to forget it from (Chroma copied documents into its queue and
+its full-text index, and handled them in memory it may later write into its HNSW files).
 """
 
 from __future__ import annotations
 
-import ctypes
 import posixpath
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
@@ -177,7 +176,6 @@ def chroma_client(path: Path, url: str | None) -> ClientAPI:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if url is None:
-        overwrite_freed_memory()
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     parts = urlsplit(url if "//" in url else f"http://{url}")
     try:
@@ -191,20 +189,3 @@ def chroma_client(path: Path, url: str | None) -> ClientAPI:
     except Exception as error:  # connection refused, DNS, TLS: all mean "not reachable"
         raise StoreError(f"cannot reach the Chroma server at {url}: {error}") from error
     return client
-
-
-M_PERTURB = -6  # glibc's mallopt parameter: fill memory as it is freed and handed out
-
-
-def overwrite_freed_memory() -> bool:
-    """Have the C library overwrite memory as it is freed and as it is handed out.
-
-    Embedded Chroma writes its HNSW files (`data_level0.bin`, `length.bin`) with room for
-    more vectors, and that room is memory it never zeroed: whatever the process freed
-    there goes to disk as it was, and once held a forgotten note's text. With freed memory
-    overwritten, nothing the process read can reach those files. glibc only (`mallopt`);
-    returns whether it took effect.
-    """
-    libc = ctypes.CDLL(None)
-    mallopt = getattr(libc, "mallopt", None)
-    return mallopt is not None and mallopt(M_PERTURB, 0xA5) == 1
