@@ -2,8 +2,11 @@
 
     question ─▶ DenseRetriever ─┐
              └▶ LexicalRetriever ┴▶ HybridRetriever (reciprocal-rank fusion, named notes)
+                                        └▶ second hop (optional: the same search again,
+                                           with the note the best passage names)
                                         └▶ LinkGraphReranker (Personalized PageRank over
-                                           the person's links, degree-normalised; diversity)
+                                           links and unlinked mentions, degree-normalised;
+                                           diversity)
 
 Each node that comes out carries the score parts in its metadata (`dense`,
 `lexical`, `graph`), the note path and the heading path, so a person can see
