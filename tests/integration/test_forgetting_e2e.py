@@ -46,22 +46,9 @@ def vault(tmp_path: Path) -> Path:
 
 
 def files_holding(folder: Path, phrase: str) -> set[Path]:
-    """The files of `folder` that hold `phrase`, but for the HNSW index files of Chroma's
-    segments (`chroma/<uuid>/*.bin`): vectors and links, and room for more written from
-    memory Chroma never zeroes, where text this process freed once lingered (seen once in
-    three runs, when Chroma still got the chunks' text); `overlay index --rebuild` writes
-    them anew."""
+    """The files of `folder` that hold `phrase`, Chroma's HNSW files included."""
     wanted = phrase.encode()
-    return {
-        path
-        for path in folder.rglob("*")
-        if path.is_file() and not _hnsw_file(folder, path) and wanted in path.read_bytes()
-    }
-
-
-def _hnsw_file(folder: Path, path: Path) -> bool:
-    parts = path.relative_to(folder).parts
-    return len(parts) == 3 and parts[0] == "chroma" and path.suffix == ".bin"
+    return {path for path in folder.rglob("*") if path.is_file() and wanted in path.read_bytes()}
 
 
 def test_a_note_made_private_leaves_every_route_store_and_adapter(
