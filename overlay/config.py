@@ -122,9 +122,9 @@ class RetrievalSettings(Section):
     )
     damping: float = Field(0.7, description="PageRank's chance to follow a link, not restart.")
     second_hop: int = Field(
-        0,
+        1,
         description="Bridges to search again with: the question plus each of this many notes "
-        "that the best first-hop passage names (0: one search).",
+        "that the best first-hop passage names (0: one search; benchmarks/retrieval_quality).",
     )
     second_hop_weight: float = Field(
         1.0, description="Weight of a second-hop search's scores against the first's (1.0)."
