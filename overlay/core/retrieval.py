@@ -383,10 +383,11 @@ class VaultRetriever:
         """The best chunks for `question`, and how strong the best evidence was."""
         bundle = QueryBundle(question)
         candidates = self.hybrid.retrieve(bundle)
-        if self.settings.second_hop > 0 and candidates:
-            candidates = self._second_hop(question, candidates)
+        # how close the notes come to the question itself, before a second hop adds to it
         best_dense = max((n.node.metadata.get("dense") or 0.0 for n in candidates), default=0.0)
         best_lexical = max((n.node.metadata.get("lexical") or 0.0 for n in candidates), default=0.0)
+        if self.settings.second_hop > 0 and candidates:
+            candidates = self._second_hop(question, candidates)
         self.reranker.top_k = top_k or self.settings.top_k
         nodes = self.reranker.postprocess_nodes(candidates, bundle)
         named = any(n.node.metadata.get("named") for n in nodes)
