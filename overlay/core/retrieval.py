@@ -2,8 +2,9 @@
 
     question ─▶ DenseRetriever ─┐
              └▶ LexicalRetriever ┴▶ HybridRetriever (reciprocal-rank fusion, named notes)
-                                        └▶ second hop (optional: the same search again,
-                                           with the note the best passage names)
+                                        └▶ second hop (`retrieval.second_hop`: the same
+                                           search again, with the note the best passage
+                                           names)
                                         └▶ LinkGraphReranker (Personalized PageRank over
                                            links and unlinked mentions, degree-normalised;
                                            diversity)
