@@ -287,7 +287,10 @@ class LinkGraphReranker(BaseNodePostprocessor):
             note: (1 - w) * seeds.get(note, 0.0) + w * graph.get(note, 0.0)
             for note in {*seeds, *graph}
         }
-        ranked = sorted(final, key=lambda n: -final[n])[: self.top_k * 2]
+        best_hit = next(iter(seeds), None)  # seeds come best first
+        if best_hit is not None:  # the search's best hit stays first: the walk ranks the rest
+            final[best_hit] = max(final.values())
+        ranked = sorted(final, key=lambda n: (-final[n], n != best_hit))[: self.top_k * 2]
         by_note: dict[str, list[NodeWithScore]] = defaultdict(list)
         for node in nodes:
             by_note[node.node.metadata["note_path"]].append(node)
