@@ -287,10 +287,13 @@ class LinkGraphReranker(BaseNodePostprocessor):
             note: (1 - w) * seeds.get(note, 0.0) + w * graph.get(note, 0.0)
             for note in {*seeds, *graph}
         }
-        best_hit = next(iter(seeds), None)  # seeds come best first
-        if best_hit is not None:  # the search's best hit stays first: the walk ranks the rest
-            final[best_hit] = max(final.values())
-        ranked = sorted(final, key=lambda n: (-final[n], n != best_hit))[: self.top_k * 2]
+        # The search's best hit and the notes the question names are not outranked by what
+        # the walk adds (a note linked only from the best hit would be, by its low degree).
+        firm = {note for note, weight in seeds.items() if weight >= 1.0}
+        walked = max((score for note, score in final.items() if note not in firm), default=0.0)
+        for note in firm:
+            final[note] = max(final[note], walked)
+        ranked = sorted(final, key=lambda n: (-final[n], n not in firm))[: self.top_k * 2]
         by_note: dict[str, list[NodeWithScore]] = defaultdict(list)
         for node in nodes:
             by_note[node.node.metadata["note_path"]].append(node)
