@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks.retrieval_quality import Question, question_sets, recall
 from benchmarks.vaults import build_hotpotqa_vault
 from overlay.config_loading import load_settings
-from overlay.core.llms.causal_lm import load_causal_lm
+from overlay.core.llms.causal_lm import load_causal_lm, render_chat
 from overlay.core.memory import Memory
 from overlay.core.models import resolve_model
 from overlay.core.retrieval import VaultRetriever
@@ -58,10 +58,10 @@ class PassageScorer:
         out: list[float] = []
         for start in range(0, len(passages), 2):  # pairs: padding costs more than it saves
             prompts = [
-                self.tokenizer.apply_chat_template(
+                render_chat(
+                    self.tokenizer,
                     [{"role": "user", "content": PROMPT.format(question=question, passage=p)}],
-                    tokenize=False,
-                    add_generation_prompt=True,
+                    thinking=False,
                 )
                 for p in passages[start : start + 2]
             ]
