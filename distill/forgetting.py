@@ -43,7 +43,8 @@ from overlay.config import Settings
 from overlay.core.conversations import ConversationLog
 from overlay.errors import ConfigError
 from overlay.sqlite import Database, Migration
-from vault_schema import SkippedFile, read_note
+from vault_schema import SkippedFile, note_name, read_note
+from vault_schema.vault_paths import RefusedPath
 
 log = logging.getLogger("overlay.forgetting")
 
@@ -383,7 +384,7 @@ def forget_on_demand(
 
 
 def _note_of_the_vault(vault: Path, path: str) -> str:
-    candidate = (vault / path).resolve()
-    if not candidate.is_relative_to(vault.resolve()) or not path.endswith(".md"):
-        raise ConfigError(f"{path} is not a note of the vault (a vault-relative path to a .md)")
-    return candidate.relative_to(vault.resolve()).as_posix()
+    try:
+        return note_name(vault, path)
+    except RefusedPath as refused:
+        raise ConfigError(f"{path} is not a note of the vault: {refused.reason}") from refused

@@ -473,3 +473,22 @@ def test_skips_that_follow_from_settings_are_decided_afresh(
     excluded = counter(parse__exclude=["Big/**"])
     assert "Big/scan.pdf" not in skip_codes(excluded.sync())
     assert excluded.remembered() == {}  # the vault no longer lists it
+
+
+def test_a_pdf_and_a_canvas_can_be_forgotten_on_demand(tmp_path: Path) -> None:
+    vault = build_vault(tmp_path / "vault")
+    base = ["--vault", str(vault), "--data-dir", str(tmp_path / "data")]
+    env = {"OVERLAY_INDEX__EMBEDDER": "hash"}
+    runner = CliRunner()
+    assert runner.invoke(app, [*base, "index", "--quiet"], env=env).exit_code == 0
+
+    forgot = runner.invoke(app, [*base, "forget", "Papers/bread.pdf", "Board.canvas"], env=env)
+
+    assert forgot.exit_code == 0, forgot.output
+    assert "2 note(s) forgotten" in forgot.output
+    settings = Settings.model_validate({"vault": vault, "data_dir": tmp_path / "data"})
+    with Store.from_settings(settings) as store:
+        assert set(store.manifest()) == {"Cooking.md", "Garden.md", "Kyoto.md", "tides.pdf"}
+    for outside in ("../elsewhere.md", str(tmp_path / "elsewhere.md"), "photo.png"):
+        refused = runner.invoke(app, [*base, "forget", outside], env=env)
+        assert "is not a note of the vault" in str(refused.exception)

@@ -30,7 +30,15 @@ from vault_schema.canvas import parse_canvas
 from vault_schema.notes import Note, ParseWarning, SkippedFile
 from vault_schema.parser import parse_note
 from vault_schema.pdfs import read_pdf
-from vault_schema.vault_paths import RefusedPath, VaultListing, is_hidden, list_vault, open_regular
+from vault_schema.vault_paths import (
+    RefusedPath,
+    VaultListing,
+    is_hidden,
+    list_vault,
+    open_regular,
+    stored_name,
+    vault_relative,
+)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -40,6 +48,7 @@ __all__ = [
     "is_excluded",
     "iter_note_paths",
     "iter_vault_files",
+    "note_name",
     "read_note",
     "templates_folder",
     "vault_excludes",
@@ -54,6 +63,27 @@ def file_kind(path: str) -> str | None:
     """'md', 'canvas' or 'pdf' by the path's extension (any case); None for an attachment."""
     extension = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
     return extension if extension in FILE_KINDS else None
+
+
+def note_name(vault: Path, path: str) -> str:
+    """The stored vault-relative name of a note a person names (relative to the vault, or
+    absolute inside it): a file of a kind read as a note (`FILE_KINDS`) that does not
+    leave the vault. A note no longer on disk keeps the name given. Raises RefusedPath."""
+    given, root = Path(path), vault.resolve()
+    if given.is_absolute():
+        if not given.is_relative_to(root):
+            raise RefusedPath("unreadable", "a path outside the vault")
+        path = given.relative_to(root).as_posix()
+    try:
+        stored = vault_relative(root, stored_name(path.strip("/")))
+    except RefusedPath as refused:
+        if refused.code != "vanished":
+            raise
+        stored = stored_name(path.strip("/"))
+    if file_kind(stored) is None:
+        kinds = ", ".join(f".{kind}" for kind in FILE_KINDS)
+        raise RefusedPath("unreadable", f"not a note: only {kinds} files are notes")
+    return stored
 
 
 def read_note(vault: Path, path: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Note:
