@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -278,3 +279,18 @@ def test_stdio_refuses_an_empty_index_with_the_fix(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, StoreError)
     assert "run `overlay index` first" in str(result.exception)
+
+
+def test_the_readme_python_client_runs_against_the_daemon(
+    daemon: OverlayServer, tmp_path: Path
+) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("A Python client, with the official SDK") :]
+    script = tmp_path / "client.py"
+    script.write_text(section.split("```python\n", 1)[1].split("```", 1)[0], encoding="utf-8")
+    env = {**os.environ, "OVERLAY_URL": daemon.url, "OVERLAY_TOKEN": daemon.token}
+    ran = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "[[Projects/The boat" in ran.stdout
