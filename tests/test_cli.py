@@ -39,6 +39,23 @@ def test_every_command_has_help_text(name: str, command: click.Command) -> None:
     assert result.exit_code == 0, result.output
 
 
+def test_the_command_list_reads_at_80_columns_grouped_as_a_person_uses_it() -> None:
+    listed = runner.invoke(app, ["--help"], env={"COLUMNS": "80", "TERM": "dumb"}).output
+    headings = ["Index, search and ask", "Serve", "Memory: distill", "Privacy and admin"]
+    assert [listed.index(heading) for heading in headings] == sorted(
+        listed.index(heading) for heading in headings
+    )
+    first_panel = listed[listed.index(headings[0]) : listed.index(headings[1])]
+    assert "│ index " in first_panel and "│ ask " in first_panel
+    assert "│ eval " not in first_panel
+    # a docstring's own line breaks no longer cut a sentence: "the base model and" used
+    # to end a line of eval's help, half a line wide
+    eval_help = listed[listed.index("│ eval ") : listed.index("│ pairs ")]
+    assert "base model and the adapter" in " ".join(
+        line.strip("│ ") for line in eval_help.splitlines()
+    )
+
+
 def test_config_show_json_reports_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OVERLAY_LLM__BACKEND", "openai")
     result = runner.invoke(app, ["--vault", str(tmp_path), "config", "show", "--json"])

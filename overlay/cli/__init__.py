@@ -23,8 +23,10 @@ from overlay.cli import (  # noqa: F401  (register their commands)
     serve,
     train,
 )
-from overlay.cli.app import app
+from overlay.cli.app import app, group_commands
 from overlay.errors import OverlayError
+
+group_commands()
 
 
 def main() -> None:

@@ -18,8 +18,37 @@ app = typer.Typer(
     help="A local memory service for an Obsidian vault.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Markdown joins a docstring's wrapped lines, so help reads at any width
+    rich_markup_mode="markdown",
 )
 console = Console()
+
+
+# `overlay --help` lists commands in the order a person meets them, under these headings
+COMMAND_GROUPS = {
+    "Index, search and ask": ("index", "watch", "status", "parse", "search", "related", "ask", "chat"),
+    "Serve": ("serve", "token", "mcp", "plugin"),
+    "Memory: distill, review, train": (
+        "distill", "pairs", "review", "scenes", "train", "eval", "runs", "adapters",
+    ),
+    "Privacy and admin": ("forget", "privacy", "log", "doctor", "config"),
+}  # fmt: skip
+
+
+def group_commands() -> None:
+    """Put every registered command and command group under its heading, in that order;
+    called once all command modules have registered theirs."""
+    order = [name for names in COMMAND_GROUPS.values() for name in names]
+    panel = {name: group for group, names in COMMAND_GROUPS.items() for name in names}
+
+    def name_of(info: Any) -> str:
+        callback = getattr(info, "callback", None)
+        return str(info.name or (callback.__name__.replace("_", "-") if callback else ""))
+
+    for infos in (app.registered_commands, app.registered_groups):
+        infos.sort(key=lambda info: order.index(name_of(info)))
+        for info in infos:
+            info.rich_help_panel = panel[name_of(info)]
 
 
 @dataclass
