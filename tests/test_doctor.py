@@ -64,3 +64,14 @@ def test_doctor_from_the_command_line(example_vault: Path, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert "too small" in shown["chat_model"] and isinstance(shown["servers"], list)
+
+
+def test_doctor_prints_how_to_connect_every_known_server_running_or_not(
+    example_vault: Path, tmp_path: Path
+) -> None:
+    args = ["--vault", str(example_vault), "--data-dir", str(tmp_path / "data"), "doctor"]
+    shown = CliRunner().invoke(app, args, env={"COLUMNS": "200"}).output
+    for name, port in (("vLLM", 8000), ("Ollama", 11434), ("LM Studio", 1234), ("llama.cpp", 8080)):
+        assert f'base_url = "http://127.0.0.1:{port}/v1"' in shown
+        assert f"# {name}: " in shown or f"{name} at http://127.0.0.1:{port}/v1 serves" in shown
+    assert "below" not in shown or "[llm]" in shown.split("below", 1)[1]

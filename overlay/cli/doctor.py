@@ -12,9 +12,9 @@ import typer
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.config import Settings
 from overlay.core.local_servers import (
-    KNOWN_SERVERS,
     LocalServer,
     chat_model_finding,
+    connect_settings,
     find_local_servers,
 )
 
@@ -138,10 +138,6 @@ def _server_json(server: LocalServer) -> dict[str, object]:
 
 def _print_models(settings: Settings, servers: list[LocalServer]) -> None:
     console.print(chat_model_finding(settings.llm), highlight=False)
-    if not servers:
-        ports = ", ".join(f"{name} {port}" for name, port in KNOWN_SERVERS)
-        console.print(f"no local OpenAI-compatible server found (tried {ports})", highlight=False)
-        return
     for server in servers:
         console.print(
             f"\n{server.name} at {server.base_url} serves: {', '.join(server.models) or '?'}\n"
@@ -149,3 +145,16 @@ def _print_models(settings: Settings, servers: list[LocalServer]) -> None:
             highlight=False,
         )
         console.print("\n".join(server.config_lines()), markup=False, highlight=False)
+    running = {server.name for server in servers}
+    idle = [(known, lines) for known, lines in connect_settings() if known.name not in running]
+    if not idle:
+        return
+    tried = ", ".join(f"{known.name} {known.port}" for known, _ in idle)
+    console.print(
+        f"\nnot answering now: {tried}. To answer with one, start it and put its settings "
+        "in your config file (`overlay config show` names it):",
+        highlight=False,
+    )
+    for known, lines in idle:
+        console.print(f"\n# {known.name}: {known.start}", markup=False, highlight=False)
+        console.print("\n".join(lines), markup=False, highlight=False)

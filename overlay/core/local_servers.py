@@ -14,13 +14,24 @@ import httpx
 from overlay.config import LLMSettings
 from overlay.core.answers import is_too_small
 
-# The usual ports of local OpenAI-compatible servers.
+
+@dataclass(frozen=True, slots=True)
+class KnownServer:
+    """A local OpenAI-compatible server, where it usually listens and how it is started."""
+
+    name: str
+    port: int
+    start: str  # the command (or the click) that starts it serving a Qwen3 model
+    model: str  # the model id it then lists in `GET /v1/models`
+
+
 KNOWN_SERVERS = (
-    ("vLLM", 8000),
-    ("Ollama", 11434),
-    ("LM Studio", 1234),
-    ("llama.cpp", 8080),
+    KnownServer("vLLM", 8000, "vllm serve Qwen/Qwen3-4B --enable-lora", "Qwen/Qwen3-4B"),
+    KnownServer("Ollama", 11434, "ollama pull qwen3:4b (the Ollama app serves it)", "qwen3:4b"),
+    KnownServer("LM Studio", 1234, "lms load qwen3-4b && lms server start", "qwen3-4b"),
+    KnownServer("llama.cpp", 8080, "llama-server -m Qwen3-4B-Q4_K_M.gguf --port 8080", "qwen3"),
 )
+KNOWN_PORTS = tuple((known.name, known.port) for known in KNOWN_SERVERS)
 PROBE_TIMEOUT_S = 0.5
 
 
@@ -40,8 +51,23 @@ class LocalServer:
         ]
 
 
+def connect_settings(host: str = "127.0.0.1") -> list[tuple[KnownServer, list[str]]]:
+    """For every known server, whether or not it runs now: how to start it, and the
+    settings that make Overlay answer with the model it then serves."""
+    return [
+        (
+            known,
+            LocalServer(
+                known.name, f"http://{host}:{known.port}/v1", (known.model,)
+            ).config_lines(),
+        )
+        for known in KNOWN_SERVERS
+    ]
+
+
 def find_local_servers(
-    host: str = "127.0.0.1", candidates: tuple[tuple[str, int], ...] = KNOWN_SERVERS
+    host: str = "127.0.0.1",
+    candidates: tuple[tuple[str, int], ...] = KNOWN_PORTS,
 ) -> list[LocalServer]:
     """The OpenAI-compatible servers answering `GET /v1/models` on the usual ports."""
     found = []
@@ -72,6 +98,6 @@ def chat_model_finding(settings: LLMSettings) -> str:
     if is_too_small(settings.model):
         return (
             f"chat answers with the bundled {settings.model}: too small to write answers, "
-            "so answers quote your notes (connect a real model below)"
+            "so answers quote your notes (how to connect a real model: below)"
         )
     return f"chat answers with {settings.model} ({settings.backend}, in-process)"
