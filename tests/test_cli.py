@@ -95,3 +95,21 @@ def test_asking_before_indexing_says_what_to_run(make_vault: Any, tmp_path: Path
     result = runner.invoke(app, [*where, "ask", "What is in A?"])
     assert isinstance(result.exception, StoreError)
     assert "run `overlay index` first" in str(result.exception)
+
+
+def test_search_results_read_at_80_columns(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    folder = vault / "Путешествия" / "Северная Европа" / "Норвегия и Лофотенские острова"
+    folder.mkdir(parents=True)
+    sentence = "Паром на Лофотены уходит из Будё в четыре часа дня, билеты берём заранее. "
+    (folder / "Поездка на Лофотены.md").write_text("# Паром\n" + sentence * 12, encoding="utf-8")
+    base = ["--vault", str(vault), "--data-dir", str(tmp_path / "data")]
+    env = {"OVERLAY_INDEX__EMBEDDER": "hash", "COLUMNS": "80"}
+    assert runner.invoke(app, [*base, "index", "--quiet"], env=env).exit_code == 0
+
+    shown = runner.invoke(app, [*base, "search", "паром из Будё"], env=env).output
+
+    lines = shown.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[0].lstrip().startswith("1  …") and "Поездка на Лофотены.md › Паром" in lines[0]
+    assert len(lines) == 4 and lines[-1].endswith("…")  # where, scores, two lines of snippet

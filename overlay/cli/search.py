@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from textwrap import wrap
 from typing import Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.table import Table
+from rich.text import Text
 
 from overlay.cli.access import local_memory, search_hits
 from overlay.cli.app import JsonOption, app, console, print_json
@@ -43,23 +46,35 @@ def search(
     if json_output:
         print_json(hits)
     else:
-        console.print(_hits_table(hits))
+        console.print(_hits_lines(hits, console.width), end="", soft_wrap=True)
 
 
-def _hits_table(hits: list[dict[str, Any]]) -> Table:
-    table = Table("#", "note", "heading", "score", "dense", "words", "links", "snippet")
+def _hits_lines(hits: list[dict[str, Any]], width: int) -> Text:
+    """A few lines a hit, at any terminal width: where (the path shortened from the left,
+    so the note's own name stays) and the score, the score's parts, and the snippet on
+    up to two lines."""
+    lines = Text()
     for n, hit in enumerate(hits, 1):
-        table.add_row(
-            str(n),
-            hit["note_path"],
-            " › ".join(hit["heading_path"]),
-            f"{hit['score']:.2f}",
-            _part(hit["dense"]),
-            _part(hit["lexical"]),
-            _part(hit["graph"]),
-            hit["snippet"],
-        )
-    return table
+        where = " › ".join([hit["note_path"], *hit["heading_path"]])
+        room = max(width - 11, 12)
+        lines.append(f"{n:>2}  ")
+        lines.append(from_the_left(where, room).ljust(room), style="bold")
+        lines.append(f" {hit['score']:.2f}\n")
+        parts = f"dense {_part(hit['dense'])} · words {_part(hit['lexical'])}"
+        lines.append(f"    {parts} · links {_part(hit['graph'])}\n", style="dim")
+        snippet = " ".join(hit["snippet"].split())
+        for line in wrap(snippet, max(width - 4, 20), max_lines=2, placeholder=" …"):
+            lines.append(f"    {line}\n")
+    return lines
+
+
+def from_the_left(text: str, cells: int) -> str:
+    """`text` cut from the left to fit `cells` terminal cells, with a leading ellipsis."""
+    if cell_len(text) <= cells:
+        return text
+    while text and cell_len(text) > cells - 1:
+        text = text[1:]
+    return "…" + text
 
 
 def _part(value: float | None) -> str:
