@@ -17,7 +17,9 @@ from overlay.errors import OverlayError
 
 log = logging.getLogger("overlay.daemon.daemon")
 
-SyncState = Literal["indexing", "idle"]
+# 'indexing': the vault's first index is being built (nothing to search yet);
+# 'syncing': an index that holds the vault is being brought up to date
+SyncState = Literal["indexing", "syncing", "idle"]
 
 
 class Syncable(Protocol):
@@ -42,8 +44,10 @@ class SyncWorker:
     ticket; `wait(ticket)` blocks until a sync that covered it has finished.
     """
 
-    def __init__(self, memory: Syncable) -> None:
+    def __init__(self, memory: Syncable, *, indexed: bool = False) -> None:
+        """`indexed`: the data dir already holds a finished index of the vault."""
         self._memory = memory
+        self._indexed = indexed
         self._changed = threading.Condition()
         self._pending: _Request | None = None
         self._issued = 0
@@ -63,7 +67,9 @@ class SyncWorker:
     @property
     def state(self) -> SyncState:
         with self._changed:
-            return "indexing" if self._running or self._pending else "idle"
+            if not (self._running or self._pending):
+                return "idle"
+            return "syncing" if self._indexed else "indexing"
 
     def request(self, paths: Iterable[str] | None = None) -> int:
         """Ask for a sync of these vault-relative paths (None: the whole vault)."""
@@ -125,6 +131,7 @@ class SyncWorker:
         else:
             self.last_report = report.to_dict() if hasattr(report, "to_dict") else dict(report)
             self.last_error = None
+            self._indexed = self._indexed or job.full
             summary = report.summary() if hasattr(report, "summary") else "done"
             log.info("sync of %s finished: %s", scope, summary)
         self.last_finished = time.time()

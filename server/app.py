@@ -97,7 +97,8 @@ def create_app(
 
         memory = Memory(settings, adapter_catalog=RunCatalog(settings))
     forgetting = ForgettingSync(settings, memory, memory.refresh_adapters)
-    state = ServerState(settings, memory, sync or SyncWorker(forgetting))
+    indexed = memory.store.last_sync() is not None
+    state = ServerState(settings, memory, sync or SyncWorker(forgetting, indexed=indexed))
     mcp_sessions = mcp.session_manager(memory, settings)
     app = FastAPI(
         title="Overlay",

@@ -19,8 +19,9 @@ router = APIRouter(prefix="/api/v1", tags=["status"])
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str = Field(description="Overlay's version.")
-    state: Literal["indexing", "idle"] = Field(
-        description="'indexing' while a sync runs or waits to run (the first one included)."
+    state: Literal["indexing", "syncing", "idle"] = Field(
+        description="'indexing' while the vault's first index is built (nothing to search "
+        "yet), 'syncing' while a sync brings an existing index up to date, else 'idle'."
     )
 
 
@@ -49,8 +50,9 @@ class IndexStatus(BaseModel):
 
 
 class Status(BaseModel):
-    state: Literal["indexing", "idle"] = Field(
-        description="'indexing' while a sync runs or waits to run."
+    state: Literal["indexing", "syncing", "idle"] = Field(
+        description="'indexing' while the vault's first index is built, 'syncing' while a "
+        "sync brings an existing index up to date, else 'idle'."
     )
     vault: str = Field(description="The vault folder this server answers from.")
     last_error: str | None = Field(

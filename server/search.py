@@ -36,8 +36,10 @@ class SearchResults(BaseModel):
         default=None,
         description="Null when the index is whole; else what is missing (hits are partial).",
     )
-    state: Literal["indexing", "idle"] = Field(
-        default="idle", description="'indexing' while a sync runs (the first one included)."
+    state: Literal["indexing", "syncing", "idle"] = Field(
+        default="idle",
+        description="'indexing' while the vault's first index is built (results may be "
+        "missing), 'syncing' while an existing index is brought up to date.",
     )
     warning: str | None = Field(
         default=None, description="Why the hits may be incomplete (the index is being built)."

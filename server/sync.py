@@ -23,7 +23,7 @@ class SyncRequest(BaseModel):
 
 
 class SyncResult(BaseModel):
-    state: Literal["indexing", "idle"]
+    state: Literal["indexing", "syncing", "idle"]
     finished: bool = Field(description="True when the sync asked for has run (with `wait`).")
     report: dict[str, Any] | None = Field(
         default=None,

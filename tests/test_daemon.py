@@ -66,6 +66,39 @@ def test_requests_during_a_sync_merge_into_one_next_sync(
     assert worker.last_report == {"paths": ["a.md", "b.md", "c.md"]}
 
 
+def test_only_the_first_index_is_indexing_later_syncs_are_syncing(memory: GatedSync) -> None:
+    worker = SyncWorker(memory)  # a data dir with no finished index yet
+    worker.start()
+    try:
+        first = worker.request(None)
+        assert memory.started.wait(5)
+        assert worker.state == "indexing"
+        memory.gate.set()
+        assert worker.wait(first, timeout=5)
+        memory.gate.clear()
+        memory.started.clear()
+        edit = worker.request(["a.md"])  # the plugin's sync two seconds after an edit
+        assert memory.started.wait(5)
+        assert worker.state == "syncing"
+        memory.gate.set()
+        assert worker.wait(edit, timeout=5) and worker.state == "idle"
+    finally:
+        memory.gate.set()
+        worker.stop(timeout=5)
+
+
+def test_a_restart_on_an_existing_index_is_syncing_not_indexing(memory: GatedSync) -> None:
+    worker = SyncWorker(memory, indexed=True)
+    worker.start()
+    try:
+        worker.request(None)
+        assert memory.started.wait(5)
+        assert worker.state == "syncing"
+    finally:
+        memory.gate.set()
+        worker.stop(timeout=5)
+
+
 def test_a_full_sync_swallows_path_requests(worker: SyncWorker, memory: GatedSync) -> None:
     worker.request(["first.md"])
     assert memory.started.wait(5)

@@ -157,6 +157,20 @@ def test_status_says_the_tiny_model_answers_and_how_to_do_better(http: TestClien
     assert status["answers"] == "extractive" and "overlay doctor" in status["model_note"]
 
 
+def test_a_sync_after_an_edit_is_not_called_the_first_index(example_memory: Memory) -> None:
+    queued = SyncWorker(example_memory, indexed=True)  # never started: its sync stays pending
+    queued.request(["Home.md"])
+    with serve(example_memory, sync=queued) as http:
+        found = http.get("/api/v1/search", params={"q": "boat"}).json()
+        assert found["state"] == "syncing" and found["warning"] is None
+        answer = http.post(
+            "/api/v1/chat",
+            json={"messages": [{"role": "user", "content": "xqzv"}], "stream": False},
+        ).json()
+        assert "still running" not in (answer["warning"] or "")
+        assert answer["text"] != STILL_INDEXING
+
+
 def test_while_the_first_index_runs_search_and_chat_say_so(example_memory: Memory) -> None:
     queued = SyncWorker(example_memory)  # never started: its full sync stays pending
     queued.request()

@@ -147,7 +147,10 @@ class Daemon:
         from distill.forgetting import ForgettingSync
         from server.app import create_app
 
-        worker = SyncWorker(ForgettingSync(self.settings, memory, memory.refresh_adapters))
+        worker = SyncWorker(
+            ForgettingSync(self.settings, memory, memory.refresh_adapters),
+            indexed=memory.store.last_sync() is not None,
+        )
         worker.start()
         worker.request(None)  # the first full sync; the server answers meanwhile
         watcher = self._start_watcher(worker) if self.watch else None
@@ -173,7 +176,7 @@ class Daemon:
             log.info("stopped")
 
     def _finish_sync(self, worker: SyncWorker) -> None:
-        if worker.state == "indexing":
+        if worker.state != "idle":
             log.info("waiting for the sync in progress to finish (Ctrl-C again: stop now)")
         signals = self._signals
         while not worker.stop(timeout=0.5):

@@ -9,10 +9,14 @@ export interface ClientOptions {
   fetch?: typeof fetch; // for tests; default: the global fetch
 }
 
+/** "indexing": the vault's first index is being built; "syncing": an index that holds the
+ * vault is brought up to date (after every edit, so it says nothing to the person). */
+export type SyncState = "indexing" | "syncing" | "idle";
+
 export interface Health {
   status: "ok";
   version: string;
-  state: "indexing" | "idle";
+  state: SyncState;
 }
 
 export interface IndexStatus {
@@ -27,7 +31,7 @@ export interface IndexStatus {
 }
 
 export interface Status {
-  state: "indexing" | "idle";
+  state: SyncState;
   vault: string;
   last_error: string | null;
   index: IndexStatus;
@@ -132,7 +136,7 @@ export interface ChatMessage {
 }
 
 export interface SyncResult {
-  state: "indexing" | "idle";
+  state: SyncState;
   finished: boolean;
   report: Record<string, unknown> | null;
   error: string | null;
@@ -317,7 +321,7 @@ export async function testConnection(client: OverlayClient, baseUrl: string): Pr
   }
   try {
     const status = await client.status();
-    const state = status.state === "indexing" ? ", indexing now" : "";
+    const state = status.state === "indexing" ? ", indexing your vault for the first time" : "";
     return { ok: true, message: `Connected: ${status.index.notes} notes indexed${state}.`, fix: "" };
   } catch (error) {
     if (error instanceof OverlayError && error.status === 401) {
@@ -455,4 +459,13 @@ export function linkCitations(answer: Pick<Answer, "text" | "citations">): strin
     const citation = byNumber.get(Number(n));
     return citation ? `\\[[[${citationLink(citation)}|${n}]]\\]` : marker;
   });
+}
+
+/** The status bar's text: the first index is named as such; a sync after an edit is not news. */
+export function statusText(status: Status, model: string | null): string {
+  const notes = `${status.index.notes} notes`;
+  const answering = model ? ` · ${model.split("/").pop()}` : "";
+  return status.state === "indexing"
+    ? `Overlay: indexing your vault for the first time… ${notes} so far${answering}`
+    : `Overlay: ${notes}${answering}`;
 }

@@ -7,6 +7,7 @@ import {
   OverlayClient,
   OverlayError,
   Status,
+  statusText,
 } from "./client";
 import { Conversation, ConversationList, NoteContext } from "./conversations";
 import { RelatedView, RELATED_VIEW } from "./related-view";
@@ -182,11 +183,7 @@ export default class OverlayPlugin extends Plugin {
 
   private showStatus(status: Status): void {
     if (!this.statusEl) return;
-    const notes = `${status.index.notes} notes`;
-    const model = this.model ? ` · ${this.model.split("/").pop()}` : "";
-    this.statusEl.setText(
-      status.state === "indexing" ? `Overlay: indexing… ${notes} so far${model}` : `Overlay: ${notes}${model}`,
-    );
+    this.statusEl.setText(statusText(status, this.model));
     this.statusEl.title = status.last_error
       ? `Last sync failed: ${status.last_error}`
       : `Overlay index${this.model ? `, answering with ${this.model}` : ""}. Click to sync now.`;

@@ -17,6 +17,8 @@ import {
   OverlayError,
   parseEventStream,
   ServerSentEvent,
+  Status,
+  statusText,
 } from "../src/client";
 
 const URL = process.env.OVERLAY_URL ?? "";
@@ -82,6 +84,25 @@ describe("citation links", () => {
   test("turn [n] markers into wiki-links and leave unknown numbers alone", () => {
     const answer: Answer = { text: "Kittiwake [1], see [2].", reasoning: "", citations: [citation], model: "m" };
     assert.equal(linkCitations(answer), "Kittiwake \\[[[Projects/The boat#Where she lives|1]]\\], see [2].");
+  });
+});
+
+describe("the status bar", () => {
+  const status = (state: Status["state"]): Status => ({
+    state,
+    vault: "/v",
+    last_error: null,
+    index: { notes: 39, chunks: 150, links: 80 },
+  });
+
+  test("names the first index, and nothing else, as indexing the vault", () => {
+    assert.equal(
+      statusText(status("indexing"), "Qwen/Qwen3-4B"),
+      "Overlay: indexing your vault for the first time… 39 notes so far · Qwen3-4B",
+    );
+    // the sync 2 s after each edit: the person sees their notes, not a first index
+    assert.equal(statusText(status("syncing"), null), "Overlay: 39 notes");
+    assert.equal(statusText(status("idle"), null), "Overlay: 39 notes");
   });
 });
 
