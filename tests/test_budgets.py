@@ -13,8 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fpdf import FPDF
-from vaults import MakeSettings, MakeVault
+from vaults import MakeSettings, MakeVault, pdf_bytes
 
 from indexer.embedders import HashEmbedder
 from indexer.store import Store
@@ -45,15 +44,6 @@ def sync(vault: Path, make_settings: MakeSettings) -> tuple[SyncReport, set[str]
 
 def skip_reason(report: SyncReport, path: str) -> str:
     return dict(report.skipped)[path]
-
-
-def pdf_bytes(pages: list[str]) -> bytes:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 6, text)
-    return bytes(pdf.output())
 
 
 def test_a_deeply_nested_canvas_is_skipped_and_every_other_note_indexed(
