@@ -69,7 +69,7 @@ def test_a_canvas_of_too_many_nested_groups_is_skipped(
     report, indexed = sync(vault, make_settings)
 
     assert indexed == set(GOOD)
-    assert "3000 groups, over the 200 budget" in skip_reason(report, "Boards/groups.canvas")
+    assert "3000 groups, over the 200-group budget" in skip_reason(report, "Boards/groups.canvas")
 
 
 def test_a_yaml_alias_bomb_is_skipped_before_it_expands(make_vault: MakeVault) -> None:
@@ -92,7 +92,9 @@ def test_a_sync_with_a_yaml_alias_bomb_ends_and_indexes_the_rest(
     report, indexed = sync(vault, make_settings)
 
     assert indexed == set(GOOD)
-    assert skip_reason(report, "Bomb.md").startswith("over-budget: frontmatter of over")
+    assert skip_reason(report, "Bomb.md").startswith(
+        "over-budget: frontmatter past the 20000-value"
+    )
 
 
 def test_a_frontmatter_list_that_holds_itself_does_not_stop_a_sync(
@@ -115,15 +117,17 @@ def test_a_markdown_line_over_budget_skips_the_note(make_vault: MakeVault) -> No
         read_note(vault, "Long.md", budget=ContentBudget(line_chars=1_000))
 
     assert skipped.value.warning.code == "over-budget"
-    assert "a line of 2000 characters, over the 1000 budget" in skipped.value.warning.message
+    assert (
+        "a line of 2000 characters, over the 1000-character budget" in skipped.value.warning.message
+    )
     assert read_note(vault, "Long.md").body.endswith("short line\n")  # the default takes it
 
 
 @pytest.mark.parametrize(
     ("budget", "reason"),
     [
-        (ContentBudget(pdf_pages=2), "3 pages, over the 2 budget"),
-        (ContentBudget(pdf_chars=40), "over 40 characters of text by page 2"),
+        (ContentBudget(pdf_pages=2), "3 pages, over the 2-page budget"),
+        (ContentBudget(pdf_chars=40), "past the 40-character budget by page 2"),
     ],
 )
 def test_a_pdf_over_budget_is_skipped_with_its_reason(

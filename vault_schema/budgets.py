@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 OVER_BUDGET = "over-budget"  # the ParseWarning code of a file over its budget
+EXPANDED = "once its aliases are expanded"
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
@@ -57,7 +58,7 @@ def long_line(text: str, budget: ContentBudget) -> str | None:
     """Why the text's longest line is over budget, or None."""
     longest = max(map(len, text.split("\n")))
     if longest > budget.line_chars:
-        return f"a line of {longest} characters, over the {budget.line_chars} budget"
+        return f"a line of {longest} characters, over the {budget.line_chars}-character budget"
     return None
 
 
@@ -75,7 +76,7 @@ def deep_json(text: str, budget: ContentBudget) -> str | None:
     """Why the JSON text nests too deep, or None."""
     depth = json_depth(text)
     if depth > budget.json_depth:
-        return f"JSON nested {depth} deep, over the {budget.json_depth} budget"
+        return f"JSON nested {depth} deep, over the {budget.json_depth}-level budget"
     return None
 
 
@@ -97,13 +98,7 @@ def large_properties(properties: Any, budget: ContentBudget) -> str | None:
         else:
             chars += len(str(value)) if isinstance(value, str | bytes) else 8
         if values > budget.property_values:
-            return (
-                f"frontmatter of over {budget.property_values} values once its "
-                "aliases are expanded, over the budget"
-            )
+            return f"frontmatter past the {budget.property_values}-value budget {EXPANDED}"
         if chars > budget.property_chars:
-            return (
-                f"frontmatter of over {budget.property_chars} characters once its "
-                "aliases are expanded, over the budget"
-            )
+            return f"frontmatter past the {budget.property_chars}-character budget {EXPANDED}"
     return None

@@ -108,9 +108,9 @@ def _load(text: str, budget: ContentBudget) -> tuple[list[_Node], list[dict[str,
     edges = [item for item in data.get("edges", []) if isinstance(item, dict)]
     groups = sum(node.type == "group" for node in nodes)
     if len(nodes) > budget.canvas_nodes:
-        raise _OverBudget(f"{len(nodes)} nodes, over the {budget.canvas_nodes} budget")
+        raise _OverBudget(f"{len(nodes)} nodes, over the {budget.canvas_nodes}-node budget")
     if groups > budget.canvas_groups:
-        raise _OverBudget(f"{groups} groups, over the {budget.canvas_groups} budget")
+        raise _OverBudget(f"{groups} groups, over the {budget.canvas_groups}-group budget")
     return nodes, edges
 
 

@@ -44,13 +44,15 @@ def iter_pdf_pages(
                 ParseWarning(path, "encrypted", "encrypted PDF (needs a password); skipped")
             )
         if len(reader.pages) > budget.pdf_pages:
-            _over_budget(path, f"{len(reader.pages)} pages, over the {budget.pdf_pages} budget")
+            _over_budget(
+                path, f"{len(reader.pages)} pages, over the {budget.pdf_pages}-page budget"
+            )
         chars = 0
         for number, page in enumerate(reader.pages, start=1):
             text = _clean(page.extract_text() or "")
             chars += len(text)
             if chars > budget.pdf_chars:
-                _over_budget(path, f"over {budget.pdf_chars} characters of text by page {number}")
+                _over_budget(path, f"past the {budget.pdf_chars}-character budget by page {number}")
             yield number, text
     except SkippedFile:
         raise
@@ -61,7 +63,7 @@ def iter_pdf_pages(
 
 
 def _over_budget(path: str, reason: str) -> NoReturn:
-    raise SkippedFile(ParseWarning(path, OVER_BUDGET, f"{reason}, over budget; skipped"))
+    raise SkippedFile(ParseWarning(path, OVER_BUDGET, f"{reason}; skipped"))
 
 
 def read_pdf(
