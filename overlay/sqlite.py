@@ -99,10 +99,18 @@ def sqlite_damage(db: Path, *, always: bool = False) -> str | None:
             rows = connection.execute("PRAGMA quick_check").fetchall()
     except sqlite3.DatabaseError as error:
         return f"{db.name} is damaged ({error})"
-    problems = [str(row[0]) for row in rows if row[0] != "ok"]
-    if problems:
-        return f"{db.name} is damaged (quick_check: {'; '.join(problems[:3])})"
-    return None
+    problems = quick_check_findings(str(row[0]) for row in rows)
+    if not problems:
+        return None
+    more = f"; {len(problems)} findings in all" if len(problems) > 1 else ""
+    return f"{db.name} is damaged (quick_check: {problems[0]}{more})"
+
+
+def quick_check_findings(rows: Iterable[str]) -> list[str]:
+    """The findings of a `quick_check`, one per line: a row may hold many lines, and the
+    '*** in database main ***' banners and 'ok' are not findings."""
+    lines = (line.strip() for row in rows for line in row.splitlines())
+    return [line for line in lines if line and line != "ok" and not line.startswith("***")]
 
 
 def apply_migrations(db: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from factories import qa_pair
 
 from distill.pair_migrations import MIGRATIONS
 from distill.pairs import Pair, PairFilter, PairStore
-from overlay.errors import ConfigError
+from overlay.errors import ConfigError, StoreError
 from overlay.sqlite import apply_migrations
 
 DIALOGUE = ("dialogue",)
@@ -166,3 +167,24 @@ def test_held_out_lists_the_live_held_out_questions_of_a_language(store: PairSto
     assert [p.id for p in store.held_out("ru")] == [russian.id]
     assert {p.id for p in store.held_out()} == {english.id, russian.id}
     assert store.list(PairFilter(fact=russian.fact, held_out=False)) == [store.get(trained.id)]
+
+
+def test_a_garbled_pair_store_is_named_in_one_line_with_the_first_finding(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "pairs.sqlite3"
+    with PairStore(path) as made:
+        made.add([exchange(f"Question {n}?", f"Answer {n}. " * 20) for n in range(800)])
+    data = bytearray(path.read_bytes())
+    noise = random.Random(0)
+    for page in range(2, len(data) // 4096):  # one wrong byte in every page: many findings
+        data[page * 4096 + noise.randrange(8, 4096)] = noise.randrange(256)
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(StoreError) as damaged:
+        PairStore(path)
+
+    message = str(damaged.value)
+    assert "\n" not in message, message  # was the whole quick_check dump, 101 lines
+    assert "pairs.sqlite3 is damaged (quick_check: " in message
+    assert "***" not in message and "findings in all" in message

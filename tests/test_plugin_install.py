@@ -36,7 +36,13 @@ def test_the_package_ships_the_built_plugin() -> None:
     assert "registerView" in (SHIPPED / "main.js").read_text(encoding="utf-8")
 
 
-def test_install_copies_the_plugin_and_writes_url_and_token(tmp_path: Path) -> None:
+def files_holding(root: Path, secret: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def test_install_copies_the_plugin_and_points_it_at_the_token_file_outside_the_vault(
+    tmp_path: Path,
+) -> None:
     vault = tmp_path / "vault"
     vault.mkdir()
     code, output = install(vault, tmp_path / "data", "--url", "http://192.168.1.20:8765")
@@ -45,11 +51,30 @@ def test_install_copies_the_plugin_and_writes_url_and_token(tmp_path: Path) -> N
     for name in PLUGIN_FILES:
         assert (folder / name).read_bytes() == (SHIPPED / name).read_bytes()
     settings = json.loads((folder / "data.json").read_text(encoding="utf-8"))
-    token = (tmp_path / "data" / "token").read_text(encoding="utf-8").strip()
-    assert settings == {"serverUrl": "http://192.168.1.20:8765", "token": token}
+    token_file = tmp_path / "data" / "token"
+    assert settings == {"serverUrl": "http://192.168.1.20:8765", "tokenFile": str(token_file)}
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    token = token_file.read_text(encoding="utf-8").strip()
+    assert files_holding(vault, token) == []  # was: data.json, mode 0644, in the vault
     assert f"Installed the Overlay plugin in {folder}" in output
-    assert "Community plugins" in output
+    assert f"the plugin reads {token_file}" in output and "Community plugins" in output
     assert list(vault.iterdir()) == [vault / ".obsidian"]  # no note touched
+
+
+def test_a_token_chosen_in_the_settings_is_not_written_anywhere(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    chosen = "a-long-secret-you-chose"
+    result = runner.invoke(
+        app,
+        ["--data-dir", str(tmp_path / "data"), "plugin", "install", str(vault), "--json"],
+        env={"OVERLAY_SERVER__TOKEN": chosen},
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["token_file"] is None
+    settings = json.loads((plugin_folder(vault) / "data.json").read_text(encoding="utf-8"))
+    assert "tokenFile" not in settings and "token" not in settings
+    assert files_holding(vault, chosen) == [] and files_holding(tmp_path / "data", chosen) == []
 
 
 def test_reinstall_keeps_the_other_settings_and_conversations(tmp_path: Path) -> None:
@@ -67,7 +92,8 @@ def test_reinstall_keeps_the_other_settings_and_conversations(tmp_path: Path) ->
     assert code == 0, output
     settings = json.loads((folder / "data.json").read_text(encoding="utf-8"))
     assert settings["serverUrl"] == "http://127.0.0.1:8765"  # no daemon runs: the settings' address
-    assert settings["token"] != "old"
+    assert "token" not in settings  # the token an older install left in the vault is gone
+    assert settings["tokenFile"] == str(tmp_path / "data" / "token")
     assert settings["rag"] is False and settings["conversations"] == [{"id": "c1"}]
 
 

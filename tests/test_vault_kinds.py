@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 from typer.testing import CliRunner
+from vaults import pdf_bytes
 
 from indexer import sync as sync_module
 from indexer.embedders import CountingEmbedder, Embedder, HashEmbedder
@@ -82,18 +82,6 @@ BOARD = {
         {"id": "e2", "fromNode": "t1", "toNode": "t2"},
     ],
 }
-
-
-def pdf_bytes(pages: list[str]) -> bytes:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for text in pages:
-        pdf.add_page()
-        if text:
-            pdf.multi_cell(0, 6, text)
-        else:  # a drawing and no text: how a scan looks to a text extractor
-            pdf.rect(20, 20, 100, 60)
-    return bytes(pdf.output())
 
 
 def encrypted(data: bytes) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fpdf import FPDF
 
 from overlay.config import Settings
 
@@ -66,3 +67,16 @@ def copy_example_notes(notes: Iterable[str], destination: Path) -> Path:
         (destination / note).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(EXAMPLE_VAULT / note, destination / note)
     return destination
+
+
+def pdf_bytes(pages: list[str]) -> bytes:
+    """A PDF of these pages (an empty one gets a drawing and no text, as a scan has)."""
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for text in pages:
+        pdf.add_page()
+        if text:
+            pdf.multi_cell(0, 6, text)
+        else:  # a drawing and no text: how a scan looks to a text extractor
+            pdf.rect(20, 20, 100, 60)
+    return bytes(pdf.output())

@@ -4,6 +4,7 @@ canvases and PDFs.
 Pure parsing: nothing here touches the index store, the network or a model.
 """
 
+from vault_schema.budgets import CONTENT_BUDGET, ContentBudget
 from vault_schema.canvas import parse_canvas
 from vault_schema.chunks import Chunk, chunk_id, chunk_note, count_tokens, properties_text
 from vault_schema.dates import note_date, note_dates
@@ -44,10 +45,12 @@ from vault_schema.scenes import (
 from vault_schema.vault import Vault, load_vault
 
 __all__ = [
+    "CONTENT_BUDGET",
     "FILE_KINDS",
     "Block",
     "Callout",
     "Chunk",
+    "ContentBudget",
     "Dialogue",
     "Footnote",
     "Heading",

@@ -13,7 +13,9 @@ carry wiki-links and tags exactly as notes do:
   edge's label (so the label travels with the link graph).
 Line numbers are lines of the rendered text, not of the JSON file.
 A file that is not a JSON Canvas keeps nothing and carries a
-ParseWarning(code='canvas').
+ParseWarning(code='canvas'); one over the content budget (nested too deep, too
+many nodes or groups; see `budgets.py`) keeps nothing and carries a
+ParseWarning(code='over-budget').
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vault_schema.budgets import CONTENT_BUDGET, OVER_BUDGET, ContentBudget, deep_json
 from vault_schema.notes import Block, Link, LinkKind, Note, ParseWarning
-from vault_schema.parser import parse_note
+from vault_schema.parser import bare_note, parse_note
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,22 +54,24 @@ class _Node:
         return self.width * self.height
 
 
-def parse_canvas(path: str, text: str, *, mtime: float = 0.0, content_hash: str = "") -> Note:
-    """Parse one canvas; never raises (a file that is not a canvas gives an empty note)."""
+def parse_canvas(
+    path: str,
+    text: str,
+    *,
+    mtime: float = 0.0,
+    content_hash: str = "",
+    budget: ContentBudget = CONTENT_BUDGET,
+) -> Note:
+    """Parse one canvas; never raises (a file that is not a canvas, or one over the
+    budget, gives an empty note)."""
     try:
-        data = json.loads(text) if text.strip() else {}
-        nodes = [_node(item) for item in data.get("nodes", []) if isinstance(item, dict)]
-        edges = [item for item in data.get("edges", []) if isinstance(item, dict)]
-    except (ValueError, AttributeError, TypeError) as error:
+        nodes, edges = _load(text, budget)
+    except _OverBudget as over:
+        warning = ParseWarning(path, OVER_BUDGET, f"{over}; skipped")
+        return bare_note(path, _title(path), warning, mtime, content_hash)
+    except (ValueError, AttributeError, TypeError, RecursionError) as error:
         warning = ParseWarning(path, "canvas", f"not a JSON Canvas ({error}); nothing read")
-        return Note(
-            path=path,
-            title=_title(path),
-            body="",
-            content_hash=content_hash,
-            mtime=mtime,
-            warnings=(warning,),
-        )
+        return bare_note(path, _title(path), warning, mtime, content_hash)
     parts: list[str] = []
     blocks: list[Block] = []
     line = 1
@@ -75,7 +80,8 @@ def parse_canvas(path: str, text: str, *, mtime: float = 0.0, content_hash: str 
             blocks.append(Block(node_id, line, text.split("\n", 1)[0]))
         parts.append(text)
         line += text.count("\n") + 2  # its lines and the blank line after it
-    note = parse_note(path, "\n\n".join(parts), mtime=mtime, content_hash=content_hash)
+    text = "\n\n".join(parts)
+    note = parse_note(path, text, mtime=mtime, content_hash=content_hash, budget=budget)
     return replace(
         note,
         title=_title(path),
@@ -86,6 +92,26 @@ def parse_canvas(path: str, text: str, *, mtime: float = 0.0, content_hash: str 
         frontmatter_text="",
         body_line_offset=0,
     )
+
+
+class _OverBudget(Exception):
+    """The canvas holds more than its budget; the message says what."""
+
+
+def _load(text: str, budget: ContentBudget) -> tuple[list[_Node], list[dict[str, Any]]]:
+    """The canvas's nodes and edges; raises _OverBudget, or ValueError and kin for text
+    that is not a JSON Canvas."""
+    if (reason := deep_json(text, budget)) is not None:
+        raise _OverBudget(reason)
+    data = json.loads(text) if text.strip() else {}
+    nodes = [_node(item) for item in data.get("nodes", []) if isinstance(item, dict)]
+    edges = [item for item in data.get("edges", []) if isinstance(item, dict)]
+    groups = sum(node.type == "group" for node in nodes)
+    if len(nodes) > budget.canvas_nodes:
+        raise _OverBudget(f"{len(nodes)} nodes, over the {budget.canvas_nodes}-node budget")
+    if groups > budget.canvas_groups:
+        raise _OverBudget(f"{groups} groups, over the {budget.canvas_groups}-group budget")
+    return nodes, edges
 
 
 def _title(path: str) -> str:

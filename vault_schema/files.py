@@ -12,7 +12,8 @@ in the first 8 KiB; 'too-large': over `max_bytes`; 'unreadable': an OS error
 or a path outside the vault; 'vanished': deleted between listing and reading).
 Text that is not UTF-8 is decoded with replacement characters and the note
 carries a ParseWarning(code='encoding'). PDFs add 'encrypted', 'broken-pdf'
-and 'no-text' (see `pdfs.py`).
+and 'no-text' (see `pdfs.py`), and every kind adds 'over-budget': a file that
+holds more than its parser takes on (see `budgets.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from fnmatch import fnmatchcase
 from io import BufferedReader
 from pathlib import Path
 
+from vault_schema.budgets import CONTENT_BUDGET, OVER_BUDGET, ContentBudget
 from vault_schema.canvas import parse_canvas
 from vault_schema.notes import Note, ParseWarning, SkippedFile
 from vault_schema.parser import parse_note
@@ -86,10 +88,16 @@ def note_name(vault: Path, path: str) -> str:
     return stored
 
 
-def read_note(vault: Path, path: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Note:
+def read_note(
+    vault: Path,
+    path: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    budget: ContentBudget = CONTENT_BUDGET,
+) -> Note:
     """Read and parse the note, canvas or PDF at vault-relative `path`; raises SkippedFile."""
     if file_kind(path) == "pdf":
-        return _read_pdf(vault, path, max_bytes)
+        return _read_pdf(vault, path, max_bytes, budget)
     data, mtime = _read_bytes(vault, path, max_bytes)
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
         raise SkippedFile(ParseWarning(path, "binary", "looks binary (NUL bytes); skipped"))
@@ -105,19 +113,22 @@ def read_note(vault: Path, path: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
             f"{error.start}); decoded with replacement characters",
         )
     parse = parse_canvas if file_kind(path) == "canvas" else parse_note
-    note = parse(path, text, mtime=mtime, content_hash=digest)
+    note = parse(path, text, mtime=mtime, content_hash=digest, budget=budget)
+    over = next((w for w in note.warnings if w.code == OVER_BUDGET), None)
+    if over is not None:
+        raise SkippedFile(over)
     if warning is None:
         return note
     return _with_warning(note, warning)
 
 
-def _read_pdf(vault: Path, path: str, max_bytes: int) -> Note:
+def _read_pdf(vault: Path, path: str, max_bytes: int, budget: ContentBudget) -> Note:
     """A PDF is hashed in one pass and parsed page by page from the open file."""
     with _open(vault, path, max_bytes) as handle:
         digest = hashlib.file_digest(handle, "sha256").hexdigest()
         handle.seek(0)
         mtime = os.fstat(handle.fileno()).st_mtime
-        return read_pdf(path, handle, mtime=mtime, content_hash=digest)
+        return read_pdf(path, handle, mtime=mtime, content_hash=digest, budget=budget)
 
 
 def _read_bytes(vault: Path, path: str, max_bytes: int) -> tuple[bytes, float]:

@@ -68,7 +68,8 @@ class ParseWarning:
 
     path: str
     code: str  # 'frontmatter', 'encoding', 'binary', 'too-large', 'unreadable', 'vanished',
-    # 'canvas' (not a JSON Canvas), 'encrypted', 'broken-pdf', 'no-text' (a PDF without text)
+    # 'canvas' (not a JSON Canvas), 'encrypted', 'broken-pdf', 'no-text' (a PDF without text),
+    # 'over-budget' (holds more than its parser takes on: see budgets.py)
     message: str
 
 

@@ -16,7 +16,9 @@ What is read, by Obsidian's rules:
   outline), block ids (`^id`), footnote definitions, callouts.
 Links, tags and headings inside fenced code, inline code, `%% %%` and HTML
 comments are ignored (see `markdown.mask`). Every line number is a 1-based line
-of the file, frontmatter included.
+of the file, frontmatter included. Text over the content budget (a line too long,
+frontmatter whose aliases expand too far; see `budgets.py`) is not read: the note
+keeps nothing of it and carries a ParseWarning(code='over-budget').
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ from urllib.parse import unquote
 
 import frontmatter
 
+from vault_schema.budgets import (
+    CONTENT_BUDGET,
+    OVER_BUDGET,
+    ContentBudget,
+    large_properties,
+    long_line,
+)
 from vault_schema.markdown import is_blank, mask, quote_depth, unquoted
 from vault_schema.notes import Block, Callout, Footnote, Heading, Link, LinkKind, Note, ParseWarning
 
@@ -50,20 +59,34 @@ TAG_SEPARATORS = re.compile(r"[,\s]+")
 _YAML = frontmatter.YAMLHandler()
 
 
-def parse_note(path: str, text: str, *, mtime: float = 0.0, content_hash: str = "") -> Note:
+def parse_note(
+    path: str,
+    text: str,
+    *,
+    mtime: float = 0.0,
+    content_hash: str = "",
+    budget: ContentBudget = CONTENT_BUDGET,
+) -> Note:
     """Parse one note; never raises (an internal failure becomes a 'parser' warning)."""
     try:
-        return _parse(path, text, mtime, content_hash)
+        return _parse(path, text, mtime, content_hash, budget)
     except Exception as error:  # a parser bug must never stop a vault load: keep the text
         warning = ParseWarning(path, "parser", f"could not parse, kept as text: {error!r}")
-        return Note(
-            path=path,
-            title=note_title(path),
-            body=text,
-            content_hash=content_hash,
-            mtime=mtime,
-            warnings=(warning,),
-        )
+        return bare_note(path, note_title(path), warning, mtime, content_hash, body=text)
+
+
+def bare_note(
+    path: str, title: str, warning: ParseWarning, mtime: float, content_hash: str, body: str = ""
+) -> Note:
+    """A note of which nothing but `body` was read, and the warning that says why."""
+    return Note(
+        path=path,
+        title=title,
+        body=body,
+        content_hash=content_hash,
+        mtime=mtime,
+        warnings=(warning,),
+    )
 
 
 def note_title(path: str) -> str:
@@ -96,10 +119,13 @@ class _Body:
         return self.offset + index + 1
 
 
-def _parse(path: str, text: str, mtime: float, content_hash: str) -> Note:
+def _parse(path: str, text: str, mtime: float, content_hash: str, budget: ContentBudget) -> Note:
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if (reason := long_line(text, budget)) is not None:
+        warning = ParseWarning(path, OVER_BUDGET, f"{reason}; skipped")
+        return bare_note(path, note_title(path), warning, mtime, content_hash)
     raw_yaml, body, offset = split_frontmatter(text)
-    properties, warnings = _load_yaml(path, raw_yaml)
+    properties, warnings = _load_yaml(path, raw_yaml, budget)
     parsed = _Body.of(body, offset)
     return Note(
         path=path,
@@ -135,7 +161,9 @@ def split_frontmatter(text: str) -> tuple[str | None, str, int]:
     return None, text, 0
 
 
-def _load_yaml(path: str, raw: str | None) -> tuple[dict[str, Any], tuple[ParseWarning, ...]]:
+def _load_yaml(
+    path: str, raw: str | None, budget: ContentBudget
+) -> tuple[dict[str, Any], tuple[ParseWarning, ...]]:
     if raw is None or not raw.strip():
         return {}, ()
     try:
@@ -158,6 +186,8 @@ def _load_yaml(path: str, raw: str | None) -> tuple[dict[str, Any], tuple[ParseW
                 "not a mapping of properties; ignored, body kept",
             ),
         )
+    if (too_large := large_properties(data, budget)) is not None:
+        return {}, (ParseWarning(path, OVER_BUDGET, f"{too_large}; skipped"),)
     return {str(key): value for key, value in data.items()}, ()
 
 

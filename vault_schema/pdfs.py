@@ -7,19 +7,22 @@ pure Python, BSD-licensed, and fast enough that the embedder, not extraction,
 sets the pace (see benchmarks/pdf_throughput.py and the README).
 
 A PDF Overlay cannot use raises `SkippedFile` with the reason: 'encrypted'
-(a password is needed), 'broken-pdf' (not readable as a PDF), 'no-text' (no
-page has a text layer: a scan).
+(a password is needed), 'broken-pdf' (not readable as a PDF, or pypdf failed on
+it in any way: a library bug on a hostile file must not stop a sync), 'no-text'
+(no page has a text layer: a scan), 'over-budget' (more pages or characters of
+text than the content budget allows, see `budgets.py`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError, PyPdfError
+from pypdf.errors import PyPdfError
 
+from vault_schema.budgets import CONTENT_BUDGET, OVER_BUDGET, ContentBudget
 from vault_schema.notes import Heading, Note, ParseWarning, SkippedFile
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # broken PDFs are reported as skips
@@ -30,7 +33,9 @@ def page_heading(number: int) -> str:
     return f"page={number}"
 
 
-def iter_pdf_pages(path: str, handle: BinaryIO) -> Iterator[tuple[int, str]]:
+def iter_pdf_pages(
+    path: str, handle: BinaryIO, budget: ContentBudget = CONTENT_BUDGET
+) -> Iterator[tuple[int, str]]:
     """(page number from 1, text) of each page, one page extracted at a time."""
     try:
         reader = PdfReader(handle)
@@ -38,21 +43,41 @@ def iter_pdf_pages(path: str, handle: BinaryIO) -> Iterator[tuple[int, str]]:
             raise SkippedFile(
                 ParseWarning(path, "encrypted", "encrypted PDF (needs a password); skipped")
             )
+        if len(reader.pages) > budget.pdf_pages:
+            _over_budget(
+                path, f"{len(reader.pages)} pages, over the {budget.pdf_pages}-page budget"
+            )
+        chars = 0
         for number, page in enumerate(reader.pages, start=1):
-            yield number, _clean(page.extract_text() or "")
+            text = _clean(page.extract_text() or "")
+            chars += len(text)
+            if chars > budget.pdf_chars:
+                _over_budget(path, f"past the {budget.pdf_chars}-character budget by page {number}")
+            yield number, text
     except SkippedFile:
         raise
-    except (PyPdfError, PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
+    except Exception as error:  # pypdf on a hostile file may raise anything at all
         raise SkippedFile(
-            ParseWarning(path, "broken-pdf", f"not a readable PDF ({error}); skipped")
+            ParseWarning(path, "broken-pdf", f"not a readable PDF ({error!r}); skipped")
         ) from error
 
 
-def read_pdf(path: str, handle: BinaryIO, *, mtime: float = 0.0, content_hash: str = "") -> Note:
+def _over_budget(path: str, reason: str) -> NoReturn:
+    raise SkippedFile(ParseWarning(path, OVER_BUDGET, f"{reason}; skipped"))
+
+
+def read_pdf(
+    path: str,
+    handle: BinaryIO,
+    *,
+    mtime: float = 0.0,
+    content_hash: str = "",
+    budget: ContentBudget = CONTENT_BUDGET,
+) -> Note:
     """The PDF at `path` (open in `handle`) as a Note; raises SkippedFile."""
     lines: list[str] = []
     headings: list[Heading] = []
-    for number, text in iter_pdf_pages(path, handle):
+    for number, text in iter_pdf_pages(path, handle, budget):
         if not text:
             continue
         headings.append(Heading(1, page_heading(number), len(lines) + 1))

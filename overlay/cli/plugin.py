@@ -2,7 +2,10 @@
 
 The built plugin (main.js, manifest.json, styles.css) ships inside the Python package
 (`overlay/plugin_dist/`, refreshed by `make plugin`), so installing needs no Node. Its
-settings (data.json) get the daemon's URL and token, so it connects on first enable.
+settings (data.json) get the daemon's URL and the path of its token file, so it connects
+on first enable. Never the token: data.json lives in the vault, where sync tools and git
+carry it off the machine; the token file stays in the data dir, mode 0600, and the plugin
+reads it from there (a token left in data.json by an older install is removed here).
 This is the one command that writes into the vault, and only under `.obsidian/plugins/`.
 """
 
@@ -17,6 +20,7 @@ import typer
 from overlay.cli.app import JsonOption, app, print_json, state
 from overlay.cli.client import read_daemon_file
 from overlay.config import Settings
+from overlay.data_files import token_path
 from overlay.errors import ConfigError
 
 PLUGIN_ID = "overlay"
@@ -58,7 +62,8 @@ def install(
 ) -> None:
     """Install the Obsidian plugin into VAULT/.obsidian/plugins/overlay, ready to connect.
 
-    JSON keys: `folder`, `files`, `linked`, `server_url`.
+    JSON keys: `folder`, `files`, `linked`, `server_url`, `token_file` (null for a token
+    chosen in the settings: paste it in the plugin's settings).
     """
     if url is not None and not url.startswith(("http://", "https://")):
         raise ConfigError(f"--url {url!r} is not an http:// or https:// address")
@@ -69,7 +74,8 @@ def install(
     for name in PLUGIN_FILES:
         _place(source / name, folder / name, link=dev)
     server_url = (url or _daemon_url(settings)).rstrip("/")
-    _write_plugin_settings(folder / "data.json", server_url, _token(settings))
+    token_file = _token_file(settings)
+    _write_plugin_settings(folder / "data.json", server_url, token_file)
     if json_output:
         print_json(
             {
@@ -77,11 +83,19 @@ def install(
                 "files": sorted(PLUGIN_FILES),
                 "linked": dev,
                 "server_url": server_url,
+                "token_file": str(token_file) if token_file else None,
             }
         )
         return
     typer.echo(f"{'Linked' if dev else 'Installed'} the Overlay plugin in {folder}")
-    typer.echo(f"  server URL: {server_url}   (token written too)")
+    typer.echo(f"  server URL: {server_url}")
+    if token_file:
+        typer.echo(f"  token: the plugin reads {token_file} (outside the vault, never copied)")
+    else:
+        typer.echo(
+            "  token: chosen in the settings; paste it (`overlay token`) in the plugin's "
+            "settings, where it stays on that device, out of the vault"
+        )
     typer.echo(ENABLE_HINT)
 
 
@@ -114,14 +128,18 @@ def _daemon_url(settings: Settings) -> str:
     return f"http://{host}:{settings.server.port}"
 
 
-def _token(settings: Settings) -> str:
-    from server.auth import load_token  # made now when missing: the daemon will use it too
+def _token_file(settings: Settings) -> Path | None:
+    """The daemon's token file (mode 0600), made now when missing: the daemon will use it
+    too. None when the settings choose the token: there is no file to read then."""
+    from server.auth import load_token
 
-    return load_token(settings)
+    load_token(settings)
+    return None if settings.server.token else token_path(settings)
 
 
-def _write_plugin_settings(path: Path, server_url: str, token: str) -> None:
-    """The plugin's data.json with the connection set; its other settings are kept."""
+def _write_plugin_settings(path: Path, server_url: str, token_file: Path | None) -> None:
+    """The plugin's data.json with the connection set and no token (an older install's is
+    removed); its other settings are kept."""
     current: dict[str, Any] = {}
     if path.is_file():
         try:
@@ -130,5 +148,10 @@ def _write_plugin_settings(path: Path, server_url: str, token: str) -> None:
             raise ConfigError(f"{path} is not JSON ({error}); fix or delete it") from error
         if isinstance(loaded, dict):
             current = loaded
-    current.update({"serverUrl": server_url, "token": token})
+    current.pop("token", None)
+    current["serverUrl"] = server_url
+    if token_file is None:
+        current.pop("tokenFile", None)
+    else:
+        current["tokenFile"] = str(token_file)
     path.write_text(json.dumps(current, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -195,8 +195,9 @@ def test_installed_plugin_settings_reach_the_running_daemon(
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["id"] == "overlay"
     settings = json.loads((folder / "data.json").read_text(encoding="utf-8"))
-    assert settings["serverUrl"] == server.url
-    headers = {"Authorization": f"Bearer {settings['token']}"}
+    assert settings["serverUrl"] == server.url and "token" not in settings
+    token = Path(settings["tokenFile"]).read_text(encoding="utf-8").strip()  # the plugin reads it
+    headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=settings["serverUrl"], trust_env=False, headers=headers) as http:
         status = http.get("/api/v1/status")
     assert status.status_code == 200, status.text
@@ -291,6 +292,15 @@ def obsidian(browser: Any, page: Page, server: OverlayServer) -> Obsidian:
     stub.run("plugin.commands.ask.callback().then(() => arguments[0]())")
     stub.run("plugin.commands.related.callback().then(() => arguments[0]())")
     return stub
+
+
+def test_a_token_an_older_install_left_in_the_vault_moves_to_the_device(
+    obsidian: Obsidian, server: OverlayServer
+) -> None:
+    saved = obsidian.js("return window.pluginData")  # what Obsidian keeps in the vault
+    assert "token" not in saved and saved["serverUrl"] == server.url
+    assert obsidian.js("return localStorage.getItem('overlay-token')") == server.token
+    assert obsidian.js("return plugin.settings.token") == server.token  # still connects
 
 
 def test_chat_view_streams_a_cited_answer_and_keeps_the_conversation(obsidian: Obsidian) -> None:

@@ -12,6 +12,7 @@ import {
 import { Conversation, ConversationList, NoteContext } from "./conversations";
 import { RelatedView, RELATED_VIEW } from "./related-view";
 import { DEFAULT_SETTINGS, OverlaySettings, OverlaySettingTab } from "./settings";
+import { loadDeviceToken, readTokenFile, saveDeviceToken } from "./token";
 
 const STATUS_EVERY_MS = 15_000;
 const INDEXING_EVERY_MS = 2_000; // while the daemon indexes, the status bar follows closely
@@ -65,15 +66,27 @@ export default class OverlayPlugin extends Plugin {
     return new OverlayClient({ baseUrl: this.settings.serverUrl, token: this.settings.token });
   }
 
+  /** The settings, and the token from Overlay's token file, else this device (see token.ts). */
   async loadSettings(): Promise<void> {
-    const { conversations, ...settings } = ((await this.loadData()) ?? {}) as PluginData;
+    const { conversations, token: inVault, ...settings } = ((await this.loadData()) ?? {}) as PluginData;
     this.settings = { ...DEFAULT_SETTINGS, ...settings };
     this.conversations = new ConversationList(conversations ?? []);
+    if (inVault) saveDeviceToken(this.app, inVault); // an older install wrote it into the vault
+    this.settings.token = (await readTokenFile(this.settings.tokenFile)) || loadDeviceToken(this.app);
+    if (inVault !== undefined) await this.saveSettings(); // ...and now it leaves the vault
   }
 
-  /** Settings and conversations, in the plugin's data.json. Sends no request. */
+  /** Settings and conversations, in the plugin's data.json, in the vault: all but the token.
+   * Sends no request. */
   async saveSettings(): Promise<void> {
-    await this.saveData({ ...this.settings, conversations: this.conversations.all });
+    const { token: _kept, ...settings } = this.settings;
+    await this.saveData({ ...settings, conversations: this.conversations.all });
+  }
+
+  /** A token typed in the settings: kept on this device, outside the vault. */
+  setToken(token: string): void {
+    this.settings.token = token;
+    saveDeviceToken(this.app, token);
   }
 
   /** Called after each sync that changed the index; returns how to stop listening. */

@@ -5,7 +5,8 @@ import type OverlayPlugin from "./main";
 
 export interface OverlaySettings {
   serverUrl: string;
-  token: string;
+  token: string; // never saved in data.json: read from tokenFile or this device (token.ts)
+  tokenFile: string; // the daemon's token file, outside the vault (`overlay plugin install`)
   rag: boolean;
   think: boolean;
   relatedCount: number;
@@ -15,6 +16,7 @@ export interface OverlaySettings {
 export const DEFAULT_SETTINGS: OverlaySettings = {
   serverUrl: "http://127.0.0.1:8765",
   token: "",
+  tokenFile: "",
   rag: true,
   think: false,
   relatedCount: 10,
@@ -75,13 +77,13 @@ export class OverlaySettingTab extends PluginSettingTab {
       );
     new Setting(containerEl)
       .setName("Token")
-      .setDesc("The bearer token: run `overlay token` in a terminal and paste it here.")
+      .setDesc(
+        "The bearer token: run `overlay token` in a terminal and paste it here (on this " +
+          "computer `overlay plugin install` sets it up). Kept on this device, never in the vault.",
+      )
       .addText((text) => {
         text.inputEl.type = "password";
-        text.setValue(this.plugin.settings.token).onChange(async (value) => {
-          this.plugin.settings.token = value.trim();
-          await this.plugin.saveSettings();
-        });
+        text.setValue(this.plugin.settings.token).onChange((value) => this.plugin.setToken(value.trim()));
       });
     new Setting(containerEl)
     this.connectionTest(containerEl);
