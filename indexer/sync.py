@@ -13,6 +13,9 @@ Every indexing decision lives here, testable without a watcher:
   unreadable) are decided afresh each time;
 - notes are written in batches of about `index.batch_size` new chunks, each one commit
   (`Store.commit`): a killed sync resumes where it stopped, without duplicates;
+- a requested stop (`Indexer.request_stop`, at shutdown) does not wait for the batch
+  being embedded, which takes minutes on a busy CPU: the embedding runs on a helper
+  thread that is given up, its vectors dropped uncommitted;
 - notes that vanished are deleted after everything else, so a moved note's chunks are
   still held by its new path when the old one goes;
 - private notes (`is_private` with `parse.private_tags`) and excluded globs never reach
@@ -34,7 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from indexer.embedders import Embedder
 from indexer.records import Batch, IndexedNote, NoteWrite, RememberedSkip, StoredChunk
@@ -60,6 +63,9 @@ SKIPPED_KEPT = 100  # skipped files whose reasons a sync's record keeps
 # change), 'unreadable' (permissions or an I/O error: a chmod leaves mtime alone, and a
 # retry costs one failed open), 'vanished' or 'private' (parse.private_tags can change).
 REMEMBERED_SKIPS = frozenset({"binary", "broken-pdf", "encrypted", "no-text"})
+STOP_POLL_S = 0.05  # how often a sync waiting for its embedder looks for a stop
+
+T = TypeVar("T")
 
 
 class SyncStopped(OverlayError):
@@ -163,13 +169,37 @@ class Indexer:
         self._stop = threading.Event()
 
     def request_stop(self) -> None:
-        """End a running sync (and refuse new ones) before its next file or batch: the
-        batch in hand is dropped uncommitted, so the store stays consistent."""
+        """End a running sync (and refuse new ones) at once, unless it is committing: the
+        batch in hand, embedded or not, is dropped uncommitted, so the store stays
+        consistent."""
         self._stop.set()
 
     def _check_stop(self) -> None:
         if self._stop.is_set():
             raise SyncStopped("the sync was stopped; the next one resumes where it ended")
+
+    def _unless_stopped(self, work: Callable[[], T]) -> T:
+        """`work()` on a helper thread, given up (SyncStopped) as soon as a stop is
+        requested; the thread ends with its work or with the process (a daemon thread)."""
+        outcome: list[tuple[bool, Any]] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome.append((True, work()))
+            except BaseException as error:  # handed to the waiting sync
+                outcome.append((False, error))
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="overlay-embed", daemon=True).start()
+        while not done.wait(STOP_POLL_S):
+            self._check_stop()
+        succeeded, value = outcome[0]
+        if not succeeded:
+            raise value
+        result: T = value
+        return result
 
     def sync(self, paths: Iterable[str] | None = None) -> SyncReport:
         """Full sync (paths None) or an incremental one of these vault-relative paths
@@ -246,7 +276,8 @@ class Indexer:
 
     def _embed(self, chunks: Sequence[Chunk | StoredChunk], report: SyncReport) -> Any:
         started = time.perf_counter()
-        vectors = self.embedder.embed_documents([c.embedding_text for c in chunks])
+        texts = [c.embedding_text for c in chunks]
+        vectors = self._unless_stopped(lambda: self.embedder.embed_documents(texts))
         report.embed_seconds += time.perf_counter() - started
         report.chunks_embedded += len(chunks)
         return vectors

@@ -23,11 +23,12 @@ from overlay.cli import (  # noqa: F401  (register their commands)
     serve,
     train,
 )
-from overlay.cli.app import app
+from overlay.cli.app import Process, app
 from overlay.errors import OverlayError
 
 
 def main() -> None:
+    Process.ends_with_command = True
     try:
         app()
     except OverlayError as error:

@@ -22,6 +22,14 @@ app = typer.Typer(
 console = Console()
 
 
+class Process:
+    """Facts about the process a command runs in."""
+
+    # set by `overlay.cli.main` (the console script): the process ends with the command,
+    # which a test's CliRunner never does
+    ends_with_command = False
+
+
 @dataclass
 class CliState:
     """What the global options said; settings are loaded on first use."""
