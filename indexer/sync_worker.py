@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from indexer.sync import SyncStopped
+from indexer.stops import SyncStopped
 from overlay.errors import OverlayError
 
 log = logging.getLogger("overlay.daemon.daemon")

@@ -96,6 +96,13 @@ class VectorCollection:
         for start in range(0, len(ordered), self._step):
             self._collection.delete(ids=ordered[start : start + self._step])
 
+    def vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
+        result = self._collection.get(ids=list(ids), include=["embeddings"])
+        found = result["embeddings"] if result["embeddings"] is not None else []
+        return {
+            i: np.asarray(v, dtype=np.float32) for i, v in zip(result["ids"], found, strict=True)
+        }
+
     def metadata(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         result = self._collection.get(ids=list(ids), include=["metadatas"])
         metadatas = result["metadatas"] or []

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from indexer.sync import SyncStopped
+from indexer.stops import SyncStopped
 from indexer.sync_worker import SyncWorker
 from overlay.cli.client import read_daemon_file
 from overlay.config import Settings
