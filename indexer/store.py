@@ -230,6 +230,10 @@ class Store:
                 [(c.note_path, c.id) for c in chunks],
             )
 
+    def stored_vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """The vectors Chroma holds for these chunk ids, as it reads them back."""
+        return self._vectors().vectors(ids)
+
     def delete_vectors(self, ids: Iterable[str]) -> None:
         self._vectors().delete(ids)
 
@@ -441,7 +445,7 @@ class Store:
         if stale:
             self._vectors().retag(list({c.id: c for c in stale}.values()))
         if writer.parkable:  # vanished notes' vectors, kept a while (indexer/parked.py)
-            kept = self._vectors().vectors(writer.parkable)
+            kept = self.stored_vectors(writer.parkable)
             with self._transaction():
                 parked.park(self.db, str(self._meta("collection")), kept)
         if dropped:

@@ -42,11 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from indexer.embedders import Embedder
+from indexer.integrity import vector_damage
 from indexer.records import Batch, IndexedNote, NoteWrite, RememberedSkip, StoredChunk
 from indexer.stops import Stop
 from indexer.store import Store
 from overlay.config import Settings
-from overlay.errors import VaultNotFound
+from overlay.errors import StoreError, VaultNotFound
 from overlay.progress import Progress, Step
 from vault_schema.chunks import Chunk, chunk_note
 from vault_schema.files import (
@@ -212,6 +213,8 @@ class Indexer:
     def _reconcile(self, report: SyncReport) -> None:
         switched = self.store.bind_embedder(self.embedder.name, self.embedder.dimension)
         report.embedder_switched_from = switched
+        if damage := vector_damage(self.store):
+            raise StoreError(damage)
         held, vectors = self.store.chunk_ids(), self.store.vector_ids()
         orphans, missing = vectors - held, held - vectors
         if orphans:
