@@ -179,7 +179,8 @@ def test_sigterm_during_a_first_sync_stops_the_daemon_within_2_s_and_loses_nothi
         )
     )
     data, log = tmp_path / "data", tmp_path / "serve.log"
-    env = {**os.environ, "OVERLAY_INDEX__BATCH_SIZE": "256", "OVERLAY_SERVER__PORT": "0"}
+    # one batch of all 400 chunks: the first commit comes long after the stop
+    env = {**os.environ, "OVERLAY_INDEX__BATCH_SIZE": "1000", "OVERLAY_SERVER__PORT": "0"}
     with log.open("w") as stderr:
         daemon = subprocess.Popen(
             [OVERLAY, "--data-dir", str(data), "serve", str(vault), "--no-watch"],
@@ -190,7 +191,7 @@ def test_sigterm_during_a_first_sync_stops_the_daemon_within_2_s_and_loses_nothi
     deadline = time.monotonic() + 300
     while not embedder_bound(data) and daemon.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the model is loaded and the sync has begun
-    time.sleep(4.0)  # past reading the files, into the first batch's embedding (256 chunks)
+    time.sleep(4.0)  # past reading the files, into the batch's embedding
     assert committed_notes(data) == 0, "the first batch ended before the stop"
 
     signalled = time.monotonic()
