@@ -8,12 +8,16 @@ import threading
 import time
 from collections.abc import Generator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from llama_index.core.llms import ChatMessage
 
-from overlay.config import LLMSettings
+from indexer.embedders import HashEmbedder
+from overlay.config import LLMSettings, Settings
+from overlay.core.chat import ChatTurn
 from overlay.core.llms.openai_backend import openai_llm
+from overlay.core.memory import Memory
 
 QUESTION = [ChatMessage(role="user", content="What is the capital of France?")]
 TOKENS = 400  # 20 s of tokens at the fake's pace: far longer than the test waits
@@ -85,3 +89,22 @@ def test_closing_an_answer_stream_cancels_the_request_upstream(upstream: FakeMod
 
     assert upstream.cancelled.wait(10), f"the upstream request ran on ({upstream.sent} tokens)"
     assert not upstream.finished.is_set()
+
+
+def test_an_answer_the_server_closes_is_cancelled_upstream(
+    upstream: FakeModelServer, tmp_path: Path
+) -> None:
+    """The whole path a hung-up HTTP client takes: the server closes the answer's events
+    (server/streams.py), through the conversation log, chat and the backend."""
+    (tmp_path / "vault").mkdir()
+    llm = {"backend": "openai", "base_url": upstream.base_url, "model": "fake"}
+    tree = {"vault": tmp_path / "vault", "data_dir": tmp_path / "data", "llm": llm}
+    memory = Memory(Settings.model_validate(tree), embedder=HashEmbedder())
+    try:
+        events = memory.stream_answer([ChatTurn("user", "Hello?")], rag=False)
+        assert [next(events).kind for _ in range(2)] == ["sources", "token"]
+        events.close()  # type: ignore[attr-defined]  # a generator
+
+        assert upstream.cancelled.wait(10), f"the request ran on ({upstream.sent} tokens)"
+    finally:
+        memory.close()
