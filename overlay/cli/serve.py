@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -52,19 +49,7 @@ def serve(
         typer.echo(f"  token:           {token}   (`overlay token` prints it again)")
 
     Daemon(settings, watch=watch, on_listening=announce).run()
-    if Process.ends_with_command:
-        _leave_now()
-
-
-def _leave_now() -> None:
-    """End the process without the interpreter's teardown. Everything is closed and
-    written by now (the store, the lock, the logs); freeing a daemon's heap module by
-    module (Chroma, LlamaIndex, numpy) took ~4 s on a busy 2-core machine, which a
-    SIGTERM must not wait for. Exit handlers still run."""
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    Process.end_now()
 
 
 @app.command("token")

@@ -222,3 +222,39 @@ def embedder_bound(data: Path) -> bool:
             return db.execute("SELECT 1 FROM meta WHERE key = 'embedder'").fetchone() is not None
     except sqlite3.Error:
         return False  # not created yet
+
+
+def test_sigterm_during_a_first_sync_stops_overlay_watch_within_2_s(
+    make_vault: Any, tmp_path: Path
+) -> None:
+    vault = Path(
+        make_vault(
+            {
+                f"Notes/note {i:03d}.md": f"# Note {i}\nFact {i}: the key is {i * 7919 % 1000}.\n"
+                for i in range(STOP_NOTES)
+            }
+        )
+    )
+    data = tmp_path / "data"
+    watch = subprocess.Popen(
+        [OVERLAY, "--data-dir", str(data), "watch", str(vault), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OVERLAY_INDEX__BATCH_SIZE": "1000"},
+    )
+    deadline = time.monotonic() + 300
+    while not embedder_bound(data) and watch.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(4.0)
+    assert committed_notes(data) == 0, "the batch ended before the stop"
+
+    signalled = time.monotonic()
+    watch.send_signal(signal.SIGTERM)
+    out, err = watch.communicate(timeout=120)
+    took = time.monotonic() - signalled
+    print(f"SIGTERM to exit (watch): {took:.2f}s")
+
+    assert watch.returncode == 0, err
+    assert took <= 2.0, f"SIGTERM took {took:.1f}s to stop overlay watch"
+    assert out.strip().endswith("stopped") and "failed" not in err
