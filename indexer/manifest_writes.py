@@ -1,9 +1,10 @@
 """The write path of a sync: one batch into the manifest, in the caller's transaction.
 
 Notes, their chunks, links, aliases, tags, attachments and the files remembered as
-skipped are replaced as the batch says; chunks no note holds any more are dropped;
-links whose target may have changed meaning (a new, moved or deleted note, a changed
-alias) are resolved again.
+skipped are replaced as the batch says; chunks no note holds any more are dropped
+(those of vanished notes named in `parkable`, whose vectors the store parks,
+`indexer/parked.py`); links whose target may have changed meaning (a new, moved or
+deleted note, a changed alias) are resolved again.
 `Store.commit` wraps this between the vector writes (DESIGN decision 2).
 """
 
@@ -16,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from indexer import mentions as mention_index
+from indexer import parked
 from indexer.records import Batch, NoteWrite, link_key
 from overlay.errors import StoreError
 from overlay.sqlite import temp_keys
@@ -28,6 +30,7 @@ class ManifestWriter:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.parkable: set[str] = set()  # dropped chunks only vanished notes held
 
     def write(self, batch: Batch) -> set[str]:
         """The batch into the manifest; returns the ids of chunks no note holds any more."""
@@ -40,6 +43,8 @@ class ManifestWriter:
         if unknown:
             raise StoreError(f"{len(unknown)} chunks to write have no vector (e.g. {min(unknown)})")
         old_chunks = self._chunk_ids_of([*before])
+        vanished = self._chunk_ids_of(batch.vanished)
+        vanished -= self._chunk_ids_of([p for p in before if p not in batch.vanished])
         for path in batch.deleted:
             self.db.execute("DELETE FROM notes WHERE path = ?", (path,))
         for write in batch.written:
@@ -51,6 +56,8 @@ class ManifestWriter:
         self._write_attachments(batch)
         self._write_skips(batch)
         dropped = self._drop_unheld(old_chunks)
+        self.parkable = dropped & vanished
+        parked.unpark(self.db, batch.vectors)
         self._relink(batch, before, existed)
         mention_index.update(self.db, [w.note for w in batch.written], batch.deleted)
         return dropped

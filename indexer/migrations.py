@@ -127,4 +127,19 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    (
+        "0006_parked_vectors",
+        """
+        -- vectors of chunks whose notes vanished from the vault, kept (without their text)
+        -- for index.vector_grace_s: a rename seen as delete-then-add in two syncs finds
+        -- them again instead of embedding; see indexer/parked.py
+        CREATE TABLE parked_vectors (
+            id TEXT NOT NULL,          -- the chunk id (a hash of its text)
+            collection TEXT NOT NULL,  -- the embedder's collection the vector came from
+            vector BLOB NOT NULL,      -- float32, little-endian
+            parked REAL NOT NULL,      -- when (time.time())
+            PRIMARY KEY (id, collection)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

@@ -124,6 +124,7 @@ class Batch:
 
     written: list[NoteWrite] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)  # of `deleted`: no longer on disk
     touched: list[tuple[str, float, int]] = field(default_factory=list)  # path, mtime, size
     attachments_added: list[str] = field(default_factory=list)
     attachments_removed: list[str] = field(default_factory=list)

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from indexer import mentions as mention_index
+from indexer import parked
 from indexer.integrity import REBUILD_HINT
 from indexer.manifest_writes import ManifestWriter
 from indexer.migrations import MIGRATIONS
@@ -228,6 +229,10 @@ class Store:
                 "UPDATE chunks SET vector_note = ? WHERE id = ?",
                 [(c.note_path, c.id) for c in chunks],
             )
+
+    def stored_vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """The vectors Chroma holds for these chunk ids, as it reads them back."""
+        return self._vectors().vectors(ids)
 
     def delete_vectors(self, ids: Iterable[str]) -> None:
         self._vectors().delete(ids)
@@ -439,9 +444,22 @@ class Store:
         stale = [c for c in self.chunks(ids=holders) if c.note_path == holders[c.id]]
         if stale:
             self._vectors().retag(list({c.id: c for c in stale}.values()))
+        if writer.parkable:  # vanished notes' vectors, kept a while (indexer/parked.py)
+            kept = self.stored_vectors(writer.parkable)
+            with self._transaction():
+                parked.park(self.db, str(self._meta("collection")), kept)
         if dropped:
             self.delete_vectors(dropped)
         return dropped
+
+    def parked_vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """The vectors of these chunk ids kept since their notes vanished."""
+        return parked.find(self.db, str(self._meta("collection")), ids)
+
+    def expire_parked(self, grace_s: float) -> None:
+        """Delete the vectors parked longer than `grace_s` ago."""
+        with self._transaction():
+            parked.expire(self.db, grace_s)
 
     def record_sync(self, report: Mapping[str, Any]) -> None:
         with self._transaction():

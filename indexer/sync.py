@@ -6,15 +6,20 @@ Every indexing decision lives here, testable without a watcher:
 - chunks are content-addressed, so only chunks the store does not hold are embedded:
   a restart, a rename or a folder move embeds nothing, an edit embeds its new chunks;
 - a file skipped for what it holds (`REMEMBERED_SKIPS`: a scan with no text layer, a
-  broken or encrypted PDF, binary bytes) is remembered with its mtime and size and not
+  broken or encrypted PDF, binary bytes, contents over a parser's budget) is remembered with its mtime and size and not
   read again until they change, yet every sync still reports it skipped; its memory
   goes when it is read again, is deleted or is no longer listed. Skips that follow
   from settings or a moment (too large for the cap in force, private, vanished,
   unreadable) are decided afresh each time;
 - notes are written in batches of about `index.batch_size` new chunks, each one commit
   (`Store.commit`): a killed sync resumes where it stopped, without duplicates;
+- a requested stop (`Indexer.request_stop`, at shutdown) does not wait for the batch
+  being embedded, which takes minutes on a busy CPU: the embedding runs on a helper
+  thread that is given up, its vectors dropped uncommitted;
 - notes that vanished are deleted after everything else, so a moved note's chunks are
-  still held by its new path when the old one goes;
+  still held by its new path when the old one goes; their vectors are kept for
+  `index.vector_grace_s` (`indexer/parked.py`), so a move split across two syncs
+  re-embeds nothing either;
 - private notes (`is_private` with `parse.private_tags`) and excluded globs never reach
   the store, and leave it when they become private or excluded;
 - a note that leaves the index because it turned private, was excluded, was deleted
@@ -37,10 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from indexer.embedders import Embedder
+from indexer.integrity import vector_damage
 from indexer.records import Batch, IndexedNote, NoteWrite, RememberedSkip, StoredChunk
+from indexer.stops import Stop
 from indexer.store import Store
 from overlay.config import Settings
-from overlay.errors import OverlayError, VaultNotFound
+from overlay.errors import StoreError, VaultNotFound
 from overlay.progress import Progress, Step
 from vault_schema.chunks import Chunk, chunk_note
 from vault_schema.files import (
@@ -59,11 +66,7 @@ SKIPPED_KEPT = 100  # skipped files whose reasons a sync's record keeps
 # ParseWarning codes that follow from a file's bytes alone. Not 'too-large' (the cap can
 # change), 'unreadable' (permissions or an I/O error: a chmod leaves mtime alone, and a
 # retry costs one failed open), 'vanished' or 'private' (parse.private_tags can change).
-REMEMBERED_SKIPS = frozenset({"binary", "broken-pdf", "encrypted", "no-text"})
-
-
-class SyncStopped(OverlayError):
-    """`Indexer.request_stop` ended a sync early; what was committed stays, the rest waits."""
+REMEMBERED_SKIPS = frozenset({"binary", "broken-pdf", "encrypted", "no-text", "over-budget"})
 
 
 @dataclass
@@ -154,28 +157,26 @@ class Indexer:
             self.vault, settings.parse.exclude, templates=settings.parse.exclude_templates
         )
         self.batch_size = max(1, settings.index.batch_size)
+        self.grace_s = settings.index.vector_grace_s
         self.store = store
         self.embedder = embedder
         self.progress = progress
         self.on_message = on_message or (lambda message: None)
         self._lock = threading.Lock()
         self._reconciled = False
-        self._stop = threading.Event()
+        self._stop = Stop()
 
     def request_stop(self) -> None:
-        """End a running sync (and refuse new ones) before its next file or batch: the
-        batch in hand is dropped uncommitted, so the store stays consistent."""
-        self._stop.set()
-
-    def _check_stop(self) -> None:
-        if self._stop.is_set():
-            raise SyncStopped("the sync was stopped; the next one resumes where it ended")
+        """End a running sync (and refuse new ones) at once, unless it is committing: the
+        batch in hand, embedded or not, is dropped uncommitted, so the store stays
+        consistent."""
+        self._stop.request()
 
     def sync(self, paths: Iterable[str] | None = None) -> SyncReport:
         """Full sync (paths None) or an incremental one of these vault-relative paths
         (files or folders, present or gone, as a watcher reports them)."""
         with self._lock:
-            self._check_stop()
+            self._stop.check()
             started = time.perf_counter()
             report = SyncReport(embedder=self.embedder.name)
             if paths is None or not self._reconciled:
@@ -185,6 +186,7 @@ class Indexer:
             report.skipped += plan.skipped
             self._index(plan, report, _Counter(self.progress, len(plan.to_read)))
             report.forgotten = self._forgotten(report)
+            self.store.expire_parked(self.grace_s)
             report.seconds = time.perf_counter() - started
             self.store.record_sync(report.counts())
             return report
@@ -211,6 +213,8 @@ class Indexer:
     def _reconcile(self, report: SyncReport) -> None:
         switched = self.store.bind_embedder(self.embedder.name, self.embedder.dimension)
         report.embedder_switched_from = switched
+        if damage := vector_damage(self.store):
+            raise StoreError(damage)
         held, vectors = self.store.chunk_ids(), self.store.vector_ids()
         orphans, missing = vectors - held, held - vectors
         if orphans:
@@ -238,7 +242,7 @@ class Indexer:
         chunks = list(first_holders.values())
         bar = _Counter(self.progress, len(chunks), "re-embedding")
         for start in range(0, len(chunks), self.batch_size):
-            self._check_stop()
+            self._stop.check()
             part = chunks[start : start + self.batch_size]
             self.store.add_vectors(part, self._embed(part, report))
             bar.advance(len(part), len(part))
@@ -246,7 +250,8 @@ class Indexer:
 
     def _embed(self, chunks: Sequence[Chunk | StoredChunk], report: SyncReport) -> Any:
         started = time.perf_counter()
-        vectors = self.embedder.embed_documents([c.embedding_text for c in chunks])
+        texts = [c.embedding_text for c in chunks]
+        vectors = self._stop.unless_stopped(lambda: self.embedder.embed_documents(texts))
         report.embed_seconds += time.perf_counter() - started
         report.chunks_embedded += len(chunks)
         return vectors
@@ -311,7 +316,7 @@ class Indexer:
         batch, fresh = Batch(), dict[str, Chunk]()
         added: dict[str, str] = {}  # content hash -> path of notes new to the index
         for path, mtime, size in plan.to_read:
-            self._check_stop()
+            self._stop.check()
             if path in plan.skips:  # changed since it was skipped: what it holds is news
                 batch.skips_forgotten.append(path)
             write = self._read(path, mtime, size, manifest, batch, report)
@@ -323,12 +328,16 @@ class Indexer:
                 new = {c.id: c for c in write.chunks if c.id not in fresh}
                 for known in self.store.known_chunk_ids(new):
                     del new[known]
+                for chunk_id, vector in self.store.parked_vectors(new).items():
+                    batch.vectors[chunk_id] = vector  # a vanished note's, found again
+                    del new[chunk_id]
                 fresh.update(new)
                 report.chunks_reused += len(write.chunks) - len(new)
             if len(fresh) >= self.batch_size or len(batch.written) >= MAX_NOTES_PER_BATCH:
                 self._commit(batch, fresh, report, bar)
                 batch, fresh = Batch(), {}
         batch.deleted += plan.gone
+        batch.vanished += [p for p in plan.gone if not os.path.lexists(fs_path(self.vault, p))]
         batch.skips_forgotten += plan.skips_gone
         batch.attachments_added += plan.attachments_added
         batch.attachments_removed += plan.attachments_removed
@@ -377,9 +386,9 @@ class Indexer:
         self, batch: Batch, fresh: dict[str, Chunk], report: SyncReport, bar: _Counter
     ) -> None:
         if fresh:
-            self._check_stop()
+            self._stop.check()
             chunks = list(fresh.values())
-            batch.vectors = dict(zip(fresh, self._embed(chunks, report), strict=True))
+            batch.vectors.update(zip(fresh, self._embed(chunks, report), strict=True))
             bar.advance(chunks=len(chunks))
         if batch:
             self.store.commit(batch)

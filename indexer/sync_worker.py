@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from indexer.stops import SyncStopped
 from overlay.errors import OverlayError
 
 log = logging.getLogger("overlay.daemon.daemon")
@@ -122,6 +123,8 @@ class SyncWorker:
         log.info("sync of %s started", scope)
         try:
             report = self._memory.sync(None if job.full else sorted(job.paths))
+        except SyncStopped as stopped:  # asked for (shutdown): not a failure
+            log.info("sync of %s stopped: %s", scope, stopped.message)
         except OverlayError as error:
             self.last_error = error.message
             log.error("sync failed: %s", error.message)

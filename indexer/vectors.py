@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 
-from indexer.integrity import REBUILD_HINT
+from indexer.integrity import REBUILD_HINT, hnsw_damage
 from overlay.errors import StoreError
 from overlay.sqlite import forget_clean, mark_clean, sqlite_damage
 
@@ -96,6 +96,13 @@ class VectorCollection:
         for start in range(0, len(ordered), self._step):
             self._collection.delete(ids=ordered[start : start + self._step])
 
+    def vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
+        result = self._collection.get(ids=list(ids), include=["embeddings"])
+        found = result["embeddings"] if result["embeddings"] is not None else []
+        return {
+            i: np.asarray(v, dtype=np.float32) for i, v in zip(result["ids"], found, strict=True)
+        }
+
     def metadata(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         result = self._collection.get(ids=list(ids), include=["metadatas"])
         metadatas = result["metadatas"] or []
@@ -155,6 +162,8 @@ class ChromaVectors:
             if self.url is None:  # Chroma's own SQLite file, checked like ours
                 if (damage := sqlite_damage(self.path / CHROMA_DB)) is not None:
                     raise StoreError(f"the vector store {self.path}: {damage}; {REBUILD_HINT}")
+                if (damage := hnsw_damage(self.path)) is not None:  # headers only: cheap
+                    raise StoreError(f"the vector store {self.path}: {damage}")
                 forget_clean(self.path / CHROMA_DB)
             self._client = chroma_client(self.path, self.url)
         return self._client

@@ -92,6 +92,13 @@ class IndexSettings(Section):
     debounce_ms: int = Field(
         300, description="The watcher waits this long after the last event of a burst."
     )
+    vector_grace_s: float = Field(
+        3600.0,
+        ge=0,
+        description="How long the vectors of a note that vanished from the vault are kept "
+        "(without its text): a rename or move seen as a delete in one sync and an add in a "
+        "later one re-embeds nothing within this time. A private or excluded note's go at once.",
+    )
 
 
 class StoreSettings(Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from indexer.stops import SyncStopped
 from indexer.sync_worker import SyncWorker
 from overlay.cli.client import read_daemon_file
 from overlay.config import Settings
@@ -120,6 +122,17 @@ def test_a_failed_sync_is_reported_and_the_next_one_still_runs(
     assert worker.last_error == "RuntimeError: boom"
     assert worker.wait(worker.request(["n.md"]), timeout=5)
     assert worker.last_error is None and worker.last_report == {"paths": ["n.md"]}
+
+
+def test_a_requested_stop_is_logged_as_news_not_as_a_failure(
+    worker: SyncWorker, memory: GatedSync, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory.failures = [SyncStopped("the sync was stopped")]
+    memory.gate.set()
+    with caplog.at_level(logging.INFO, logger="overlay.daemon.daemon"):
+        assert worker.wait(worker.request(None), timeout=5)
+    assert [r.levelname for r in caplog.records if "stopped" in r.message] == ["INFO"]
+    assert worker.last_error is None
 
 
 def test_stop_lets_the_running_sync_finish_and_drops_the_queue(

@@ -197,3 +197,60 @@ def test_a_damaged_store_file_is_named_and_the_index_is_rebuilt_from_the_vault(
     else:  # moved aside, as the message says, the command works again (with a new file)
         (data / name).rename(data / f"{name}.damaged")
     assert invoke(*command, data=data).exit_code == 0
+
+
+# ---- Chroma's HNSW files ----
+
+PERSISTED = 1100  # Chroma writes its HNSW files past 1000 vectors (hnsw:sync_threshold)
+
+
+def randomise(path: Path) -> None:
+    path.write_bytes(random.Random(5).randbytes(path.stat().st_size))
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+HNSW_DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "random level 0": ("data_level0.bin", randomise),
+    "empty header": ("header.bin", empty),
+}
+
+
+@pytest.fixture(scope="module")
+def persisted_data_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A vault of 1100 one-chunk notes, indexed: Chroma has written its HNSW files."""
+    root = tmp_path_factory.mktemp("hnsw")
+    vault = root / "vault"
+    vault.mkdir()
+    for n in range(PERSISTED):
+        (vault / f"n{n:04d}.md").write_text(f"# N{n}\nFact {n}: {n * 7919 % 10007}.\n")
+    data = root / "data"
+    assert invoke("index", str(vault), data=data).exit_code == 0
+    assert list(data.glob("chroma/*/data_level0.bin"))
+    return vault, data
+
+
+@pytest.mark.parametrize("how", HNSW_DAMAGE)
+def test_damaged_vector_files_are_named_by_doctor_and_index_and_rebuild_repairs_them(
+    persisted_data_dir: tuple[Path, Path], tmp_path: Path, how: str
+) -> None:
+    vault, clean_data = persisted_data_dir
+    data = Path(shutil.copytree(clean_data, tmp_path / "data"))
+    name, damage = HNSW_DAMAGE[how]
+    [hnsw_file] = data.glob(f"chroma/*/{name}")
+    damage(hnsw_file)
+
+    doctor = invoke("--vault", str(vault), "doctor", "--json", data=data)
+    index = invoke("index", str(vault), data=data)
+
+    assert doctor.exit_code == 1
+    found = {f["check"]: f for f in json.loads(doctor.stdout)["health"]}["vectors"]
+    assert not found["ok"] and "\n" not in found["detail"]  # one line
+    assert name in found["detail"] and "overlay index --rebuild" in found["detail"]
+    assert isinstance(index.exception, StoreError), index.output
+    assert name in str(index.exception) and "overlay index --rebuild" in str(index.exception)
+    assert invoke("index", str(vault), "--rebuild", data=data).exit_code == 0
+    assert invoke("--vault", str(vault), "doctor", data=data).exit_code == 0
+    assert snapshot(data) == snapshot(clean_data)

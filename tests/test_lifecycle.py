@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from indexer.embedders import HashEmbedder, Vectors
+from indexer.stops import SyncStopped
 from indexer.store import DB_FILE, Store
-from indexer.sync import Indexer, SyncStopped
+from indexer.sync import Indexer
 from overlay.cli.client import daemon_file
 from overlay.core.memory import Memory
 from overlay.daemon.daemon import Daemon

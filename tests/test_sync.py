@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from indexer.embedders import CountingEmbedder, Embedder, HashEmbedder, Vectors
+from indexer.parked import parked_ids
 from indexer.records import StoredChunk
 from indexer.store import Store
 from indexer.sync import Indexer, SyncReport
@@ -190,6 +191,44 @@ def test_a_folder_move_embeds_nothing_and_backlinks_follow(index: Index) -> None
     assert_consistent(index.store)
 
 
+def test_a_folder_renamed_across_two_syncs_embeds_nothing(
+    make_vault: Any, make_settings: Any, counting_embedder: CountingEmbedder
+) -> None:
+    trips = {f"Trips/trip {i:02d}.md": f"# Trip {i}\nDay {i}: {i * 3} km by the river.\n"
+             for i in range(50)}  # fmt: skip
+    index = Index(make_settings(make_vault(trips)), counting_embedder)
+    index.sync()
+    index.move("Trips", "Travel/Trips")
+
+    gone = index.sync(["Trips"])  # the watcher saw the old folder go, while a sync ran
+    came = index.sync(["Travel"])  # and the new one come, for the next sync
+
+    assert len(gone.deleted) == 50 and len(came.added) == 50
+    assert index.embedded == 0 and came.chunks_embedded == 0
+    assert_consistent(index.store)
+    assert parked_ids(index.store.db) == set()  # every kept vector found its note again
+    hit = index.store.dense_search("Day 7: 21 km by the river", index.embedder, k=1)[0]
+    [chunk] = index.store.chunks(ids=[hit.chunk_id])
+    assert chunk.note_path == "Travel/Trips/trip 07.md"
+    assert index.store.vector_metadata([hit.chunk_id])[hit.chunk_id]["note"] == chunk.note_path
+
+
+def test_the_vectors_of_a_deleted_note_go_when_their_grace_period_ends(
+    index: Index, make_settings: Any
+) -> None:
+    index.sync()
+    kazan = {c.id for c in index.store.chunks(note_paths=["Places/Kazan.md"])}
+    (index.vault / "Places/Kazan.md").unlink()
+    index.sync()
+    assert parked_ids(index.store.db) == kazan  # out of Chroma, kept for a while
+    assert_consistent(index.store)
+
+    settings = make_settings(index.vault, parse__exclude=["Templates/**"], index__vector_grace_s=0)
+    Index(settings, index.embedder).sync()
+
+    assert parked_ids(index.store.db) == set()
+
+
 def test_an_edit_embeds_only_the_chunks_that_changed(index: Index) -> None:
     index.sync()
     path = index.vault / "People/Anna Petrova.md"
@@ -225,6 +264,7 @@ def test_a_note_that_becomes_private_leaves_the_store(index: Index) -> None:
     assert ("Places/Kazan.md", "private") in report.skipped and index.embedded == 0
     assert index.store.note("Places/Kazan.md") is None
     assert "квартира 42" not in " ".join(c.text for c in index.store.chunks())
+    assert parked_ids(index.store.db) == set()  # no grace period for a private note's vectors
     assert_consistent(index.store)
 
 

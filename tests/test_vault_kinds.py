@@ -334,6 +334,7 @@ SKIPPED_FOR_CONTENT = {
     "Scans/locked.pdf": "encrypted",
     "Scans/bad%FFscan.pdf": "no-text",  # a file name that is not UTF-8, stored escaped
     "blob.md": "binary",
+    "deep.canvas": "over-budget",  # nested past what the parser takes on
 }
 
 
@@ -372,6 +373,7 @@ def test_a_file_skipped_for_what_it_holds_is_not_read_again_until_it_changes(
     (vault / "Scans").mkdir(parents=True)
     (vault / "Garden.md").write_text("The tomatoes need water every evening.\n")
     (vault / "blob.md").write_bytes(b"\x00\x01\x02 not text")
+    (vault / "deep.canvas").write_text("[" * 100_000 + "]" * 100_000)
     (vault / "Scans" / "receipt.pdf").write_bytes(pdf_bytes(["", ""]))
     (vault / "Scans" / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf\n")
     (vault / "Scans" / "locked.pdf").write_bytes(encrypted(pdf_bytes(["A locked page."])))
@@ -381,7 +383,7 @@ def test_a_file_skipped_for_what_it_holds_is_not_read_again_until_it_changes(
 
     first = counter.sync()
     assert skip_codes(first) == SKIPPED_FOR_CONTENT
-    assert len(counter.reads) == 6
+    assert len(counter.reads) == 7
 
     again = counter.sync()
     assert counter.reads == []  # nothing changed: not one file is read
@@ -414,6 +416,7 @@ def test_a_file_skipped_for_what_it_holds_is_not_read_again_until_it_changes(
         "Scans/receipt.pdf": "no-text",
         "Scans/bad%FFscan.pdf": "no-text",
         "blob.md": "binary",
+        "deep.canvas": "over-budget",
     }
     assert set(skip_codes(fixed)) == set(counter.remembered())
 
@@ -426,7 +429,7 @@ def test_a_file_skipped_for_what_it_holds_is_not_read_again_until_it_changes(
     )
     assert rebuilt.exit_code == 0, rebuilt.output
     assert sorted(counter.reads) == sorted(["Garden.md", "Scans/broken.pdf", *counter.remembered()])
-    assert len(counter.reads) == 5  # `--rebuild` starts from nothing: every file is read
+    assert len(counter.reads) == 6  # `--rebuild` starts from nothing: every file is read
 
 
 def test_skips_that_follow_from_settings_are_decided_afresh(

@@ -23,13 +23,14 @@ from overlay.cli import (  # noqa: F401  (register their commands)
     serve,
     train,
 )
-from overlay.cli.app import app, group_commands
+from overlay.cli.app import Process, app, group_commands
 from overlay.errors import OverlayError
 
 group_commands()
 
 
 def main() -> None:
+    Process.ends_with_command = True
     try:
         app()
     except OverlayError as error:

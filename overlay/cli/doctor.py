@@ -62,17 +62,18 @@ def _stores(data: Path, index_file: str) -> Finding:
 
 
 def _vectors(settings: Settings) -> Finding:
-    from indexer.integrity import vector_gap
+    """Every passage has a vector, and the vectors read back whole (indexer/integrity.py)."""
+    from indexer.integrity import vector_damage, vector_gap
     from indexer.store import Store
     from overlay.errors import StoreError
 
     try:
         with Store.from_settings(settings) as store:
-            gap = vector_gap(store)
-            counted = f"{store.chunk_count()} passage(s), each with a vector"
+            problem = vector_gap(store) or vector_damage(store)
+            counted = f"{store.chunk_count()} passage(s), each with a vector that reads back"
     except StoreError as error:
         return Finding("vectors", False, error.message)
-    return Finding("vectors", gap is None, gap or counted)
+    return Finding("vectors", problem is None, problem or counted)
 
 
 def _daemon_file(data: Path) -> Finding:

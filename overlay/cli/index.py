@@ -8,17 +8,16 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from overlay.cli.app import JsonOption, app, console, print_json, state
+from overlay.cli.app import JsonOption, Process, app, console, print_json, state
 from overlay.config import Settings
 
 VaultArgument = Annotated[
@@ -196,16 +195,20 @@ def watch(ctx: typer.Context, vault: VaultArgument = None, quiet: QuietOption = 
     """Index the vault, then keep the index current as notes change, until Ctrl-C.
 
     A saved note is searchable about a second later. Stops cleanly on Ctrl-C or
-    SIGTERM: the sync in progress finishes its batch and the lock is released.
+    SIGTERM: the sync in progress stops at once (its batch in hand is dropped; the next
+    run resumes) and the lock is released.
     """
+    from indexer.stops import SyncStopped
     from indexer.watcher import Watcher
 
     settings = state(ctx).settings(vault=vault)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda sig, frame: _request_stop(stop, sig, frame))
+    stoppers: list[Callable[[], None]] = [stop.set]
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: _request_stop(stoppers))
     progress = not quiet and sys.stderr.isatty()
     try:
         with open_indexer(settings, "overlay watch", progress=progress) as indexer:
+            stoppers.append(indexer.request_stop)
 
             def changed(paths: set[str]) -> None:
                 report = indexer.sync(paths)
@@ -223,7 +226,7 @@ def watch(ctx: typer.Context, vault: VaultArgument = None, quiet: QuietOption = 
             )
             watcher.start()  # before the first sync, so nothing saved meanwhile is missed
             try:
-                with contextlib.suppress(KeyboardInterrupt):
+                with contextlib.suppress(KeyboardInterrupt, SyncStopped):
                     first = indexer.sync()
                     forget_dropped(settings, first)
                     console.print(first.summary(), highlight=False)
@@ -235,10 +238,12 @@ def watch(ctx: typer.Context, vault: VaultArgument = None, quiet: QuietOption = 
     finally:
         signal.signal(signal.SIGTERM, previous)
     console.print("stopped")
+    Process.end_now()
 
 
-def _request_stop(stop: threading.Event, sig: int, frame: FrameType | None) -> None:
-    stop.set()
+def _request_stop(stoppers: list[Callable[[], None]]) -> None:
+    for request in stoppers:
+        request()
 
 
 def _failed(error: BaseException) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from overlay.cli.app import JsonOption, app, print_json, state
+from overlay.cli.app import JsonOption, Process, app, print_json, state
 
 
 @app.command("serve")
@@ -49,6 +49,7 @@ def serve(
         typer.echo(f"  token:           {token}   (`overlay token` prints it again)")
 
     Daemon(settings, watch=watch, on_listening=announce).run()
+    Process.end_now()
 
 
 @app.command("token")

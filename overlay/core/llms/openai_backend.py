@@ -7,8 +7,11 @@ with `thinking=True/False` as a keyword of `chat`/`stream_chat`, inline
 `<think>` blocks are moved out of the answer into a `ThinkingBlock` (vLLM
 started with `--reasoning-parser qwen3` already returns them apart, as
 `reasoning_content` or, in newer versions, `reasoning`: LlamaIndex reads both),
-and an unreachable server or an unknown model becomes `ModelUnavailable`
-instead of a stack trace.
+an unreachable server or an unknown model becomes `ModelUnavailable`
+instead of a stack trace, and a stream closed before its end (the person hung up)
+closes its HTTP response, so the server stops generating: the openai client's own
+stream holds itself in a reference cycle and would keep the request open until a
+garbage collection.
 
 Structured output with vLLM (verified with vLLM 0.32): pass
 `response_format={"type": "json_schema", "json_schema": {"name": ..., "schema": ...}}`
@@ -18,7 +21,9 @@ to `chat`, or `extra_body={"structured_outputs": {"json": schema}}`; the older
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -53,6 +58,10 @@ class OpenAICompatibleLLM(OpenAILike):
         with self._failures():
             response = super()._chat(messages, **kwargs)
         return _without_inline_reasoning(response)
+
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        """Stream the answer; closing the stream early cancels the request upstream."""
+        return _closing_upstream(super().stream_chat(messages, **kwargs))
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         stream = super()._stream_chat(messages, **kwargs)
@@ -113,6 +122,11 @@ def openai_llm(
     through (default: the openai client's own).
     """
     template_kwargs = {"enable_thinking": settings.thinking}
+    http_client = http_client or openai.DefaultHttpxClient()
+    http_client.event_hooks = {
+        **http_client.event_hooks,
+        "response": [*http_client.event_hooks["response"], _OPENED.hook],
+    }
     # OpenAI.__init__ takes the client; the pydantic fields mypy sees do not list it.
     client: dict[str, Any] = {"http_client": http_client}
     return OpenAICompatibleLLM(
@@ -128,6 +142,43 @@ def openai_llm(
         additional_kwargs={"extra_body": {"chat_template_kwargs": template_kwargs}},
         **client,
     )
+
+
+class _OpenedResponses(threading.local):
+    """The HTTP responses a thread opens while it starts a stream (the request is sent
+    on the stream's first pull, in the thread that pulls it)."""
+
+    def __init__(self) -> None:
+        self.into: list[httpx.Response] | None = None
+
+    def hook(self, response: httpx.Response) -> None:
+        if self.into is not None:
+            self.into.append(response)
+
+    @contextmanager
+    def collecting(self, into: list[httpx.Response]) -> Iterator[None]:
+        self.into = into
+        try:
+            yield
+        finally:
+            self.into = None
+
+
+_OPENED = _OpenedResponses()
+
+
+def _closing_upstream(stream: ChatResponseGen) -> ChatResponseGen:
+    """`stream`, whose HTTP response is closed when it ends, early or not."""
+    opened: list[httpx.Response] = []
+    try:
+        with _OPENED.collecting(opened):
+            first = next(stream, None)
+        if first is not None:
+            yield first
+            yield from stream
+    finally:
+        for response in opened:
+            response.close()
 
 
 class _ServerFailures:
