@@ -37,12 +37,12 @@ from typing import Any, Protocol
 
 from distill.pairs import PairStore
 from distill.runs import Run, RunRegistry
-from indexer.scrub import scrub_deleted_documents, zero_spare_hnsw_room
-from indexer.store import CHROMA_DIR, Store
+from indexer.store import CHROMA_DIR, DB_FILE, Store
+from indexer.vectors import CHROMA_DB
 from overlay.config import Settings
 from overlay.core.conversations import ConversationLog
 from overlay.errors import ConfigError
-from overlay.sqlite import Database, Migration
+from overlay.sqlite import Database, Migration, vacuum
 from vault_schema import SkippedFile, note_name, read_note
 from vault_schema.vault_paths import RefusedPath
 
@@ -166,14 +166,16 @@ class Journal:
 # ---- carrying it out ----
 
 
-def forget_after_sync(settings: Settings, report: Any) -> list[Forgotten]:
+def forget_after_sync(
+    settings: Settings, report: Any, purge: Callable[[], object]
+) -> list[Forgotten]:
     """What the Face calls with each sync's report: forget what it dropped, and mark the
-    notes it indexed again as returned."""
+    notes it indexed again as returned. `purge` is the index store's `purge_deleted`."""
     with Journal.from_settings(settings) as journal:
         indexed = [*report.added, *report.changed, *(new for _, new in report.moved)]
         if indexed:
             journal.returned(indexed)
-    return forget(settings, report.forgotten)
+    return forget(settings, report.forgotten, purge)
 
 
 class Syncable(Protocol):
@@ -187,19 +189,23 @@ class ForgettingSync:
 
     settings: Settings
     inner: Syncable
+    purge: Callable[[], object]  # the index store's `purge_deleted`
     on_service_change: Callable[[], object] = lambda: None
 
     def sync(self, paths: Iterable[str] | None = None) -> Any:
         report = self.inner.sync(paths)
-        done = forget_after_sync(self.settings, report)
+        done = forget_after_sync(self.settings, report, self.purge)
         if any(item.taken_out_of_service for item in done):
             self.on_service_change()
         return report
 
 
-def forget(settings: Settings, notes: Sequence[tuple[str, str]]) -> list[Forgotten]:
+def forget(
+    settings: Settings, notes: Sequence[tuple[str, str]], purge: Callable[[], object]
+) -> list[Forgotten]:
     """Forget these (vault path, reason) notes everywhere, and finish any forgetting a
-    killed process left undone. Recorded first, so a crash midway is finished later."""
+    killed process left undone. Recorded first, so a crash midway is finished later.
+    `purge` (the index store's `purge_deleted`) leaves no trace of them in its files."""
     with Journal.from_settings(settings) as journal:
         if notes:
             journal.record(notes)
@@ -207,7 +213,8 @@ def forget(settings: Settings, notes: Sequence[tuple[str, str]]) -> list[Forgott
         if not todo:
             return []
         done = [_forget_one(settings, path, reason, journal) for path, reason in todo]
-        compact(settings.resolved_data_dir())
+        purge()
+        vacuum_other_stores(settings)
         for path, _ in todo:
             journal.finish(path)
     for item in done:
@@ -219,11 +226,11 @@ def forget(settings: Settings, notes: Sequence[tuple[str, str]]) -> list[Forgott
     return done
 
 
-def resume(settings: Settings) -> list[Forgotten]:
+def resume(settings: Settings, purge: Callable[[], object]) -> list[Forgotten]:
     """Finish the forgetting a killed process left undone (call at start)."""
     if not (settings.resolved_data_dir() / JOURNAL_FILE).is_file():
         return []
-    return forget(settings, [])
+    return forget(settings, [], purge)
 
 
 def retrain_queued(settings: Settings) -> bool:
@@ -354,21 +361,13 @@ def _drop_evaluation_answers(run: Run, pair_ids: set[str]) -> None:
         details.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def compact(data_dir: Path) -> None:
-    """Rewrite every SQLite file of the data dir without free pages and with an empty
-    write-ahead log, and zero the spare room of Chroma's HNSW files: deleted text must
-    not linger in any of them."""
-    scrub_deleted_documents(data_dir / CHROMA_DIR)
-    zero_spare_hnsw_room(data_dir / CHROMA_DIR)
-    for path in sorted(data_dir.rglob("*.sqlite3")):
-        try:
-            with sqlite3.connect(path, timeout=30, isolation_level=None) as db:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                db.execute("VACUUM")
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            db.close()
-        except sqlite3.Error as error:  # busy: the next forgetting compacts it again
-            log.warning("could not compact %s: %s", path.name, error)
+def vacuum_other_stores(settings: Settings) -> None:
+    """Vacuum every SQLite file of the data dir but the index store's own (which
+    `Store.purge_deleted` looks after): pairs, the log, runs, this journal."""
+    data_dir = settings.resolved_data_dir()
+    theirs = {data_dir / DB_FILE, data_dir / CHROMA_DIR / CHROMA_DB}
+    for path in sorted(set(data_dir.rglob("*.sqlite3")) - theirs):
+        vacuum(path, what="the data dir's store")
 
 
 def forget_on_demand(

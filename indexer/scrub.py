@@ -20,11 +20,11 @@ the server's operator's job (`chroma utils vacuum`).
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 from pathlib import Path
 
-CHROMA_DB = "chroma.sqlite3"
+from indexer.vectors import CHROMA_DB
+from overlay.sqlite import connect
 
 
 def scrub_deleted_documents(chroma_dir: Path) -> int:
@@ -32,14 +32,15 @@ def scrub_deleted_documents(chroma_dir: Path) -> int:
     path = chroma_dir / CHROMA_DB
     if not path.is_file():
         return 0
-    with sqlite3.connect(path, timeout=30) as db:
+    db = connect(path, what="the vector store", wal=False)  # Chroma keeps its journal mode
+    try:
         cursor = db.execute(
             "UPDATE embeddings_queue SET metadata = NULL WHERE metadata IS NOT NULL "
             "AND id NOT IN (SELECT embedding_id FROM embeddings)"
         )
-        changed = cursor.rowcount
-    db.close()
-    return changed
+        return cursor.rowcount
+    finally:
+        db.close()
 
 
 # hnswlib's header as Chroma writes it (`header.bin`, version 1): the fields read here

@@ -48,7 +48,8 @@ from indexer.records import (
     StoredLink,
     StoreStats,
 )
-from indexer.vectors import ChromaVectors, ChunkLike, DenseHit, VectorCollection
+from indexer.scrub import scrub_deleted_documents, zero_spare_hnsw_room
+from indexer.vectors import CHROMA_DB, ChromaVectors, ChunkLike, DenseHit, VectorCollection
 from overlay.errors import StoreError
 from overlay.sqlite import (
     apply_migrations,
@@ -58,6 +59,7 @@ from overlay.sqlite import (
     sqlite_damage,
     temp_keys,
     transaction,
+    vacuum,
 )
 from vault_schema.chunks import Chunk
 
@@ -117,6 +119,18 @@ class Store:
             with self._connections_lock:
                 self._connections.append(connection)
         return connection
+
+    def purge_deleted(self) -> None:
+        """Leave no trace of deleted chunks in the store's files: Chroma's queued metadata
+        of deleted embeddings blanked and its HNSW files' spare room zeroed (embedded
+        Chroma only: a server keeps its files), then both SQLite files vacuumed."""
+        chroma = self.data_dir / CHROMA_DIR
+        if self.vectors.url is None and chroma.is_dir():
+            scrub_deleted_documents(chroma)
+            zero_spare_hnsw_room(chroma)
+            if (chroma / CHROMA_DB).is_file():
+                vacuum(chroma / CHROMA_DB, what="the vector store", wal=False)
+        vacuum(self.data_dir / DB_FILE, what="the index")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:

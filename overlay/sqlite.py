@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -33,22 +34,25 @@ from overlay.errors import StoreError
 
 Migration = tuple[str, str]  # (version_name, SQL script); never edit one that shipped
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's transaction
+log = logging.getLogger("overlay.sqlite")
 REPAIR_HINT = "restore it from a backup, or move it aside and Overlay starts it anew (empty)"
 
 
 def connect(
-    path: Path, *, what: str, foreign_keys: bool = False, durable: bool = True
+    path: Path, *, what: str, foreign_keys: bool = False, durable: bool = True, wal: bool = True
 ) -> sqlite3.Connection:
     """An autocommit WAL connection to `path` that any thread may use; `what` names the
     database in the error a broken file gives. Every mode survives a killed process;
     `durable=False` (a database rebuilt from the vault) may lose the last commits to a
-    power cut, for faster writes."""
+    power cut, for faster writes. `wal=False` leaves the file's journal mode as it is
+    (another program's database, such as Chroma's)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         connection = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
-        connection.execute("PRAGMA journal_mode=WAL")
+        if wal:
+            connection.execute("PRAGMA journal_mode=WAL")
         if not durable:
             connection.execute("PRAGMA synchronous=NORMAL")
         if foreign_keys:
@@ -56,6 +60,23 @@ def connect(
     except sqlite3.DatabaseError as error:
         raise StoreError(f"cannot open {what} {path}: {error}") from error
     return connection
+
+
+def vacuum(path: Path, *, what: str, wal: bool = True) -> bool:
+    """Rewrite the database without free pages and with an empty write-ahead log, so
+    deleted rows leave nothing behind in the file. A busy database is left as it is
+    (False, logged): the next vacuum tries again."""
+    connection = connect(path, what=what, wal=wal)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.execute("VACUUM")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as error:
+        log.warning("could not vacuum %s %s: %s", what, path.name, error)
+        return False
+    finally:
+        connection.close()
+    return True
 
 
 def clean_stamp(db: Path) -> Path:

@@ -96,7 +96,9 @@ def create_app(
         from overlay.core.memory import Memory
 
         memory = Memory(settings, adapter_catalog=RunCatalog(settings))
-    forgetting = ForgettingSync(settings, memory, memory.refresh_adapters)
+    forgetting = ForgettingSync(
+        settings, memory, memory.store.purge_deleted, memory.refresh_adapters
+    )
     indexed = memory.store.last_sync() is not None
     state = ServerState(settings, memory, sync or SyncWorker(forgetting, indexed=indexed))
     mcp_sessions = mcp.session_manager(memory, settings)

@@ -28,6 +28,7 @@ from distill.pipeline import distill
 from distill.runs import Run, RunRegistry
 from distill.selection import Selection
 from indexer.embedders import Embedder
+from indexer.store import Store
 from overlay.cli import app
 from overlay.config import Settings
 from overlay.core.conversations import SCRUBBED, ConversationLog, LogEntry
@@ -208,7 +209,8 @@ def test_a_forgetting_killed_midway_finishes_at_the_next_start(
     check = cli(settings, "privacy", "check", ok=False)
     assert check.exit_code == 1 and "forgetting not finished" in check.output
 
-    finished = resume(settings)  # what the next sync (daemon or `overlay index`) does first
+    with Store.from_settings(settings) as store:  # what the next sync does first
+        finished = resume(settings, store.purge_deleted)
     assert [item.tainted_runs for item in finished] == [[dirty.id]]
     with ConversationLog.from_settings(settings) as conversations:
         assert conversations.get(kept).answer == SCRUBBED

@@ -12,13 +12,16 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from overlay.cli.app import JsonOption, Process, app, console, print_json, state
 from overlay.config import Settings
+
+if TYPE_CHECKING:
+    from indexer.store import Store
 
 VaultArgument = Annotated[
     Path | None,
@@ -59,11 +62,11 @@ def open_indexer(
 _stderr = Console(stderr=True)
 
 
-def forget_dropped(settings: Settings, report: Any) -> None:
+def forget_dropped(settings: Settings, report: Any, store: Store) -> None:
     """Forget everywhere what the sync dropped (`distill.forgetting`), and say so."""
     from distill.forgetting import forget_after_sync
 
-    for item in forget_after_sync(settings, report):
+    for item in forget_after_sync(settings, report, store.purge_deleted):
         out = (
             f"; {item.taken_out_of_service} taken out of service"
             if item.taken_out_of_service
@@ -103,7 +106,7 @@ def index(
     progress = not (quiet or json_output) and sys.stderr.isatty()
     with open_indexer(settings, "overlay index", progress=progress, rebuild=rebuild) as indexer:
         report = indexer.sync()
-        forget_dropped(settings, report)
+        forget_dropped(settings, report, indexer.store)
     if json_output:
         print_json(report.to_dict())
         return
@@ -212,7 +215,7 @@ def watch(ctx: typer.Context, vault: VaultArgument = None, quiet: QuietOption = 
 
             def changed(paths: set[str]) -> None:
                 report = indexer.sync(paths)
-                forget_dropped(settings, report)
+                forget_dropped(settings, report, indexer.store)
                 if report.added or report.changed or report.moved or report.deleted:
                     console.print(
                         f"{time.strftime('%H:%M:%S')} {report.summary()}", highlight=False
@@ -228,7 +231,7 @@ def watch(ctx: typer.Context, vault: VaultArgument = None, quiet: QuietOption = 
             try:
                 with contextlib.suppress(KeyboardInterrupt, SyncStopped):
                     first = indexer.sync()
-                    forget_dropped(settings, first)
+                    forget_dropped(settings, first, indexer.store)
                     console.print(first.summary(), highlight=False)
                     console.print(f"watching {indexer.vault} (Ctrl-C to stop)", highlight=False)
                     while not stop.wait(0.5):  # a timed wait lets Ctrl-C through

@@ -44,7 +44,7 @@ def forget(
         with open_indexer(settings, "overlay forget", progress=False) as indexer:
             wanted = forget_on_demand(indexer.store, vault, paths, undo=undo)
             report = indexer.sync()
-            forget_dropped(settings, report)
+            forget_dropped(settings, report, indexer.store)
     verb = "indexed again" if undo else "forgotten"
     console.print(f"{len(wanted)} note(s) {verb}: {', '.join(wanted)}", highlight=False)
 

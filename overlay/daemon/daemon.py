@@ -148,7 +148,9 @@ class Daemon:
         from server.app import create_app
 
         worker = SyncWorker(
-            ForgettingSync(self.settings, memory, memory.refresh_adapters),
+            ForgettingSync(
+                self.settings, memory, memory.store.purge_deleted, memory.refresh_adapters
+            ),
             indexed=memory.store.last_sync() is not None,
         )
         worker.start()
