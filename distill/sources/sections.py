@@ -30,7 +30,7 @@ def section_facts(note: Note) -> list[Fact]:
         answer = plain(" ".join(sentences[:MAX_SENTENCES]))
         if len(answer.split()) < MIN_WORDS:
             continue
-        heading = chunk.heading_path[-1] if chunk.heading_path else note.title
+        heading = plain(chunk.heading_path[-1]) if chunk.heading_path else note.title
         fields = {"heading": heading, "subject": note.title}
         facts.append(Fact("section", answer + ".", " > ".join(chunk.heading_path), fields))
     return facts
