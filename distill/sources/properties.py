@@ -21,6 +21,7 @@ MAX_KEY_WORDS = 6  # a longer "X: Y" head is a sentence with a colon, not a term
 MAX_LIST_ITEMS = 6
 BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[.\]\s+)?")
 _ONLY_LINK = re.compile(r"\s*!?\[\[[^\]]*\]\]\s*")
+_ENDS = re.compile(r"[.!?…]\s")  # a head with a sentence's end in it is no term
 _TAG = re.compile(r"(?<![\w/])#[^\s#]+")
 _DEFINITIONS = (
     re.compile(r"^\*\*(?P<key>[^*]+)\*\*\s*(?:is|are|—|–|:|-)\s+(?P<value>.+)$"),
@@ -95,7 +96,7 @@ def _definition(line: str) -> tuple[str, str] | None:
             if _ONLY_LINK.fullmatch(first_sentence):
                 return None  # "Books: [[Reading list]]" points the way; it states nothing
             key, value = plain(found["key"]), plain(first_sentence)
-            if key and value and len(key.split()) <= MAX_KEY_WORDS:
+            if key and value and len(key.split()) <= MAX_KEY_WORDS and not _ENDS.search(key):
                 return key, value
     return None
 

@@ -1,8 +1,10 @@
-"""Section facts: "What do my notes say about {heading} in {note}?" → the section's own sentences.
+"""Sentence facts: each sentence of a section's prose is one fact, in the note's words.
 
-The answer is the first `MAX_SENTENCES` sentences of the section's prose (lists
-and tables are property facts), in the note's words: short enough for a small
-model to learn and for the recall check to score.
+Asked as "What do my notes say about {topic}?" (the topic is the section's
+heading, or the note's title under none) and stated on its own with its note
+named (distill/restatements.py). Lists and tables are property facts; a
+sentence of fewer than `MIN_WORDS` words says too little to ask about, and a
+section gives its first `MAX_SENTENCES` sentences at most.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from distill.sources.properties import plain
 from vault_schema import Note, chunk_note
 
 SOURCE = "section"
-MAX_SENTENCES = 2
-MIN_WORDS = 6  # a heading with a few words under it says too little to ask about
+MAX_SENTENCES = 4
+MIN_WORDS = 4
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[A-ZА-ЯЁ0-9«\"])")
 _NOT_PROSE = re.compile(r"^\s*(?:[-*+|>#!]|\d+[.)]\s|\[\^)")
 
@@ -23,14 +25,15 @@ _NOT_PROSE = re.compile(r"^\s*(?:[-*+|>#!]|\d+[.)]\s|\[\^)")
 def section_facts(note: Note) -> list[Fact]:
     facts = []
     for chunk in chunk_note(note):
+        if chunk.start_line <= note.body_line_offset:
+            continue  # the properties, as text: they are property facts
         prose = " ".join(
             line for line in chunk.text.split("\n") if line.strip() and not _NOT_PROSE.match(line)
         )
-        sentences = _SENTENCE_END.split(" ".join(prose.split()))
-        answer = plain(" ".join(sentences[:MAX_SENTENCES]))
-        if len(answer.split()) < MIN_WORDS:
-            continue
+        sentences = [plain(s) for s in _SENTENCE_END.split(" ".join(prose.split()))]
         heading = plain(chunk.heading_path[-1]) if chunk.heading_path else note.title
-        fields = {"heading": heading, "subject": note.title}
-        facts.append(Fact("section", answer + ".", " > ".join(chunk.heading_path), fields))
+        fields = {"topic": heading, "subject": note.title}
+        said = [s for s in sentences if len(s.split()) >= MIN_WORDS][:MAX_SENTENCES]
+        where = " > ".join(chunk.heading_path)
+        facts += [Fact("sentence", sentence + ".", where, fields) for sentence in said]
     return facts
