@@ -17,10 +17,11 @@ from distill.sources.dialogues import clean_markup
 from vault_schema import Note, chunk_note
 
 SOURCE = "property"
-MAX_KEY_WORDS = 6  # a longer "X: Y" head is a sentence with a colon, not a term
+MAX_KEY_WORDS = 4  # a longer "X: Y" head is a sentence with a colon, not a term
 MAX_LIST_ITEMS = 6
 BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[.\]\s+)?")
 _ONLY_LINK = re.compile(r"\s*!?\[\[[^\]]*\]\]\s*")
+_NOT_ATTRIBUTE = re.compile(r"^(?:what|which|who|notes?|comments?|что|кто|заметк[аи]|комментари[йи])$", re.I)  # fmt: skip
 _ENDS = re.compile(r"[.!?…]\s")  # a head with a sentence's end in it is no term
 _TAG = re.compile(r"(?<![\w/])#[^\s#]+")
 _DEFINITIONS = (
@@ -66,7 +67,7 @@ def table_facts(note: Note) -> Iterator[Fact]:
         for row in rows[1:]:
             subject = f"{row[0]} ({note.title})"
             for column, cell in zip(header[1:], row[1:], strict=False):
-                if column and cell:
+                if column and cell and not _NOT_ATTRIBUTE.match(column):
                     fields = {"key": column, "subject": subject}
                     yield Fact("property", cell, heading, fields)
 

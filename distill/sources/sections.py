@@ -1,7 +1,7 @@
 """Sentence facts: each sentence of a section's prose is one fact, in the note's words.
 
 Asked as "What do my notes say about {topic}?" (the topic is the section's
-heading, or the note's title under none) and stated on its own with its note
+heading with the note's top heading, or the note's title under none) and stated on its own with its note
 named (distill/restatements.py). Lists and tables are property facts; a
 sentence of fewer than `MIN_WORDS` words says too little to ask about, and a
 section gives its first `MAX_SENTENCES` sentences at most.
@@ -16,7 +16,7 @@ from distill.sources.properties import plain
 from vault_schema import Note, chunk_note
 
 SOURCE = "section"
-MAX_SENTENCES = 4
+MAX_SENTENCES = 8
 MIN_WORDS = 4
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[A-ZА-ЯЁ0-9«\"])")
 _NOT_PROSE = re.compile(r"^\s*(?:[-*+|>#!]|\d+[.)]\s|\[\^)")
@@ -31,9 +31,18 @@ def section_facts(note: Note) -> list[Fact]:
             line for line in chunk.text.split("\n") if line.strip() and not _NOT_PROSE.match(line)
         )
         sentences = [plain(s) for s in _SENTENCE_END.split(" ".join(prose.split()))]
-        heading = plain(chunk.heading_path[-1]) if chunk.heading_path else note.title
-        fields = {"topic": heading, "subject": note.title}
+        fields = {"topic": _topic(note, chunk.heading_path), "subject": note.title}
         said = [s for s in sentences if len(s.split()) >= MIN_WORDS][:MAX_SENTENCES]
         where = " > ".join(chunk.heading_path)
         facts += [Fact("sentence", sentence + ".", where, fields) for sentence in said]
     return facts
+
+
+def _topic(note: Note, heading_path: tuple[str, ...]) -> str:
+    """What a section is about, as a question names it: its heading with the note's top
+    heading beside it ("Where she lives (The boat)"), the top heading alone, or the
+    note's title under none."""
+    if not heading_path:
+        return note.title
+    top, heading = plain(heading_path[0]), plain(heading_path[-1])
+    return heading if len(heading_path) == 1 else f"{heading} ({top})"
