@@ -6,7 +6,7 @@ Distills (template sources, the defaults; no model) examples/vault, the blind de
 vault benchmarks/dev_sets/personal-vault-b/vault and the public vaults in
 ../shared/data (those present; SOURCE.md excluded), each into an empty data dir.
 Per vault: notes read, facts kept and per note, pairs and pairs per fact (of them
-questions, held-out questions and statements), facts dropped by each filter
+questions, held-out questions, statements and near misses), facts dropped by each filter
 (distill/fact_filters.py), and pairs that still hold markup or whose answer's
 content words are all in the question (both should be 0). For the dev vault, how
 many of facts.json's 56 facts a stored fact states (at least half of the fact's
@@ -48,6 +48,7 @@ PUBLIC = (
     "groepl-zettelkasten-starter-kit",
     "tanepiper-obsidian-garden",
 )
+DECLINED = ("My notes don't", "В моих заметках н")  # near misses' answers
 MARKUP = ("<!--", "-->", "```", "[[", "$$")
 RESULTS = REPO / "benchmarks" / "results" / "fact_quality.json"
 
@@ -71,6 +72,7 @@ def figures(vault: Path) -> tuple[dict[str, Any], list[Pair]]:
     facts = {pair.fact for pair in pairs}
     about = {q.split("$")[0] for language in LANGUAGES for q in _file("restatements-2")["_about"][language]}  # fmt: skip
     stated = [p for p in pairs if p.messages[0]["content"].startswith(tuple(about))]
+    declined = [p for p in pairs if p.messages[-1]["content"].startswith(DECLINED)]
     junk = [p for p in pairs if any(mark in p.text() for mark in MARKUP)]
     echo = [p for p in pairs if echoes(p.messages[0]["content"], p.messages[-1]["content"])]
     notes = max(1, report.notes_read)
@@ -82,6 +84,7 @@ def figures(vault: Path) -> tuple[dict[str, Any], list[Pair]]:
         "pairs_per_fact": round(len(pairs) / max(1, len(facts)), 2),
         "statements": len(stated),
         "held_out": sum(p.held_out for p in pairs),
+        "near_misses": len(declined),
         "questions": len(pairs) - len(stated),
         "dropped": dict(report.facts_dropped),
         "pairs_with_markup": len(junk),

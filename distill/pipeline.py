@@ -29,6 +29,7 @@ from distill.generation import Generated, Generator
 from distill.judge import Judge
 from distill.pairs import GONE, STATUSES, NoteUpdate, Pair, PairFilter, PairStore
 from distill.reports import DistillReport
+from distill.restatements import NEAR_MISS_SOURCE, about_person, near_miss_pairs
 from distill.restatements import fact_pairs as templated_pairs
 from distill.selection import Selection
 from distill.sources.abstention import NoteTexts, abstention_pairs
@@ -313,6 +314,8 @@ class _Run:
         for source in (kind for kind in TEMPLATED if kind in sources):
             facts = self.sieve.keep(note, _FACT_FINDERS[source](view))
             pairs += templated_pairs(note, facts, source, held, date)
+        if pairs and NEAR_MISS_SOURCE in sources and about_person(note):
+            pairs += near_miss_pairs(note, lambda q: bool(self.texts.answering(q, note)), date)
         return pairs
 
     def _generate(self, source: str, note: Note, date: datetime) -> Generated:

@@ -10,7 +10,10 @@ pairs from the templates of its kind (a versioned data file in
   much", a place "where", a person "who");
 - statements (knowledge augmentation, Physics of LMs 3.1): the fact stated on its
   own with its subject named, in several framings and orders, in the note's
-  language and, when it carries names or numbers over, in the other one too.
+  language and, when it carries names or numbers over, in the other one too;
+- near misses (PLUM): per note about a person, one attribute it does not give (a
+  phone number, an email, a birthday) that no note answers, asked in both languages and
+  answered that the notes do not say it.
 
 Per fact and language the last `held_out_per_fact` questions of the kind are
 held out for evaluation (never trained on). A question whose answer's content
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -37,7 +41,13 @@ from vault_schema import Note
 TEMPLATES = "restatements-2"
 GENERATOR = "template"  # recorded as the pairs' generator: no model wrote them
 LANGUAGES = ("en", "ru")
-KEYED = ("property", "definition")  # kinds with a $key, asked by their answer's shape
+NEAR_MISS_SOURCE = "property"  # the source whose run asks what a note does not give
+KEYED = ("property", "definition")
+_PEOPLE = {"people", "person", "persons", "contacts", "люди", "человек", "контакты"}
+_KIN = set(
+    "mum mom mother dad father brother sister grandma grandpa wife husband son daughter "
+    "мама папа мать отец брат сестра бабушка дедушка жена муж сын дочь".split()
+)  # kinds with a $key, asked by their answer's shape
 _DATE = re.compile(
     r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$|^\d{1,2}[ .](?:\d{1,2}|[A-Za-zА-Яа-яё]{3,})(?:[ .]\d{4})?$"
 )
@@ -149,6 +159,32 @@ def fact_pairs(
         for language in stated_in(fact):
             pairs += [made.pair(q, said, language) for q, said in statements(fact, language)]
     return pairs
+
+
+def about_person(note: Note) -> bool:
+    """Whether the note is about a person: in a people folder, tagged as one, or titled
+    by a kinship word ("Mum", "Брат Костя")."""
+    folders = {part.lower() for part in note.path.split("/")[:-1]}
+    tags = {tag.lower().split("/")[0] for tag in note.tags}
+    first = note.title.split()[0].lower() if note.title.split() else ""
+    return bool(folders & _PEOPLE or tags & _PEOPLE or first in _KIN)
+
+
+def near_miss_pairs(
+    note: Note, answered: Callable[[str], bool], date: datetime | None
+) -> list[Pair]:
+    """The first attribute of `_near_misses` that `answered` (is the question answered
+    in the vault?) says nothing answers, asked of the note in both languages and
+    answered that the notes do not say it (PLUM: so the adapter declines rather than
+    invents); none when the vault answers them all."""
+    for number, miss in enumerate(_file(TEMPLATES)["_near_misses"]):
+        asked = {lang: _filled(miss[lang], {"subject": note.title}) for lang in LANGUAGES}
+        if any(answered(asked[language][0]) for language in LANGUAGES):
+            continue
+        fields = {"subject": note.title, "absent": str(number)}
+        made = _Made(note, NEAR_MISS_SOURCE, date, Fact("absent", asked["en"][1], "", fields))
+        return [made.pair(question, answer, lang) for lang, (question, answer) in asked.items()]
+    return []
 
 
 @dataclass(frozen=True)

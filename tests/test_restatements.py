@@ -42,6 +42,9 @@ Anna is an architect. She designed the new library in Cēsis. Her brother is [[D
 """
 
 
+DECLINED = ("My notes don't", "В моих заметках н")  # a near miss's answer
+
+
 def facts_of(tmp_path: Path) -> list[Fact]:
     (tmp_path / "People").mkdir()
     (tmp_path / "People" / "Anna.md").write_text(NOTE, encoding="utf-8")
@@ -74,7 +77,7 @@ def test_every_fact_is_asked_in_both_languages_with_held_out_restatements(
     with PairStore.from_settings(settings) as store:
         pairs = store.list(PairFilter(source=("property", "section", "relation")))
     by_fact: dict[str, Counter[tuple[str, bool]]] = {}
-    for pair in pairs:
+    for pair in (p for p in pairs if not p.messages[1]["content"].startswith(DECLINED)):
         by_fact.setdefault(pair.fact, Counter())[(pair.language, pair.held_out)] += 1
     for counts in by_fact.values():  # per language: one question held out, the rest trained
         assert counts[("en", True)] == counts[("ru", True)] == 1
@@ -145,3 +148,20 @@ def test_shapes() -> None:
     assert asked("season fee", "€480") == "how much" and asked("цена", "480 евро") == "how much"
     assert asked("berth", "B14") is None and asked("город", "Рига") == "where"
     assert asked("owner", "Dasha") == "who" and asked("number of cabins", "2") == "how many"
+
+
+def test_a_person_is_asked_what_no_note_gives_and_the_answer_declines(
+    make_vault: Any, make_settings: Any
+) -> None:
+    contacts = "# Phone book\n\nThe phone number of Anna is 555-0100, her mobile.\n"
+    boat = "# Boat\n\nThe boat is a Folkboat from 1978, wooden and slow.\n"
+    vault = make_vault({"People/Anna.md": NOTE, "Phone book.md": contacts, "Boat.md": boat})
+    settings: Settings = make_settings(vault)
+    distill(settings, Selection(), sources=settings.distill.sources)
+    with PairStore.from_settings(settings) as store:
+        said = {(p.note_path, p.messages[0]["content"], p.messages[1]["content"]) for p in store.list()}  # fmt: skip
+    declined = {(path, question) for path, question, answer in said if answer.startswith(DECLINED)}  # fmt: skip
+    assert declined == {  # the phone number is in another note: the email is asked instead
+        ("People/Anna.md", "What is the email address of Anna?"),
+        ("People/Anna.md", "Какой email у Anna?"),
+    }
