@@ -32,7 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from distill.fact_filters import content_words, echoes  # noqa: E402
+from distill.language import content_words, echoes  # noqa: E402
 from distill.pairs import Pair, PairStore  # noqa: E402
 from distill.pipeline import distill  # noqa: E402
 from distill.restatements import LANGUAGES, _file  # noqa: E402

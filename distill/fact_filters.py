@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from distill.language import content_words, echoes
 from distill.restatements import Fact
 from vault_schema import Note, read_scenes
 
@@ -37,15 +38,8 @@ BOOKKEEPING = frozenset(
 LONG_ANSWER_WORDS = 6  # a duplicate this long is one anywhere in the run, not only in a note
 _COMMENT = re.compile(r"<!--.*?-->|%%.*?%%", re.DOTALL)
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-_WORD = re.compile(r"\w+")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 _MARKUP = ("<!--", "-->", "```", "%%", "$$", "[[", "]]")
-_STOPWORDS = frozenset(
-    "a an the of in on at to for and or is are was be my me i what which who when where how "
-    "do does did you your it its this that from about by with as not no "
-    "и в во на у о об по к с со за из от до а но ли что как какой какая какое какие кто "
-    "где когда это мой моя моё мои я мне меня ты не нет же бы то".split()
-)
 
 
 def is_bookkeeping(key: str) -> bool:
@@ -82,16 +76,6 @@ def _stated_properties(note: Note) -> dict[str, object]:
         elif not isinstance(value, dict):
             kept[str(key)] = value
     return {key: value for key, value in kept.items() if str(value) not in file_dates}
-
-
-def content_words(text: str) -> set[str]:
-    """The text's lower-cased words that carry content (not function words)."""
-    return {word for word in _WORD.findall(text.lower()) if word not in _STOPWORDS}
-
-
-def echoes(question: str, answer: str) -> bool:
-    """Whether every content word of the answer is already in the question."""
-    return content_words(answer) <= content_words(question)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from distill.language import detect_language
+from distill.language import detect_language, echoes
 from distill.pairs import Pair
 from distill.sources.facts import fact_id
 from vault_schema import Note
@@ -145,8 +145,6 @@ def fact_pairs(
     note: Note, facts: list[Fact], source: str, held_out_per_fact: int, date: datetime | None
 ) -> list[Pair]:
     """Every fact's questions in both languages (the last held out) and statements."""
-    from distill.fact_filters import echoes  # it reads Fact from here
-
     pairs = []
     for fact in facts:
         made = _Made(note, source, date, fact)

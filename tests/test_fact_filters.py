@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from distill.fact_filters import content_words, echoes, is_bookkeeping
+from distill.fact_filters import is_bookkeeping
+from distill.language import content_words, echoes
 from distill.pairs import Pair, PairStore
 from distill.pipeline import distill
 from distill.selection import Selection
