@@ -84,10 +84,12 @@ def templates(version: str = TEMPLATES) -> dict[str, dict[str, list[str]]]:
 
 def shape(fact: Fact) -> str | None:
     """What kind of answer a keyed fact has: 'when', 'how much', 'how many', 'where',
-    'who', or None (asked 'what')."""
+    'who', 'on date' (its key is a date), or None (asked 'what')."""
     key, answer = fact.fields.get("key", ""), fact.answer.strip()
     if fact.kind not in KEYED:
         return None
+    if _DATE.match(key.strip()):
+        return "on date"  # a log line: "2025-06-20: first version"
     if _DATE.match(answer):
         return "when"
     if _MONEY.search(answer) and any(c.isdigit() for c in answer):

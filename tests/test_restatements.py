@@ -148,6 +148,16 @@ def test_shapes() -> None:
     assert asked("season fee", "€480") == "how much" and asked("цена", "480 евро") == "how much"
     assert asked("berth", "B14") is None and asked("город", "Рига") == "where"
     assert asked("owner", "Dasha") == "who" and asked("number of cabins", "2") == "how many"
+    assert asked("2025-06-20", "first version of this note") == "on date"  # a log line
+
+
+def test_a_sentence_never_runs_across_a_list_and_one_ending_in_a_colon_is_no_fact(
+    tmp_path: Path,
+) -> None:
+    text = "# Day\n\nДо переезда две недели. Список:\n- интернет\n- банк\n\nНорвежский экзамен через три недели, нервничаю.\n"  # fmt: skip
+    (tmp_path / "Day.md").write_text(text, encoding="utf-8")
+    said = {fact.answer for fact in section_facts(read_note(tmp_path, "Day.md"))}
+    assert said == {"До переезда две недели.", "Норвежский экзамен через три недели, нервничаю."}
 
 
 def test_a_person_is_asked_what_no_note_gives_and_the_answer_declines(

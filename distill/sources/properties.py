@@ -17,7 +17,7 @@ from distill.sources.dialogues import clean_markup
 from vault_schema import Note, chunk_note
 
 SOURCE = "property"
-MAX_KEY_WORDS = 4  # a longer "X: Y" head is a sentence with a colon, not a term
+MAX_KEY_WORDS = 3  # a longer "X: Y" head is a sentence with a colon, not a term
 MAX_LIST_ITEMS = 6
 BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[.\]\s+)?")
 _ONLY_LINK = re.compile(r"\s*!?\[\[[^\]]*\]\]\s*")
