@@ -25,6 +25,7 @@ uid: 5b1e9d3c-0c1f-4a55-9a51-7d3cbb0c2f10
 date: 2025-03-22
 created: 2025-03-22
 city: Riga
+related: "[[Anna]]"
 ---
 >[!nexus_user] **User** - 22.03.2025 at 10:00
 > Where should I keep the boat?
@@ -79,6 +80,7 @@ def test_bookkeeping_markup_echoes_and_duplicates_never_become_pairs(
         assert "UID" not in answer and "-->" not in answer
         assert "5b1e9d3c" not in answer and "8742" not in answer  # bookkeeping, code
         assert "marina" not in answer  # the assistant's turn is the dialogue source's
+        assert "Anna" not in answer  # a property that is only a link points the way
     report = distill(settings, Selection(everything=True), sources=["property"])
     assert report.facts_dropped["duplicate"] >= 1  # the Berth line, written twice
     assert "facts: " in report.summary()

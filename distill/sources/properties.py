@@ -52,6 +52,8 @@ def frontmatter_facts(note: Note) -> Iterator[Fact]:
         values = value if isinstance(value, list) else [value]
         if is_bookkeeping(str(key)) or any(isinstance(v, dict | list) for v in values):
             continue  # nested values are a scene's turns or data, not a statement
+        if all(_ONLY_LINK.fullmatch(str(v)) for v in values):
+            continue  # `related: "[[Anna]]"` points the way (the link graph has it)
         answer = ", ".join(plain(str(v)) for v in values if v not in (None, ""))
         if answer:
             yield Fact("property", answer, fields={"key": str(key), "subject": note.title})
@@ -79,6 +81,8 @@ def _cells(line: str) -> list[str]:
 
 def definition_facts(note: Note) -> Iterator[Fact]:
     for chunk in chunk_note(note):
+        if chunk.start_line <= note.body_line_offset:
+            continue  # the properties as text: frontmatter_facts reads them
         heading = " > ".join(chunk.heading_path)
         for line in chunk.text.split("\n"):
             definition = _definition(BULLET.sub("", line).strip())
