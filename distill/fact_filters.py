@@ -39,7 +39,7 @@ LONG_ANSWER_WORDS = 6  # a duplicate this long is one anywhere in the run, not o
 _COMMENT = re.compile(r"<!--.*?-->|%%.*?%%", re.DOTALL)
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
-_MARKUP = ("<!--", "-->", "```", "%%", "$$", "[[", "]]")
+_MARKUP = ("<!--", "-->", "``", "%%", "$$", "[[", "]]")  # `` : inline code emptied
 
 
 def is_bookkeeping(key: str) -> bool:

@@ -39,6 +39,7 @@ related: "[[Anna]]"
 - Berth — B-14 at Andrejosta, on the far pontoon
 - Berth — B-14 at Andrejosta, on the far pontoon
 - Sail number: LAT 318
+- Syntax: `[[Anna]]` and ``, as written
 
 ```python
 port: 8742
@@ -81,6 +82,7 @@ def test_bookkeeping_markup_echoes_and_duplicates_never_become_pairs(
         assert "5b1e9d3c" not in answer and "8742" not in answer  # bookkeeping, code
         assert "marina" not in answer  # the assistant's turn is the dialogue source's
         assert "Anna" not in answer  # a property that is only a link points the way
+        assert "``" not in answer  # inline code emptied by cleaning is markup
     report = distill(settings, Selection(everything=True), sources=["property"])
     assert report.facts_dropped["duplicate"] >= 1  # the Berth line, written twice
     assert "facts: " in report.summary()
