@@ -38,6 +38,8 @@ BOOKKEEPING = frozenset(
 LONG_ANSWER_WORDS = 6  # a duplicate this long is one anywhere in the run, not only in a note
 _COMMENT = re.compile(r"<!--.*?-->|%%.*?%%", re.DOTALL)
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+MIN_LETTERS = 3  # an answer with fewer letters and no digit says nothing
+_DIGIT = re.compile(r"\d")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 _MARKUP = ("<!--", "-->", "``", "%%", "$$", "[[", "]]")  # `` : inline code emptied
 
@@ -102,6 +104,8 @@ class FactSieve:
         answer = " ".join(fact.answer.lower().split())
         if not content_words(answer) or any(mark in answer for mark in _MARKUP):
             return "markup"
+        if sum(char.isalpha() for char in answer) < MIN_LETTERS and not _DIGIT.search(answer):
+            return "markup"  # "см", cut off at an abbreviation: too short to state anything
         if _UUID.search(answer) or is_bookkeeping(fact.fields.get("key", "")):
             return "bookkeeping"
         if echoes(" ".join(fact.fields.values()), answer):

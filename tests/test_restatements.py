@@ -158,6 +158,9 @@ def test_a_sentence_never_runs_across_a_list_and_one_ending_in_a_colon_is_no_fac
     (tmp_path / "Day.md").write_text(text, encoding="utf-8")
     said = {fact.answer for fact in section_facts(read_note(tmp_path, "Day.md"))}
     assert said == {"До переезда две недели.", "Норвежский экзамен через три недели, нервничаю."}
+    (tmp_path / "Dacha.md").write_text("# Dacha\n\n- Вечером — шахматы на веранде, см. [[Бабушка Роза]]\n", encoding="utf-8")  # fmt: skip
+    defined = {fact.answer for fact in property_facts(read_note(tmp_path, "Dacha.md"))}
+    assert "шахматы на веранде, см. Бабушка Роза" in defined  # not cut at the abbreviation
 
 
 def test_a_person_is_asked_what_no_note_gives_and_the_answer_declines(

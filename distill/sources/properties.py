@@ -20,6 +20,8 @@ SOURCE = "property"
 MAX_KEY_WORDS = 3  # a longer "X: Y" head is a sentence with a colon, not a term
 MAX_LIST_ITEMS = 6
 BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[.\]\s+)?")
+# a sentence ends at . ! ? or …, not at an abbreviation ("см. [[X]]", "e.g.", "i.e.")
+SENTENCE_END = re.compile(r"(?<=[.!?…])(?<!\b[Сс]м\.)(?<!\be\.g\.)(?<!\bi\.e\.)\s+")
 _ONLY_LINK = re.compile(r"\s*!?\[\[[^\]]*\]\]\s*")
 _NOT_ATTRIBUTE = re.compile(r"^(?:what|which|who|notes?|comments?|что|кто|заметк[аи]|комментари[йи])$", re.I)  # fmt: skip
 _ENDS = re.compile(r"[.!?…]\s")  # a head with a sentence's end in it is no term
@@ -97,7 +99,7 @@ def _definition(line: str) -> tuple[str, str] | None:
     for number, pattern in enumerate(_DEFINITIONS):
         found = pattern.match(line if number == 0 else line.replace("**", ""))
         if found:
-            first_sentence = re.split(r"(?<=[.!?])\s+", found["value"].strip())[0]
+            first_sentence = SENTENCE_END.split(found["value"].strip())[0]
             if _ONLY_LINK.fullmatch(first_sentence):
                 return None  # "Books: [[Reading list]]" points the way; it states nothing
             key, value = plain(found["key"]), plain(first_sentence)

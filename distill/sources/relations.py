@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 
 from distill.restatements import Fact
-from distill.sources.properties import BULLET, plain
+from distill.sources.properties import BULLET, SENTENCE_END, plain
 from vault_schema import Note
 
 SOURCE = "relation"
 MAX_RELATIONS = 8  # per note: a hub note links to everything
 _LINK = re.compile(r"(?<!!)\[\[([^\]|#^]+)(?:[#^][^\]|]*)?(?:\|([^\]]+))?\]\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 MIN_WORDS = 3
 
 
@@ -25,7 +24,7 @@ def relation_facts(note: Note) -> list[Fact]:
     for line in note.body.split("\n"):
         if line.lstrip().startswith(("|", "#", "![[")):
             continue  # a table row or a heading is no sentence
-        for sentence in _SENTENCE_END.split(line):
+        for sentence in SENTENCE_END.split(line):
             for found in _LINK.finditer(sentence):
                 target = found[1].strip()
                 answer = plain(BULLET.sub("", sentence))

@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 
 from distill.restatements import Fact
-from distill.sources.properties import plain
+from distill.sources.properties import SENTENCE_END, plain
 from vault_schema import Note, chunk_note
 
 SOURCE = "section"
 MAX_SENTENCES = 8
 MIN_WORDS = 4
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[A-ZА-ЯЁ0-9«\"])")
+_SENTENCE_END = re.compile(SENTENCE_END.pattern + r"(?=[A-ZА-ЯЁ0-9«\"])")  # a capital next
 _NOT_PROSE = re.compile(r"^\s*(?:[-*+|>#!]|\d+[.)]\s|\[\^)")
 
 
