@@ -161,6 +161,8 @@ def test_a_sentence_never_runs_across_a_list_and_one_ending_in_a_colon_is_no_fac
     (tmp_path / "Dacha.md").write_text("# Dacha\n\n- Вечером — шахматы на веранде, см. [[Бабушка Роза]]\n", encoding="utf-8")  # fmt: skip
     defined = {fact.answer for fact in property_facts(read_note(tmp_path, "Dacha.md"))}
     assert "шахматы на веранде, см. Бабушка Роза" in defined  # not cut at the abbreviation
+    (tmp_path / "Day2.md").write_text("Норвежский: экзамен. См. [[Учу норвежский]].\n", encoding="utf-8")  # fmt: skip
+    assert relation_facts(read_note(tmp_path, "Day2.md")) == []  # only a pointer
 
 
 def test_a_person_is_asked_what_no_note_gives_and_the_answer_declines(
