@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from distill.dedupe import NearDuplicates
+from distill.fact_filters import FactSieve, fact_view
 from distill.generation import Generated, Generator
 from distill.judge import Judge
 from distill.pairs import GONE, STATUSES, NoteUpdate, Pair, PairFilter, PairStore
 from distill.reports import DistillReport
+from distill.restatements import NEAR_MISS_SOURCE, about_person, near_miss_pairs
 from distill.restatements import fact_pairs as templated_pairs
 from distill.selection import Selection
 from distill.sources.abstention import NoteTexts, abstention_pairs
@@ -136,6 +138,7 @@ def distill(
     report.llm_calls, report.tokens_generated = generator.calls, generator.tokens
     report.tokens_estimated = generator.tokens_estimated
     report.judge_rejected = run.judge.rejected
+    report.facts_kept, report.facts_dropped = run.sieve.kept, run.sieve.dropped
     report.seconds = time.monotonic() - started
     return report
 
@@ -205,6 +208,7 @@ class _Run:
         distill = self.settings.distill
         judge = self.generator if distill.llm_judge else None
         self.judge = Judge(distill.min_lexical, distill.min_judge, judge)
+        self.sieve = FactSieve()
 
     @property
     def kept(self) -> NearDuplicates:
@@ -291,11 +295,7 @@ class _Run:
             scenes, broken = scene_pairs(note, date)
             made += [(pair, None) for pair in scenes]
             self.report.generation_failures.extend(broken)
-        held = self.settings.distill.held_out_per_fact
-        for source in (kind for kind in TEMPLATED if kind in sources):
-            # the note's own words, asked from templates: nothing for the judge to check
-            facts = _FACT_FINDERS[source](note)
-            made += [(pair, None) for pair in templated_pairs(note, facts, source, held, date)]
+        made += [(pair, None) for pair in self._templated(note, sources, date)]
         for source in sources:
             generated = self._generate(source, note, date)
             self.report.generation_failures.extend(generated.failures)
@@ -303,6 +303,20 @@ class _Run:
             judged = source != "abstention"
             made += [(pair, text if judged else None) for pair, text in generated.pairs]
         return made
+
+    def _templated(self, note: Note, sources: tuple[str, ...], date: datetime) -> list[Pair]:
+        """The pairs of the note's facts that pass the sieve, asked from templates: the
+        note's own words, nothing for the judge to check. None of an instruction note."""
+        view = fact_view(note)
+        if view is None:
+            return []
+        held, pairs = self.settings.distill.held_out_per_fact, []
+        for source in (kind for kind in TEMPLATED if kind in sources):
+            facts = self.sieve.keep(note, _FACT_FINDERS[source](view))
+            pairs += templated_pairs(note, facts, source, held, date)
+        if pairs and NEAR_MISS_SOURCE in sources and about_person(note):
+            pairs += near_miss_pairs(note, lambda q: bool(self.texts.answering(q, note)), date)
+        return pairs
 
     def _generate(self, source: str, note: Note, date: datetime) -> Generated:
         if source == "fact":

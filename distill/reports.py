@@ -27,6 +27,8 @@ class DistillReport:
     pairs_revived: int = 0
     pairs_staled: int = 0
     duplicates_dropped: int = 0
+    facts_kept: int = 0  # facts the template sources found and asked about
+    facts_dropped: Counter[str] = field(default_factory=Counter)  # by reason (fact_filters)
     judge_rejected: int = 0  # stored as `rejected`: not grounded in their source
     quality_rejections: list[Rejection] = field(default_factory=list)  # thrown out, not stored
     generation_failures: list[str] = field(default_factory=list)  # why a piece gave nothing
@@ -49,7 +51,7 @@ class DistillReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        for name in ("added_by_source", "added_by_language", "added_by_status"):
+        for name in ("added_by_source", "added_by_language", "added_by_status", "facts_dropped"):
             data[name] = dict(getattr(self, name))
         data["quality_rejections"] = [vars(rejection) for rejection in self.quality_rejections]
         data["pairs_added"] = self.pairs_added
@@ -71,6 +73,7 @@ class DistillReport:
                 f"pairs made: {self.pairs_made}; near duplicates dropped: "
                 f"{self.duplicates_dropped}; rejected by the groundedness judge: "
                 f"{self.judge_rejected}; generation failures: {len(self.generation_failures)}",
+                f"facts: {self.facts_kept} kept; dropped: {_listing(self.facts_dropped)}",
                 f"rejected by the quality checks: {len(self.quality_rejections)}"
                 f"{self._rejections_by_check()}",
                 f"already stored: {self.pairs_known}, revived: {self.pairs_revived}, "

@@ -1,4 +1,5 @@
-"""What a person does to pairs under review: approve, reject, set a status, edit.
+"""What a person does to pairs under review: approve, reject, set a status, edit
+(a pair, or a fact: its statement in every one of its pairs).
 
 `overlay pairs approve|reject|edit`, the review TUI and the HTTP API
 (`/api/v1/pairs/...`, the review page) all act through these, so a bulk action
@@ -64,3 +65,23 @@ def edit_pair(
     if list(messages) == pair.messages:
         return None
     return store.edit(pair.id, messages, editor=editor or reviewer())
+
+
+def edit_fact(
+    store: PairStore, pairs: Sequence[Pair], old: str, new: str, editor: str | None = None
+) -> list[Pair]:
+    """Edit a fact: `old`, its statement as the pairs' answers hold it, becomes `new` in
+    the answer of every one of its pairs (each keeps its history, becomes `edited`);
+    returns the pairs that changed."""
+    if not new.strip():
+        raise ConfigError("a fact needs a statement; reject it instead")
+    changed = []
+    for pair in pairs:
+        messages = [
+            {**m, "content": m["content"].replace(old, new)} if m["role"] == "assistant" else m
+            for m in pair.messages
+        ]
+        edited = edit_pair(store, pair.id, messages, editor)
+        if edited is not None:
+            changed.append(edited)
+    return changed

@@ -116,6 +116,9 @@ class PairQuery(BaseModel):
     min_score: float | SkipJsonSchema[None] = Field(
         default=None, description="Least lowest judge score of a pair."
     )
+    fact: str | SkipJsonSchema[None] = Field(
+        default=None, min_length=1, max_length=64, description="One fact: all of its pairs."
+    )
 
     def filter(self) -> PairFilter:
         return PairFilter(
@@ -124,6 +127,7 @@ class PairQuery(BaseModel):
             source=tuple(self.source),
             language=tuple(self.language),
             min_score=self.min_score,
+            fact=self.fact,
         ).for_bulk()
 
 
@@ -220,6 +224,7 @@ def list_pairs(
     min_score: Annotated[
         float | None, Query(description="Only pairs whose lowest judge score is this.")
     ] = None,
+    fact: Annotated[str | None, Query(max_length=64, description="One fact's pairs.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> PairPage:
@@ -230,6 +235,7 @@ def list_pairs(
         source=tuple(source or ()),
         language=tuple(language or ()),
         min_score=min_score,
+        fact=fact,
     )
     with _store(state) as store:
         found = store.list(where)

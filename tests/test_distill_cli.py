@@ -75,6 +75,15 @@ def test_bulk_approve_by_filter_and_reject_by_id(overlay: Overlay) -> None:
     assert "5 pairs" in listing and russian[1]["id"][:10] in listing
 
 
+def test_approving_a_fact_approves_all_of_its_pairs(overlay: Overlay) -> None:
+    overlay("distill", "--note", "Anna Petrova", "--source", "property")
+    fact = overlay.pairs("--source", "property")[0]["fact"]
+    mine = overlay.pairs("--fact", fact)
+    assert len(mine) > 4 and {p["language"] for p in mine} == {"en", "ru"}
+    assert f"approved {len(mine)} pairs" in overlay("pairs", "approve", "--fact", fact).output
+    assert {p["id"] for p in overlay.pairs("--status", "approved")} == {p["id"] for p in mine}
+
+
 def test_a_bulk_action_needs_ids_or_a_filter(overlay: Overlay) -> None:
     result = overlay("pairs", "approve", ok=False)
     assert isinstance(result.exception, ConfigError)

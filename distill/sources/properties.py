@@ -1,6 +1,6 @@
 """Property facts: what a note states as structure, found without a model.
 
-Frontmatter keys and values ("What is the {key} of {note}?"), table cells (the
+Frontmatter keys and values ("What is the {key} of {note}?"; not bookkeeping ones), table cells (the
 row's first cell × the column's header), definition lines (`X — Y`, `X: Y`,
 `**X** is Y`) and the list items under a heading. Each fact is asked with the
 templates of its kind (distill/restatements.py); the answer is the note's text.
@@ -11,18 +11,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from distill.fact_filters import is_bookkeeping
 from distill.restatements import Fact
 from distill.sources.dialogues import clean_markup
 from vault_schema import Note, chunk_note
 
 SOURCE = "property"
-BOOKKEEPING = {  # frontmatter keys about the file, not facts of the person's
-    "aliases", "alias", "tags", "tag", "cssclasses", "cssclass", "publish", "overlay",
-    "created", "updated", "modified",
-}  # fmt: skip
-MAX_KEY_WORDS = 6  # a longer "X: Y" head is a sentence with a colon, not a term
+MAX_KEY_WORDS = 3  # a longer "X: Y" head is a sentence with a colon, not a term
 MAX_LIST_ITEMS = 6
 BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[.\]\s+)?")
+# a sentence ends at . ! ? or …, not at an abbreviation ("см. [[X]]", "e.g.", "i.e.")
+SENTENCE_END = re.compile(r"(?<=[.!?…])(?<!\b[Сс]м\.)(?<!\be\.g\.)(?<!\bi\.e\.)\s+")
+_ONLY_LINK = re.compile(r"\s*!?\[\[[^\]]*\]\]\s*")
+_NOT_ATTRIBUTE = re.compile(r"^(?:what|which|who|notes?|comments?|что|кто|заметк[аи]|комментари[йи])$", re.I)  # fmt: skip
+_ENDS = re.compile(r"[.!?…]\s")  # a head with a sentence's end in it is no term
 _TAG = re.compile(r"(?<![\w/])#[^\s#]+")
 _DEFINITIONS = (
     re.compile(r"^\*\*(?P<key>[^*]+)\*\*\s*(?:is|are|—|–|:|-)\s+(?P<value>.+)$"),
@@ -50,9 +52,11 @@ def plain(text: str) -> str:
 def frontmatter_facts(note: Note) -> Iterator[Fact]:
     for key, value in note.frontmatter.items():
         values = value if isinstance(value, list) else [value]
-        if key.lower() in BOOKKEEPING or any(isinstance(v, dict | list) for v in values):
+        if is_bookkeeping(str(key)) or any(isinstance(v, dict | list) for v in values):
             continue  # nested values are a scene's turns or data, not a statement
-        answer = ", ".join(str(v) for v in values if v not in (None, ""))
+        if all(_ONLY_LINK.fullmatch(str(v)) for v in values):
+            continue  # `related: "[[Anna]]"` points the way (the link graph has it)
+        answer = ", ".join(plain(str(v)) for v in values if v not in (None, ""))
         if answer:
             yield Fact("property", answer, fields={"key": str(key), "subject": note.title})
 
@@ -67,17 +71,20 @@ def table_facts(note: Note) -> Iterator[Fact]:
         for row in rows[1:]:
             subject = f"{row[0]} ({note.title})"
             for column, cell in zip(header[1:], row[1:], strict=False):
-                if column and cell:
+                if column and cell and not _NOT_ATTRIBUTE.match(column):
                     fields = {"key": column, "subject": subject}
                     yield Fact("property", cell, heading, fields)
 
 
 def _cells(line: str) -> list[str]:
-    return [plain(cell) for cell in line.strip().strip("|").split("|")]
+    cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))  # `\|` is a link's alias bar
+    return [plain(cell.replace("\\|", "|")) for cell in cells]
 
 
 def definition_facts(note: Note) -> Iterator[Fact]:
     for chunk in chunk_note(note):
+        if chunk.start_line <= note.body_line_offset:
+            continue  # the properties as text: frontmatter_facts reads them
         heading = " > ".join(chunk.heading_path)
         for line in chunk.text.split("\n"):
             definition = _definition(BULLET.sub("", line).strip())
@@ -92,9 +99,11 @@ def _definition(line: str) -> tuple[str, str] | None:
     for number, pattern in enumerate(_DEFINITIONS):
         found = pattern.match(line if number == 0 else line.replace("**", ""))
         if found:
-            first_sentence = re.split(r"(?<=[.!?])\s+", found["value"].strip())[0]
+            first_sentence = SENTENCE_END.split(found["value"].strip())[0]
+            if _ONLY_LINK.fullmatch(first_sentence):
+                return None  # "Books: [[Reading list]]" points the way; it states nothing
             key, value = plain(found["key"]), plain(first_sentence)
-            if key and value and len(key.split()) <= MAX_KEY_WORDS:
+            if key and value and len(key.split()) <= MAX_KEY_WORDS and not _ENDS.search(key):
                 return key, value
     return None
 
@@ -108,7 +117,7 @@ def list_facts(note: Note) -> Iterator[Fact]:
         ]
         items = [item for item in items if item]
         if len(items) >= 2:
-            heading = chunk.heading_path[-1]
+            heading = plain(chunk.heading_path[-1])
             fields = {"heading": heading, "subject": note.title}
             answer = "; ".join(items[:MAX_LIST_ITEMS])
             yield Fact("list", answer, " > ".join(chunk.heading_path), fields)

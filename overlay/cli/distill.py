@@ -39,6 +39,9 @@ SourceOption = Annotated[
 LanguageOption = Annotated[
     list[str] | None, typer.Option("--language", help="ru, en or mixed; repeatable.")
 ]
+FactOption = Annotated[
+    str | None, typer.Option("--fact", help="One fact's id: all of its pairs (restatements).")
+]
 MinScoreOption = Annotated[
     float | None, typer.Option("--min-score", help="Only pairs whose lowest judge score is this.")
 ]
@@ -143,6 +146,7 @@ def _filter(
     *,
     default_status: tuple[str, ...] = (),
     held_out: bool | None = None,
+    fact: str | None = None,
 ) -> PairFilter:
     from distill.pipeline import PAIR_KINDS, source_names
 
@@ -154,6 +158,7 @@ def _filter(
         language=tuple(language or ()),
         min_score=min_score,
         held_out=held_out,
+        fact=fact,
     )
 
 
@@ -169,6 +174,7 @@ def list_cmd(
     source: SourceOption = None,
     language: LanguageOption = None,
     min_score: MinScoreOption = None,
+    fact: FactOption = None,
     limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
     json_output: JsonOption = False,
 ) -> None:
@@ -176,7 +182,7 @@ def list_cmd(
 
     JSON: a list of pairs with every field (`id`, `messages`, `note_path`, `status`, …).
     """
-    where = _filter(None, status, note, source, language, min_score)
+    where = _filter(None, status, note, source, language, min_score, fact=fact)
     with _open_store(ctx) as store:
         pairs = store.list(where, limit=limit)
     if json_output:
@@ -238,9 +244,12 @@ def approve_cmd(
     source: SourceOption = None,
     language: LanguageOption = None,
     min_score: MinScoreOption = None,
+    fact: FactOption = None,
 ) -> None:
-    """Approve pairs for training, by id or by filter (e.g. `--source dialogue --language ru`)."""
-    _set_status(ctx, "approved", _filter(ids, status, note, source, language, min_score))
+    """Approve pairs for training, by id or by filter (e.g. `--source dialogue --language ru`;
+    `--fact ID`: a fact, all of its pairs)."""
+    where = _filter(ids, status, note, source, language, min_score, fact=fact)
+    _set_status(ctx, "approved", where)
 
 
 @pairs_app.command("reject")
@@ -252,9 +261,11 @@ def reject_cmd(
     source: SourceOption = None,
     language: LanguageOption = None,
     min_score: MinScoreOption = None,
+    fact: FactOption = None,
 ) -> None:
     """Reject pairs, by id or by filter; they stay in the store, never exported."""
-    _set_status(ctx, "rejected", _filter(ids, status, note, source, language, min_score))
+    where = _filter(ids, status, note, source, language, min_score, fact=fact)
+    _set_status(ctx, "rejected", where)
 
 
 _ROLE_LINE = re.compile(r"^<!-- role: (\w+) -->$", re.MULTILINE)

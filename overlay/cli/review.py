@@ -1,9 +1,12 @@
-"""`overlay pairs review`: go through pairs one key press each, in the terminal.
+"""`overlay pairs review`: go through facts one key press each, in the terminal.
 
-Every action is written to the pair store the moment its key is pressed, so
-quitting, Ctrl-C or a closed terminal loses nothing done so far. Undo takes back
-the last action: the pair gets its previous status and, after an edit, its
-previous messages (written as one more edit, so the history keeps both).
+A fact is shown with its restatements (its pairs) folded under it, the facts most
+worth remembering first (`distill.selection.facts_by_worth`); a pair without a
+fact is shown alone. Approving, rejecting or editing a fact acts on all of its
+pairs. Every action is written to the pair store the moment its key is pressed,
+so quitting, Ctrl-C or a closed terminal loses nothing done so far. Undo takes
+back the last action: the pairs get their previous status and, after an edit,
+their previous messages (written as one more edit, so the history keeps both).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from rich.table import Table
 from rich.text import Text
 
 from distill.pairs import Message, Pair, PairStore
-from distill.review_actions import reviewer
-from overlay.cli.app import console
+from distill.review_actions import edit_fact, reviewer
+from distill.selection import Worth, facts_by_worth
+from overlay.cli.app import console, state
 from overlay.cli.distill import (
     LanguageOption,
     MinScoreOption,
@@ -82,26 +86,34 @@ def presses(next_key: Callable[[], str]) -> Iterator[str]:
 
 
 @dataclass(frozen=True)
+class _Before:
+    """One pair as it was before an action."""
+
+    pair: str
+    status: str
+    messages: list[Message] | None  # its messages, when the action was an edit
+
+
+@dataclass(frozen=True)
 class _Action:
     """One action of the session, with what it takes to undo it."""
 
-    index: int  # the pair's place in the review
-    pair: str
-    status: str  # the pair's status before
-    messages: list[Message] | None  # its messages before, when this was an edit
-    decision: str | None  # what the session had decided of it before
+    index: int  # the fact's place in the review
+    pairs: list[_Before]
+    decision: str | None  # what the session had decided of the fact before
 
 
 @dataclass
 class Review:
-    """A review session over a fixed list of pairs, shown one at a time."""
+    """A review session over a fixed list of facts (each its pairs' ids), shown one at a
+    time."""
 
     store: PairStore
-    ids: list[str]
+    ids: list[list[str]]
     screen: Console
     editor: str = field(default_factory=reviewer)
     position: int = 0
-    decisions: dict[str, str] = field(default_factory=dict)  # pair id → the last decision
+    decisions: dict[str, str] = field(default_factory=dict)  # first pair id → last decision
     done: list[_Action] = field(default_factory=list)
     notice: str = ""
 
@@ -129,30 +141,45 @@ class Review:
         self._set_status("rejected")
 
     def skip(self) -> None:
-        pair = self._current()
-        self._remember(pair)
-        self._decide(pair, "skipped")
+        pairs = self._current()
+        self._remember(pairs)
+        self._decide(pairs, "skipped")
 
     def back(self) -> None:
         if self.position == 0:
-            self.notice = "this is the first pair"
+            self.notice = "this is the first fact"
         self.position = max(0, self.position - 1)
 
     def edit(self) -> None:
-        """Open the pair in $EDITOR; a changed text is stored and the pair is `edited`."""
-        pair = self._current()
-        text = click.edit(render_messages(pair.messages), extension=".md", require_save=True)
-        messages = parse_messages(text) if text is not None else pair.messages
-        if messages == pair.messages:
-            self.notice = "unchanged"
-            return
+        """Open the pair, or the fact's statement, in $EDITOR; a changed text is stored
+        (in every pair of the fact) and the pairs are `edited`."""
+        pairs = self._current()
         try:
-            self.store.edit(pair.id, messages, editor=self.editor)
+            changed = self._edit_pair(pairs[0]) if len(pairs) == 1 else self._edit_fact(pairs)
         except ConfigError as error:
             self.notice = f"not saved, the pair is as it was: {error.message}"
             return
-        self.done.append(self._action(pair, messages=pair.messages))
-        self._decide(pair, "edited")
+        if not changed:
+            self.notice = "unchanged"
+            return
+        befores = [_Before(p.id, p.status, p.messages) for p in pairs if p.id in changed]
+        self.done.append(_Action(self.position, befores, self.decisions.get(pairs[0].id)))
+        self._decide(pairs, "edited")
+
+    def _edit_pair(self, pair: Pair) -> set[str]:
+        text = click.edit(render_messages(pair.messages), extension=".md", require_save=True)
+        messages = parse_messages(text) if text is not None else pair.messages
+        if messages == pair.messages:
+            return set()
+        return {self.store.edit(pair.id, messages, editor=self.editor).id}
+
+    def _edit_fact(self, pairs: list[Pair]) -> set[str]:
+        old = statement(pairs)
+        text = click.edit(old + "\n", extension=".md", require_save=True)
+        new = " ".join((text or old).split())
+        if new == old:
+            return set()
+        return {p.id for p in edit_fact(self.store, pairs, old, new, self.editor)}
 
     def undo(self) -> None:
         """Take back the last action: the pair's status (and messages) as they were."""
@@ -160,35 +187,37 @@ class Review:
             self.notice = "nothing to undo"
             return
         last = self.done.pop()
-        if last.messages is not None:
-            self.store.edit(last.pair, last.messages, editor=f"{self.editor} (undo)")
-        self.store.set_status([last.pair], last.status)
+        for before in last.pairs:
+            if before.messages is not None:
+                self.store.edit(before.pair, before.messages, editor=f"{self.editor} (undo)")
+            self.store.set_status([before.pair], before.status)
+        key = self.ids[last.index][0]
         if last.decision is None:
-            self.decisions.pop(last.pair, None)
+            self.decisions.pop(key, None)
         else:
-            self.decisions[last.pair] = last.decision
+            self.decisions[key] = last.decision
         self.position = last.index
-        self.notice = f"undone: {last.pair[:10]} is {last.status} again"
+        statuses = "/".join(sorted({before.status for before in last.pairs}))
+        self.notice = f"undone: {key[:10]} is {statuses} again"
 
     def _set_status(self, status: str) -> None:
-        pair = self._current()
-        self._remember(pair)
-        self.store.set_status([pair.id], status)
-        self._decide(pair, status)
+        pairs = self._current()
+        self._remember(pairs)
+        self.store.set_status([pair.id for pair in pairs], status)
+        self._decide(pairs, status)
 
-    def _current(self) -> Pair:
-        return self.store.get(self.ids[self.position])
+    def _current(self) -> list[Pair]:
+        return [self.store.get(pair) for pair in self.ids[self.position]]
 
-    def _action(self, pair: Pair, messages: list[Message] | None = None) -> _Action:
-        return _Action(self.position, pair.id, pair.status, messages, self.decisions.get(pair.id))
+    def _remember(self, pairs: list[Pair]) -> None:
+        befores = [_Before(pair.id, pair.status, None) for pair in pairs]
+        self.done.append(_Action(self.position, befores, self.decisions.get(pairs[0].id)))
 
-    def _remember(self, pair: Pair) -> None:
-        self.done.append(self._action(pair))
-
-    def _decide(self, pair: Pair, decision: str) -> None:
-        if decision != "skipped" or pair.id not in self.decisions:  # a skip changes nothing
-            self.decisions[pair.id] = decision
-        self.notice = f"{decision} {pair.id[:10]}"
+    def _decide(self, pairs: list[Pair], decision: str) -> None:
+        key = pairs[0].id
+        if decision != "skipped" or key not in self.decisions:  # a skip changes nothing
+            self.decisions[key] = decision
+        self.notice = f"{decision} {key[:10]}" + (f" (+{len(pairs) - 1})" if len(pairs) > 1 else "")
         self.position += 1
 
     # ---- what is shown ----
@@ -199,7 +228,11 @@ class Review:
 
     def summary(self) -> str:
         """The closing line: what this session decided."""
-        return f"reviewed {len(self.decisions)} of {len(self.ids)} pairs: {self.counts()}"
+        pairs = sum(len(ids) for ids in self.ids)
+        return (
+            f"reviewed {len(self.decisions)} of {len(self.ids)} facts ({pairs} pairs): "
+            f"{self.counts()}"
+        )
 
     def draw(self) -> None:
         if self.screen.is_terminal:
@@ -209,12 +242,47 @@ class Review:
             self.notice = ""
         if self.position >= len(self.ids):
             self.screen.print(
-                Text(f"all {len(self.ids)} pairs seen ({self.counts()})", style="bold"),
+                Text(f"all {len(self.ids)} facts seen ({self.counts()})", style="bold"),
                 Text("b back · u undo · any other key ends the review", style="dim"),
             )
             return
         header = f"{self.position + 1}/{len(self.ids)}   {self.counts()}"
-        self.screen.print(pair_view(self._current(), header), Text(HELP, style="dim"))
+        pairs = self._current()
+        view = pair_view(pairs[0], header) if len(pairs) == 1 else fact_view(pairs, header)
+        self.screen.print(view, Text(HELP, style="dim"))
+
+
+def statement(pairs: list[Pair]) -> str:
+    """A fact's statement: the answer most of its pairs give."""
+    answers = Counter(pair.messages[-1]["content"] for pair in pairs)
+    return answers.most_common(1)[0][0]
+
+
+def fact_view(pairs: list[Pair], header: str) -> RenderableType:
+    """One fact as the review shows it: where it is, its statement, then its
+    restatements folded, one line each."""
+    first = pairs[0]
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold")
+    rows.add_column()
+    statuses = Counter(pair.status for pair in pairs)
+    for name, value in (
+        ("note", first.note_path + (f" > {first.heading}" if first.heading else "")),
+        ("source", f"{first.source} ({first.generator}, {first.prompt_version})"),
+        ("status", ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))),
+        ("date", first.note_date.date().isoformat() if first.note_date else "-"),
+        ("fact", first.fact),
+    ):
+        rows.add_row(name, Text(value))
+    asked = Table.grid(padding=(0, 1))
+    for pair in pairs:
+        answer = pair.messages[-1]["content"]
+        said = "" if answer == statement(pairs) else f"  → {answer}"
+        held = "held out" if pair.held_out else ""
+        asked.add_row(pair.language, Text(pair.messages[0]["content"] + said), Text(held, "dim"))
+    fact = Panel(Text(statement(pairs)), title="fact", title_align="left")
+    folded = Panel(asked, title=f"{len(pairs)} restatements", title_align="left")
+    return Group(Text(header, style="bold"), rows, fact, folded)
 
 
 def pair_view(pair: Pair, header: str) -> RenderableType:
@@ -250,18 +318,22 @@ def review_cmd(
     language: LanguageOption = None,
     min_score: MinScoreOption = None,
 ) -> None:
-    """Review pairs one by one (pending ones unless --status): one key per action.
+    """Review facts one by one (pending ones unless --status), each with its pairs
+    folded, those most worth remembering first: one key per action on all its pairs.
 
-    a approve, r reject, e edit in $EDITOR (the pair becomes `edited`), s or space
-    skip, p or b back, u undo the last action, q quit. Each action is saved at once.
-    Without a terminal the keys are read from stdin.
+    a approve, r reject, e edit in $EDITOR (the fact's statement, in every one of its
+    pairs; a pair without a fact: its messages), s or space skip, p or b back, u undo
+    the last action, q quit. Each action is saved at once. Without a terminal the
+    keys are read from stdin.
     """
     where = _filter(None, status, note, source, language, min_score, default_status=("pending",))
     with _open_store(ctx) as store:
-        ids = [pair.id for pair in store.list(where)]
-        if not ids:
+        pairs = store.list(where)
+        if not pairs:
             console.print("no pairs to review", highlight=False)
             return
+        worth = Worth.from_settings(state(ctx).settings())
+        ids = [[pair.id for pair in fact] for fact in facts_by_worth(pairs, worth)]
         review = Review(store, ids, console)
         review.run()
     console.print(review.summary(), highlight=False)

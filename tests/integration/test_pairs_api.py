@@ -226,6 +226,18 @@ def test_bulk_approve_by_filter_matches_the_cli_and_leaves_stale_pairs_alone(
     assert pending["ids"] == [SEED[0].id] and pending["counts"]["status"]["pending"] == 0
 
 
+def test_approving_a_fact_by_filter_approves_all_of_its_pairs(review: Review) -> None:
+    berth = [
+        make_pair("Projects/The boat.md", question, "B-14", source="property", fact="berth")
+        for question in ("Where is the berth?", "Где причал?")
+    ]
+    with PairStore.from_settings(review.settings) as store:
+        store.add(berth)
+    assert ids(review.get("", fact="berth")["pairs"]) == ids(review.cli_list("--fact", "berth"))
+    result = review.post("/approve", {"where": {"fact": "berth"}})
+    assert sorted(result["ids"]) == sorted(p.id for p in berth) and result["changed"] == 2
+
+
 def test_a_bulk_action_must_name_its_pairs_one_way(review: Review) -> None:
     for body, says in [
         ({}, "either ids or where"),
