@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse
 
 
@@ -36,14 +37,22 @@ class EdgeWeights:
 
 
 class LinkGraph:
-    """A weighted, directed note graph built once from the store's edges."""
+    """A weighted, directed note graph: the edges are kept as arrays, the walk's matrix is
+    built from them once, and `changed` returns a graph with some notes' edges replaced
+    without going through the others' again."""
 
     def __init__(self, notes: Iterable[str], edges: Iterable[Edge], weights: EdgeWeights) -> None:
         self.notes = sorted(set(notes))
         self._index = {note: i for i, note in enumerate(self.notes)}
-        self._transition = self._build(edges, weights)
+        self._weights = weights
+        self._sources, self._targets, self._values = self._arrays(edges)
+        self._build()
 
-    def _build(self, edges: Iterable[Edge], weights: EdgeWeights) -> sparse.csr_matrix:
+    def _arrays(
+        self, edges: Iterable[Edge]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Both directions of each edge between known notes, weighted by kind."""
+        w = self._weights
         rows: list[int] = []
         cols: list[int] = []
         values: list[float] = []
@@ -51,21 +60,41 @@ class LinkGraph:
             source, target = self._index.get(edge.source), self._index.get(edge.target)
             if source is None or target is None or source == target:
                 continue
-            forward = {"embed": weights.embed, "mention": weights.mention}.get(
-                edge.kind, weights.link
-            )
+            forward = {"embed": w.embed, "mention": w.mention}.get(edge.kind, w.link)
             rows += [source, target]
             cols += [target, source]
             # being mentioned is weaker evidence than being linked to, by the same share
-            backward = weights.backlink * (weights.mention if edge.kind == "mention" else 1.0)
-            values += [forward, backward]
+            values += [forward, w.backlink * (w.mention if edge.kind == "mention" else 1.0)]
+        return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(values)
+
+    def _build(self) -> None:
         size = len(self.notes)
-        matrix = sparse.csr_matrix((values, (rows, cols)), shape=(size, size), dtype=np.float64)
+        matrix = sparse.csr_matrix(
+            (self._values, (self._sources, self._targets)), shape=(size, size), dtype=np.float64
+        )
         matrix.sum_duplicates()
         out_weight = np.asarray(matrix.sum(axis=1)).ravel()
         out_weight[out_weight == 0] = 1.0
         self._degree = np.maximum(out_weight, 1.0)
-        return sparse.csr_matrix(sparse.diags(1.0 / out_weight) @ matrix)
+        self._transition = sparse.csr_matrix(sparse.diags(1.0 / out_weight) @ matrix)
+        self._walk = self._transition.T.tocsr()  # where each note's visits come from
+
+    def changed(self, notes: Iterable[str], edges: Iterable[Edge]) -> LinkGraph:
+        """A graph whose edges touching `notes` (new, rewritten or deleted) are `edges`
+        (every edge from or to one of them, as the store holds it now)."""
+        fresh = object.__new__(LinkGraph)
+        touched = set(notes)
+        fresh.notes = self.notes + sorted(touched - self._index.keys())
+        fresh._index = {**self._index, **{n: i for i, n in enumerate(fresh.notes)}}
+        fresh._weights = self._weights
+        ids = np.array([fresh._index[note] for note in touched], dtype=np.int64)
+        keep = ~(np.isin(self._sources, ids) | np.isin(self._targets, ids))
+        sources, targets, values = fresh._arrays(edges)
+        fresh._sources = np.concatenate([self._sources[keep], sources])
+        fresh._targets = np.concatenate([self._targets[keep], targets])
+        fresh._values = np.concatenate([self._values[keep], values])
+        fresh._build()
+        return fresh
 
     def neighbours(self, note: str) -> list[str]:
         """Notes one step away, by link or backlink."""
@@ -86,9 +115,8 @@ class LinkGraph:
             return {}
         restart /= restart.sum()
         rank = restart.copy()
-        walk = self._transition.T.tocsr()
         for _ in range(iterations):
-            spread = walk @ rank
+            spread = self._walk @ rank
             # Probability stuck at notes without links goes back to the seeds.
             lost = rank.sum() - spread.sum()
             rank = damping * (spread + lost * restart) + (1 - damping) * restart
