@@ -241,6 +241,13 @@ class Store:
         """The k chunk ids nearest to `vector`, nearest first."""
         return self._vectors().nearest(vector, k)
 
+    def neighbours_of_chunks(self, ids: Sequence[str], k: int) -> list[list[DenseHit]]:
+        """The k chunks nearest to each of these chunks by their stored vectors (no
+        embedding), in one query; a chunk without a vector has none."""
+        held = self._vectors().vectors(ids)
+        found = iter(self._vectors().nearest_each([held[i] for i in ids if i in held], k))
+        return [next(found) if i in held else [] for i in ids]
+
     def dense_search(self, query: str, embedder: Embedder, k: int) -> list[DenseHit]:
         """Embed `query` with the index's own embedder and return the k nearest chunks."""
         if embedder.name != self.embedder_name:

@@ -3,10 +3,12 @@ sync, search, and the search after a sync must not rebuild what retrieval holds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from vaults import MakeSettings, MakeVault
 
-from indexer.embedders import HashEmbedder
+from indexer.embedders import HashEmbedder, Vectors
 from overlay.core.lexical import LexicalIndex
 from overlay.core.memory import Memory
 
@@ -78,3 +80,30 @@ def test_bm25_after_changes_scores_as_an_index_built_from_scratch() -> None:
     for query in ("rare", "common word1", "word3 text"):
         assert dict(changed.search(query, 50)) == pytest.approx(dict(rebuilt.search(query, 50)))
     assert index.search("arrive", 5) == []  # the index it came from is left as it was
+
+
+class QueryCountingEmbedder(HashEmbedder):
+    """The hash fake, counting the queries it embeds."""
+
+    queries = 0
+
+    def embed_batch(self, texts: Sequence[str], *, query: bool = False) -> Vectors:
+        self.queries += len(texts) if query else 0
+        return super().embed_batch(texts, query=query)
+
+
+def test_related_notes_come_from_stored_vectors_without_embedding_again(
+    make_vault: MakeVault, make_settings: MakeSettings
+) -> None:
+    embedder = QueryCountingEmbedder()
+    notes = {
+        "Boats.md": "# Moorings\nThe boat sleeps at berth 14.\n\n# Paint\nBlue hull paint.\n",
+        "Harbour.md": "The harbour has berth 14 and berth 15 for the boat.\n",
+        "Recipes.md": "Pancakes need eggs and flour.\n",
+    }
+    memory = Memory(make_settings(make_vault(notes)), embedder=embedder)
+    memory.sync()
+    related = memory.related("Boats.md", 2)
+    assert embedder.queries == 0
+    assert related[0].note_path == "Harbour.md"
+    assert "similar: the note" in related[0].reasons
