@@ -236,6 +236,7 @@ class Memory:
             "" if served == self.adapters.base_name else served,
             rag,
             chat.llm,
+            self.store,
         )
         return recording.stream(events)
 
