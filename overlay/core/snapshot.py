@@ -63,7 +63,9 @@ class Snapshot:
         lexical = self.lexical.changed(
             removed, [(str(first + i), c.embedding_text) for i, c in enumerate(fresh)]
         )
-        rows_of_note = {n: rows for n, rows in self.rows_of_note.items() if n not in notes}
+        rows_of_note = dict(self.rows_of_note)
+        for note in notes:
+            rows_of_note.pop(note, None)
         rows_of_note.update(_rows_of_note(fresh, first))
         return Snapshot(
             generation,

@@ -78,7 +78,9 @@ class LinkGraphReranker(BaseNodePostprocessor):
         if not self.use_graph or not seeds:
             return {}
         graph = self._state.current().graph
-        scores = graph.personalized_pagerank(seeds, self.settings.damping)
+        # only the best few can rank among the top_k * 2 notes kept beside the seeds
+        limit = 2 * self.top_k + len(seeds)
+        scores = graph.personalized_pagerank(seeds, self.settings.damping, limit=limit)
         top = max(scores.values(), default=1.0) or 1.0
         return {note: score / top for note, score in scores.items()}
 
