@@ -134,7 +134,7 @@ class LinkGraph:
         limit: int | None = None,
     ) -> dict[str, float]:
         """Degree-normalised visit probabilities of a walk restarting at `seeds` (by weight);
-        of the `limit` best notes when given (a vault's worth of dict is not made per query)."""
+        of the `limit` best notes and the seeds when given (not a vault's worth per query)."""
         restart = np.zeros(len(self.notes))
         for note, weight in seeds.items():
             if (i := self._index.get(note)) is not None and weight > 0:
@@ -153,7 +153,8 @@ class LinkGraph:
         rank /= self._degree
         reached = np.flatnonzero(rank > 1e-9)
         if limit is not None and len(reached) > limit:
-            reached = reached[np.argpartition(-rank[reached], limit - 1)[:limit]]
+            best = reached[np.argpartition(-rank[reached], limit - 1)[:limit]]
+            reached = np.union1d(best, np.flatnonzero(restart > 0))  # the seeds' own too
         return {self.notes[i]: float(rank[i]) for i in reached}
 
 
