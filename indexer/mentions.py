@@ -44,6 +44,64 @@ def name_key(name: str) -> str | None:
     return " ".join(words)
 
 
+class NameMatcher:
+    """Name keys (`name_key`) and the notes they name, found in a stem sequence by looking
+    up each word as a name's first stem: the work grows with the text, not with the number
+    of names. Unlinked mentions and the notes a question names (retrieval) both use it.
+
+    `without` and `with_names` return a new matcher and leave this one as it is, so a
+    reader holding it never sees it change."""
+
+    def __init__(self, names: Iterable[tuple[str, str]] = ()) -> None:
+        self._by_first: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+        for key, path in names:
+            words = tuple(key.split())
+            self._by_first[words[0]].append((words, path))
+        for entries in self._by_first.values():
+            entries.sort(key=lambda entry: (-len(entry[0]), entry[1]))  # longest names first
+
+    def changed(
+        self, removed: Iterable[tuple[str, str]], added: Iterable[tuple[str, str]]
+    ) -> NameMatcher:
+        """A matcher without the (key, note) names `removed`, with those `added`."""
+        fresh = NameMatcher(added)
+        gone: dict[str, set[tuple[tuple[str, ...], str]]] = defaultdict(set)
+        for key, path in removed:
+            words = tuple(key.split())
+            gone[words[0]].add((words, path))
+        merged = NameMatcher()
+        merged._by_first = defaultdict(list, self._by_first)
+        for first in {*fresh._by_first, *gone}:
+            kept = [e for e in self._by_first.get(first, ()) if e not in gone[first]]
+            entries = kept + fresh._by_first.get(first, [])
+            entries.sort(key=lambda entry: (-len(entry[0]), entry[1]))
+            merged._by_first[first] = entries
+        return merged
+
+    def count(self, sequence: Sequence[str]) -> Counter[str]:
+        """How often each note is named in `sequence`; the longest name at a place wins."""
+        found: Counter[str] = Counter()
+        i = 0
+        while i < len(sequence):
+            step = 1
+            for words, target in self._by_first.get(sequence[i], ()):
+                if tuple(sequence[i : i + len(words)]) == words:
+                    found[target] += 1
+                    step = len(words)
+                    break
+            i += step
+        return found
+
+    def named(self, sequence: Sequence[str]) -> set[str]:
+        """Every note one of whose names is written in `sequence`, overlapping ones too."""
+        found: set[str] = set()
+        for i, stem in enumerate(sequence):
+            for words, target in self._by_first.get(stem, ()):
+                if tuple(sequence[i : i + len(words)]) == words:
+                    found.add(target)
+        return found
+
+
 class NamedText(Protocol):
     """What mentions need of a note (a `vault_schema.notes.Note` has it)."""
 
@@ -75,9 +133,13 @@ def text_stems(note: NamedText) -> list[str]:
     return stems(_WIKI_LINK.sub(" ", note.body))
 
 
-def edges(db: sqlite3.Connection) -> list[Mention]:
-    rows = db.execute("SELECT source, target, count FROM mentions ORDER BY source, target")
-    return [Mention(*row) for row in rows]
+def edges(db: sqlite3.Connection, touching: str | None = None) -> list[Mention]:
+    """Every mention, or those from or to a note listed in the table `touching`."""
+    where = (
+        f"WHERE source IN (SELECT key FROM {touching}) OR target IN (SELECT key FROM {touching})"
+    )
+    sql = f"SELECT source, target, count FROM mentions {where if touching else ''}"
+    return [Mention(*row) for row in db.execute(sql + " ORDER BY source, target")]
 
 
 def mentioning(db: sqlite3.Connection, target: str) -> list[Mention]:
@@ -141,42 +203,22 @@ def _remember(db: sqlite3.Connection, path: str, keys: set[str], sequence: list[
     )
 
 
-def _names(
-    db: sqlite3.Connection, firsts: set[str]
-) -> dict[str, list[tuple[tuple[str, ...], str]]]:
-    """First stem -> (the name's stems, the note it names), longest names first; only
-    names that start with one of `firsts` (the words of the notes to scan)."""
+def _names(db: sqlite3.Connection, firsts: set[str]) -> NameMatcher:
+    """The names that start with one of `firsts` (the words of the notes to scan)."""
     db.execute("CREATE TEMP TABLE IF NOT EXISTS mention_firsts (stem TEXT PRIMARY KEY)")
     db.execute("DELETE FROM mention_firsts")
     db.executemany("INSERT INTO mention_firsts VALUES (?)", [(stem,) for stem in firsts])
     rows = db.execute(
-        "SELECT note_path, key FROM mention_names WHERE first IN (SELECT stem FROM mention_firsts)"
+        "SELECT key, note_path FROM mention_names WHERE first IN (SELECT stem FROM mention_firsts)"
     ).fetchall()
     db.execute("DELETE FROM mention_firsts")
-    by_first: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
-    for path, key in rows:
-        words = tuple(key.split())
-        by_first[words[0]].append((words, path))
-    for entries in by_first.values():
-        entries.sort(key=lambda entry: -len(entry[0]))
-    return by_first
+    return NameMatcher(rows)
 
 
-def _scan(
-    sequence: list[str], names: dict[str, list[tuple[tuple[str, ...], str]]], own: str
-) -> Counter[str]:
-    """How often each note is named in `sequence`; the longest name at a place wins."""
-    found: Counter[str] = Counter()
-    i = 0
-    while i < len(sequence):
-        step = 1
-        for words, target in names.get(sequence[i], ()):
-            if tuple(sequence[i : i + len(words)]) == words:
-                if target != own:
-                    found[target] += 1
-                step = len(words)
-                break
-        i += step
+def _scan(sequence: list[str], names: NameMatcher, own: str) -> Counter[str]:
+    """How often each note other than `own` is named in `sequence`."""
+    found = names.count(sequence)
+    found.pop(own, None)
     return found
 
 

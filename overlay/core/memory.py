@@ -10,6 +10,7 @@ caller hands in, applied live by `refresh_adapters`) unless a request names anot
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
@@ -19,6 +20,7 @@ from typing import Any
 from llama_index.core.llms import LLM
 
 from indexer.embedders import Embedder, embedder_from_settings
+from indexer.records import StoredChunk
 from indexer.store import Store
 from indexer.sync import Indexer, SyncReport
 from overlay.config import Settings
@@ -158,16 +160,18 @@ class Memory:
                 _add(reasons, scores, link.source, "linked from it", 0.8)
         for mention in self.store.mentioned_by(note_path):
             _add(reasons, scores, mention.source, "mentions it", 0.6)
-        for chunk in self.store.chunks(note_paths=[note_path])[:4]:
-            for hit in self.store.dense_search(chunk.embedding_text, self.embedder, top_k + 8):
-                for other in self.store.chunks(ids=[hit.chunk_id]):
-                    if other.note_path != note_path:
-                        where = " › ".join(other.heading_path) or "the note"
-                        _add(
-                            reasons, scores, other.note_path, f"similar: {where}", 1 - hit.distance
-                        )
-        titles = {n.path: n.title for n in self.store.notes()}
+        own = [chunk.id for chunk in self.store.chunks(note_paths=[note_path])[:4]]
+        nearest = self.store.neighbours_of_chunks(own, top_k + 8)  # stored vectors, one query
+        holders: dict[str, list[StoredChunk]] = defaultdict(list)
+        for other in self.store.chunks(ids={hit.chunk_id for hits in nearest for hit in hits}):
+            holders[other.id].append(other)
+        for hit in (hit for hits in nearest for hit in hits):
+            for other in holders[hit.chunk_id]:
+                if other.note_path != note_path:
+                    where = " › ".join(other.heading_path) or "the note"
+                    _add(reasons, scores, other.note_path, f"similar: {where}", 1 - hit.distance)
         ranked = sorted(scores, key=lambda p: -scores[p])[:top_k]
+        titles = {name.path: name.title for name in self.store.names(ranked)}
         # On search's scale (0 to 1, the best 1), so the plugin shows one kind of number.
         top = scores[ranked[0]] if ranked else 1.0
         return [
@@ -232,6 +236,7 @@ class Memory:
             "" if served == self.adapters.base_name else served,
             rag,
             chat.llm,
+            self.store,
         )
         return recording.stream(events)
 
