@@ -34,9 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from indexer import generations
+from indexer import generations, parked
 from indexer import mentions as mention_index
-from indexer import parked
 from indexer.integrity import REBUILD_HINT
 from indexer.manifest_writes import ManifestWriter
 from indexer.migrations import MIGRATIONS

@@ -97,6 +97,7 @@ class VectorCollection:
             self._collection.delete(ids=ordered[start : start + self._step])
 
     def vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """The stored vectors of these chunk ids (those the collection holds)."""
         result = self._collection.get(ids=list(ids), include=["embeddings"])
         found = result["embeddings"] if result["embeddings"] is not None else []
         return {
@@ -107,15 +108,6 @@ class VectorCollection:
         result = self._collection.get(ids=list(ids), include=["metadatas"])
         metadatas = result["metadatas"] or []
         return {i: dict(m or {}) for i, m in zip(result["ids"], metadatas, strict=True)}
-
-    def vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
-        """The stored vectors of these chunk ids (those the collection holds)."""
-        result = self._collection.get(ids=list(ids), include=["embeddings"])
-        embeddings = result["embeddings"] if result["embeddings"] is not None else []
-        return {
-            i: np.asarray(e, dtype=np.float32)
-            for i, e in zip(result["ids"], embeddings, strict=True)
-        }
 
     def nearest(self, vector: npt.NDArray[np.float32], k: int) -> list[DenseHit]:
         return self.nearest_each([vector], k)[0]
