@@ -37,6 +37,7 @@ import numpy.typing as npt
 from indexer import generations, parked
 from indexer import mentions as mention_index
 from indexer.integrity import REBUILD_HINT
+from indexer.link_graph import LinkGraphReads
 from indexer.manifest_writes import ManifestWriter
 from indexer.migrations import MIGRATIONS
 from indexer.records import (
@@ -45,11 +46,10 @@ from indexer.records import (
     NoteName,
     RememberedSkip,
     StoredChunk,
-    StoredLink,
     StoreStats,
 )
 from indexer.scrub import scrub_deleted_documents, zero_spare_hnsw_room
-from indexer.vectors import CHROMA_DB, ChromaVectors, ChunkLike, DenseHit, VectorCollection
+from indexer.vectors import CHROMA_DB, ChromaVectors, ChunkLike, VectorCollection, VectorReads
 from overlay.errors import StoreError
 from overlay.sqlite import (
     apply_migrations,
@@ -64,7 +64,6 @@ from overlay.sqlite import (
 from vault_schema.chunks import Chunk
 
 if TYPE_CHECKING:
-    from indexer.embedders import Embedder
     from overlay.config import Settings
 
 DB_FILE = "index.sqlite3"
@@ -74,7 +73,7 @@ CHROMA_DIR = "chroma"
 # ---- the store ----------------------------------------------------------------------
 
 
-class Store:
+class Store(LinkGraphReads, VectorReads):
     """The index of one vault, in `data_dir` (and at `chroma_url` when given).
 
     Opening is cheap: SQLite is migrated at once, Chroma is reached on first vector use,
@@ -244,37 +243,6 @@ class Store:
                 [(c.note_path, c.id) for c in chunks],
             )
 
-    def stored_vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
-        """The vectors Chroma holds for these chunk ids, as it reads them back."""
-        return self._vectors().vectors(ids)
-
-    def delete_vectors(self, ids: Iterable[str]) -> None:
-        self._vectors().delete(ids)
-
-    def vector_metadata(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Chroma's metadata of these chunk ids (note, heading, ordinal, folder)."""
-        return self._vectors().metadata(ids)
-
-    def nearest(self, vector: npt.NDArray[np.float32], k: int) -> list[DenseHit]:
-        """The k chunk ids nearest to `vector`, nearest first."""
-        return self._vectors().nearest(vector, k)
-
-    def neighbours_of_chunks(self, ids: Sequence[str], k: int) -> list[list[DenseHit]]:
-        """The k chunks nearest to each of these chunks by their stored vectors (no
-        embedding), in one query; a chunk without a vector has none."""
-        held = self._vectors().vectors(ids)
-        found = iter(self._vectors().nearest_each([held[i] for i in ids if i in held], k))
-        return [next(found) if i in held else [] for i in ids]
-
-    def dense_search(self, query: str, embedder: Embedder, k: int) -> list[DenseHit]:
-        """Embed `query` with the index's own embedder and return the k nearest chunks."""
-        if embedder.name != self.embedder_name:
-            raise StoreError(
-                f"the index holds vectors of {self.embedder_name or 'no embedder'}, not "
-                f"{embedder.name}: run `overlay index` to re-embed"
-            )
-        return self.nearest(embedder.embed_query(query), k)
-
     # ---- the manifest: reads ----
 
     def manifest(self) -> dict[str, IndexedNote]:
@@ -357,36 +325,6 @@ class Store:
             rows = self.db.execute(f"SELECT id FROM chunks WHERE id IN (SELECT key FROM {table})")
             return {row[0] for row in rows}
 
-    def links(self, *, source: str | None = None, resolved: str | None = None) -> list[StoredLink]:
-        """Links as written, all or those from `source` or those resolving to `resolved`."""
-        sql = "SELECT source, target, kind, resolved, display, heading, block, line FROM links"
-        args: tuple[str, ...] = ()
-        if source is not None:
-            sql, args = sql + " WHERE source = ?", (source,)
-        elif resolved is not None:
-            sql, args = sql + " WHERE resolved = ?", (resolved,)
-        rows = self.db.execute(sql + " ORDER BY source, ordinal", args)
-        return [StoredLink(*row) for row in rows]
-
-    def edges(self, *, touching: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
-        """The note-to-note link graph: (source, target, kind), one per link written; all,
-        or those from or to one of the notes `touching`."""
-        sql = "SELECT l.source, l.resolved, l.kind FROM links l JOIN notes n ON n.path = l.resolved"
-        with temp_keys(self.db, "touching", touching) as table:
-            if table is not None:
-                sql += (
-                    f" WHERE l.source IN (SELECT key FROM {table})"
-                    f" OR l.resolved IN (SELECT key FROM {table})"
-                )
-            rows = self.db.execute(sql + " ORDER BY l.source, l.ordinal").fetchall()
-        return [(s, t, k) for s, t, k in rows]
-
-    def mentions(self, *, touching: Iterable[str] | None = None) -> list[mention_index.Mention]:
-        """Unlinked mentions: a note's title or alias written in another (indexer/mentions.py);
-        all, or those from or to one of the notes `touching`."""
-        with temp_keys(self.db, "touching", touching) as table:
-            return mention_index.edges(self.db, table)
-
     def complete_mentions(self) -> int:
         """Add the notes the mention index lacks, from their stored chunks (an index built
         before mentions existed); returns how many."""
@@ -405,32 +343,6 @@ class Store:
             mention_index.update(self.db, notes, [])
             generations.advance(self.db, paths)
         return len(notes)
-
-    def mentioned_by(self, path: str) -> list[mention_index.Mention]:
-        """The notes that write `path`'s title or an alias of it, unlinked."""
-        return mention_index.mentioning(self.db, path)
-
-    def outlinks(self, path: str) -> list[StoredLink]:
-        return self.links(source=path)
-
-    def backlinks(self, path: str) -> list[StoredLink]:
-        """Links from other notes (and from itself) that resolve to `path`."""
-        return self.links(resolved=path)
-
-    def unresolved_links(self) -> list[StoredLink]:
-        """Links to notes not written yet (or to files not in the vault)."""
-        return [link for link in self.links() if link.resolved is None]
-
-    def tags(self) -> dict[str, list[str]]:
-        """Tag -> the paths of the notes carrying it (nested tags as written: 'a/b')."""
-        result: dict[str, list[str]] = defaultdict(list)
-        for tag, path in self.db.execute("SELECT tag, note_path FROM tags ORDER BY tag, note_path"):
-            result[tag].append(path)
-        return dict(result)
-
-    def note_tags(self, path: str) -> list[str]:
-        rows = self.db.execute("SELECT tag FROM tags WHERE note_path = ? ORDER BY tag", (path,))
-        return [row[0] for row in rows]
 
     def last_sync(self) -> dict[str, Any] | None:
         row = self.db.execute(

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
+    from indexer.embedders import Embedder
+
 
 class ChunkLike(Protocol):
     """What a vector needs to know about its chunk (a `Chunk` or a `StoredChunk`)."""
@@ -129,6 +131,48 @@ class VectorCollection:
             [DenseHit(i, float(d)) for i, d in zip(ids, ds, strict=True)]
             for ids, ds in zip(result["ids"], distances, strict=True)
         ]
+
+
+class VectorReads:
+    """The vector reads of `Store` (indexer/store.py), on its current collection."""
+
+    @property
+    def embedder_name(self) -> str | None:
+        raise NotImplementedError  # Store's: the embedder the index is bound to
+
+    def _vectors(self) -> VectorCollection:
+        raise NotImplementedError  # Store's: the current embedder's collection
+
+    def stored_vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """The vectors Chroma holds for these chunk ids, as it reads them back."""
+        return self._vectors().vectors(ids)
+
+    def delete_vectors(self, ids: Iterable[str]) -> None:
+        self._vectors().delete(ids)
+
+    def vector_metadata(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Chroma's metadata of these chunk ids (note, heading, ordinal, folder)."""
+        return self._vectors().metadata(ids)
+
+    def nearest(self, vector: npt.NDArray[np.float32], k: int) -> list[DenseHit]:
+        """The k chunk ids nearest to `vector`, nearest first."""
+        return self._vectors().nearest(vector, k)
+
+    def neighbours_of_chunks(self, ids: Sequence[str], k: int) -> list[list[DenseHit]]:
+        """The k chunks nearest to each of these chunks by their stored vectors (no
+        embedding), in one query; a chunk without a vector has none."""
+        held = self._vectors().vectors(ids)
+        found = iter(self._vectors().nearest_each([held[i] for i in ids if i in held], k))
+        return [next(found) if i in held else [] for i in ids]
+
+    def dense_search(self, query: str, embedder: Embedder, k: int) -> list[DenseHit]:
+        """Embed `query` with the index's own embedder and return the k nearest chunks."""
+        if embedder.name != self.embedder_name:
+            raise StoreError(
+                f"the index holds vectors of {self.embedder_name or 'no embedder'}, not "
+                f"{embedder.name}: run `overlay index` to re-embed"
+            )
+        return self.nearest(embedder.embed_query(query), k)
 
 
 class ChromaVectors:
