@@ -245,12 +245,19 @@ class Store(LinkGraphReads, VectorReads):
 
     # ---- the manifest: reads ----
 
-    def manifest(self) -> dict[str, IndexedNote]:
-        """Every indexed note by path."""
-        rows = self.db.execute(
-            "SELECT path, title, content_hash, mtime, size, indexed_at FROM notes"
-        )
-        return {row[0]: IndexedNote(*row) for row in rows}
+    def manifest(self, under: Iterable[str] | None = None) -> dict[str, IndexedNote]:
+        """Every indexed note by path; with `under`, those at or below these paths (a
+        range of the path index each: a one-file sync reads one row, not the vault)."""
+        sql = "SELECT path, title, content_hash, mtime, size, indexed_at FROM notes"
+        if under is None:
+            return {row[0]: IndexedNote(*row) for row in self.db.execute(sql)}
+        found: dict[str, IndexedNote] = {}
+        for root in under:  # '/' < '0': the paths below `root/` sort between the two
+            rows = self.db.execute(
+                f"{sql} WHERE path = ? OR (path > ? AND path < ?)", (root, root + "/", root + "0")
+            )
+            found.update((row[0], IndexedNote(*row)) for row in rows)
+        return found
 
     def notes(self) -> list[IndexedNote]:
         """Every indexed note, sorted by path."""

@@ -261,9 +261,9 @@ class Indexer:
     def _plan(self, scope: set[str] | None) -> _Plan:
         if not self.vault.is_dir():  # unmounted or moved: never take that for "all deleted"
             raise VaultNotFound(f"the vault {self.vault} is not there any more")
-        manifest = self.store.manifest()
-        attachments = self.store.attachments()
         roots = None if scope is None else {stored_name(p).strip("/") for p in scope} - {""}
+        manifest = self.store.manifest(under=roots)
+        attachments = self.store.attachments()
         listing = self._list(roots)
         present = set(listing.files) - self.store.forgotten_on_demand()  # neither note nor file
         skips = self.store.skipped_files()

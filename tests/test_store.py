@@ -162,3 +162,11 @@ def test_a_corrupt_index_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "data" / "index.sqlite3").write_bytes(b"not a database" * 100)
     with pytest.raises(StoreError, match="cannot open the index"):
         Store(tmp_path / "data")
+
+
+def test_the_manifest_of_a_scope_holds_the_notes_at_or_below_it(store: Store) -> None:
+    for path in ("a.md", "a/b.md", "a/c/d.md", "a-b.md", "ab.md", "b/a.md"):
+        commit(store, write(path, f"text of {path}"))
+    assert set(store.manifest(under={"a"})) == {"a/b.md", "a/c/d.md"}
+    assert set(store.manifest(under={"a.md", "b"})) == {"a.md", "b/a.md"}
+    assert len(store.manifest()) == 6
