@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO / ".." / "shared" / "data"
+# the public data sets; a git worktree elsewhere names them with OVERLAY_SHARED_DATA
+SHARED_DATA = Path(os.environ.get("OVERLAY_SHARED_DATA", REPO / ".." / "shared" / "data"))
 HOTPOT_CORPUS = SHARED_DATA / "hotpotqa-100" / "corpus.json"
 PUBLIC_VAULTS = (
     "kepano-obsidian",
