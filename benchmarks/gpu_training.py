@@ -1,7 +1,7 @@
 """Training speed and memory of larger models: random-weight Qwen3 shapes, the project's train().
 
-    python -m benchmarks.gpu_training --model qwen3-4b --steps 20
     python -m benchmarks.gpu_training --model all --steps 20      # 4B, 8B and 14B in turn
+    python -m benchmarks.gpu_training --model qwen3-4b --steps 20
     python -m benchmarks.gpu_training --model tiny --steps 4      # a smoke test on a CPU
 
 Needs only torch, transformers, peft, accelerate, trl, datasets and pydantic (and this

@@ -53,12 +53,15 @@ def run_record(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_results(
-    figures: Mapping[str, Any], args: argparse.Namespace, name: str | None = None
+    figures: Mapping[str, Any],
+    args: argparse.Namespace,
+    name: str | None = None,
+    folder: Path = RESULTS,
 ) -> Path:
-    """Write the figures with their run record to results/<name>.json; return the path."""
-    path = RESULTS / f"{name or script_name()}.json"
+    """Write the figures with their run record to <folder>/<name>.json; return the path."""
+    path = folder / f"{name or script_name()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     report = {"run": run_record(args), **figures}
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"written to {path.relative_to(RESULTS.parents[1])}", file=sys.stderr)
+    print(f"written to {path}", file=sys.stderr)
     return path
