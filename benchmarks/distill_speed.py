@@ -1,8 +1,8 @@
 """How fast distillation makes training pairs, and how many survive dedupe and the judge.
 
-    .venv/bin/python benchmarks/distill_speed.py --templates
+    .venv/bin/python -m benchmarks.distill_speed --templates
     OVERLAY_MODELS_DIR=data/models flock /tmp/overlay-heavy.lock \
-        .venv/bin/python benchmarks/distill_speed.py [--notes 4] [--max-new-tokens 192]
+        .venv/bin/python -m benchmarks.distill_speed [--notes 4] [--max-new-tokens 192]
 
 `--templates`: the sources that need no model (property, section, relation; the
 default of `overlay distill`), each alone over every note of examples/vault into an
@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record import write_results
 from distill.pipeline import distill
 from distill.reports import DistillReport
 from distill.selection import Selection
@@ -52,7 +52,6 @@ from vault_schema import iter_note_paths
 
 REPO = Path(__file__).resolve().parents[1]
 VAULT = REPO / "examples" / "vault"
-RESULTS = REPO / "benchmarks" / "results" / "distill_speed.json"
 MODEL = "smollm2-135m-instruct"
 
 
@@ -120,9 +119,9 @@ def figures(report: DistillReport, notes: int) -> dict[str, Any]:
 TEMPLATED = ("property", "section", "relation")
 
 
-def templates() -> None:
+def templates(args: argparse.Namespace) -> None:
     """The template sources' speed on the whole example vault (see the docstring)."""
-    results: dict[str, Any] = {"command": "benchmarks/distill_speed.py --templates"}
+    results: dict[str, Any] = {}
     for sources in [*((source,) for source in TEMPLATED), TEMPLATED]:
         with tempfile.TemporaryDirectory() as data:
             settings = Settings.model_validate({"vault": VAULT, "data_dir": data})
@@ -141,9 +140,7 @@ def templates() -> None:
             f"{report.seconds:.1f} s: {results[name]['pairs_per_minute']} pairs/min, "
             f"{results[name]['seconds_per_10_notes']} s per 10 notes"
         )
-    results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
-    path = RESULTS.with_name("distill_speed_templates.json")
-    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_results(results, args, name="distill_speed_templates")
 
 
 def server_module() -> Any:
@@ -189,32 +186,24 @@ def main() -> None:
     parser.add_argument("--templates", action="store_true", help="The no-model sources only.")
     args = parser.parse_args()
     if args.templates:
-        templates()
+        templates(args)
         return
     paths = spread(list(iter_note_paths(VAULT)), args.notes)
-    times, load_before = NoteTimes(), os.getloadavg()[0]
+    times = NoteTimes()
     with tempfile.TemporaryDirectory() as data:
         settings, report, startup_s = run(paths, Path(data), args.max_new_tokens, times)
     print(report.summary())
     results = {
-        "command": f"benchmarks/distill_speed.py --notes {args.notes} "
-        f"--max-new-tokens {args.max_new_tokens}",
         "model": MODEL,
         "backend": "openai (vLLM server, structured output)",
         "max_new_tokens": settings.llm.max_new_tokens,
         "questions_per_fact": settings.distill.questions_per_fact,
         "llm_judge": settings.distill.llm_judge,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        },
         "server_start_s": round(startup_s, 1),
         **figures(report, len(paths)),
         "seconds_by_note": times.seconds,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_results(results, args)
     print(json.dumps(results, indent=2, ensure_ascii=False))
 
 

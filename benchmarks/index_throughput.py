@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import resource
 import statistics
@@ -28,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record import write_results
 from benchmarks.vaults import build_generated_vault, build_hotpotqa_vault
 from indexer.embedders import CountingEmbedder, embedder_from_settings
 from indexer.store import Store
@@ -35,8 +34,6 @@ from indexer.sync import Indexer
 from indexer.watcher import Watcher
 from overlay.cli.progress import stderr_bars
 from overlay.config import Settings
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def peak_rss_mib() -> float:
@@ -172,7 +169,6 @@ def main() -> None:
     with Clock() as loaded:
         embedder = CountingEmbedder(embedder_from_settings(settings.index))
     rss_model = peak_rss_mib()
-    load_before = os.getloadavg()[0]
     result: dict[str, Any] = {
         "vault": args.vault,
         "notes_written": notes,
@@ -197,19 +193,10 @@ def main() -> None:
         "peak_rss_mib_after_model_load": round(rss_model, 1),
         "peak_rss_mib": round(peak_rss_mib(), 1),
     }
-    result["machine"] = {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "load_average_before": round(load_before, 2),
-        "load_average_after": round(os.getloadavg()[0], 2),
-    }
     backend = embedder.name.split(":")[0]
     name = (args.vault if args.vault == "hotpotqa" else f"generated_{notes}") + f"_{backend}"
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"index_{name}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_results(result, args, name=f"index_{name}")
     print(json.dumps(result, indent=2))
-    print(f"saved {path}")
 
 
 if __name__ == "__main__":

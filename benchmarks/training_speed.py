@@ -1,6 +1,6 @@
 """How long LoRA training takes: seconds per optimizer step and the whole run, for N pairs.
 
-    OVERLAY_MODELS_DIR=data/models .venv/bin/python benchmarks/training_speed.py [--pairs 32]
+    OVERLAY_MODELS_DIR=data/models .venv/bin/python -m benchmarks.training_speed [--pairs 32]
 
 Runs the real `distill.training.train` (peft LoRA through trl's SFTTrainer, replay,
 held-out evaluation each epoch, adapter save, loss curve) on the default model,
@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record import write_results
 from distill.fitting import checkpointing
 from distill.pairs import Pair, PairStore
 from distill.training import train
@@ -35,7 +34,6 @@ from overlay.config import Settings
 from overlay.core.models import resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).parent / "results" / "training_speed.json"
 
 
 def fact_pairs() -> list[Pair]:
@@ -92,14 +90,11 @@ def main() -> None:
             started = time.monotonic()
             collect_data(settings, store, resolve_model(settings.llm.model))  # replay, cached
             replay_seconds = time.monotonic() - started
-        load = os.getloadavg()[0]
         run = train(settings)
     metrics = run.metrics
     result = {
         "model": settings.llm.model,
         "device": _device(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": round(load, 2),
         "pairs": run.config["pairs"],
         "replay_pairs": run.config["replay_pairs"],
         "held_out_pairs": run.config["held_out_pairs"],
@@ -116,12 +111,10 @@ def main() -> None:
         "first_loss": metrics["first_loss"],
         "final_loss": metrics["final_loss"],
         "eval_losses": metrics["eval_losses"],
-        "platform": platform.platform(),
     }
     print(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"{metrics['seconds_per_step']} s/step (median of {metrics['steps']} steps)")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    write_results(result, args)
 
 
 def _device() -> str:

@@ -25,8 +25,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# ../shared/data beside the checkout, or where OVERLAY_SHARED_DATA says (a worktree elsewhere)
-SHARED_DATA = Path(os.environ.get("OVERLAY_SHARED_DATA") or REPO / ".." / "shared" / "data")
+# the public data sets; a git worktree elsewhere names them with OVERLAY_SHARED_DATA
+SHARED_DATA = Path(os.environ.get("OVERLAY_SHARED_DATA", REPO / ".." / "shared" / "data"))
 HOTPOT_CORPUS = SHARED_DATA / "hotpotqa-100" / "corpus.json"
 PUBLIC_VAULTS = (
     "kepano-obsidian",
