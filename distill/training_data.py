@@ -4,13 +4,16 @@ Approved and edited pairs that are not held out become TRL prompt-completion row
 (the loss falls on the final assistant message only); a `replay_share` of the
 examples are the base model's own answers to general prompts (`distill.replay`),
 to limit forgetting; held-out pairs nobody rejected are the evaluation set.
+
+`by_worth` orders the approved pairs by what is most worth remembering, so a run
+that cannot take them all (`distill.budget`) takes those first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,14 +75,42 @@ def replay_count(pairs: int, share: float) -> int:
     return round(pairs * share / (1.0 - share)) if pairs else 0
 
 
+def by_worth(
+    pairs: Sequence[Pair], asked: Collection[str] = (), trained: Collection[str] = ()
+) -> list[Pair]:
+    """`pairs`, most worth remembering first, each fact's pairs together: those no run
+    before trained on (`trained`: pair ids), then those of notes the person asked about
+    (`asked`: note paths), then those of newer notes. The one place that says what a
+    run takes first when its time budget cannot take everything."""
+
+    def worth(pair: Pair) -> tuple[Any, ...]:
+        newer = -pair.note_date.timestamp() if pair.note_date else 0.0
+        return (pair.id in trained, pair.note_path not in asked, newer, pair.note_path, pair.fact)
+
+    return sorted(pairs, key=worth)
+
+
+def asked_notes(settings: Settings) -> set[str]:
+    """The notes the conversation log's answers drew on: what the person asks about."""
+    from overlay.core.conversations import ConversationLog, LogFilter
+
+    if not (settings.resolved_data_dir() / "conversations.sqlite3").is_file():
+        return set()
+    with ConversationLog.from_settings(settings) as log:
+        entries = log.list(LogFilter(limit=None))
+    return {str(s["note_path"]) for e in entries for s in e.sources if s.get("note_path")}
+
+
 def collect_data(
     settings: Settings,
     store: PairStore,
     base: Path | str,
     progress: ProgressCallback | None = None,
+    pairs: Sequence[Pair] | None = None,
 ) -> TrainingData:
-    """The run's examples; generates the replay answers the cache lacks."""
-    pairs = require_training_pairs(store)
+    """The run's examples (`pairs`, default every training pair); generates the replay
+    answers the cache lacks."""
+    pairs = list(pairs) if pairs is not None else require_training_pairs(store)
     replay = replay_set(settings, base).rows(
         replay_count(len(pairs), settings.train.replay_share),
         progress=(lambda done, total: progress(TrainProgress("replay", done, total)))
