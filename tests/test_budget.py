@@ -93,12 +93,14 @@ def test_quiet_progress_is_a_line_a_minute_and_one_at_the_end(
     ]
 
 
-def test_the_summary_says_how_many_pairs_wait_for_the_next_run(tmp_path: Path) -> None:
+def test_the_summary_gives_the_estimate_and_the_pairs_left_for_the_next_run(tmp_path: Path) -> None:
     from distill.runs import RunRegistry
 
     with RunRegistry(tmp_path / "runs.sqlite3", tmp_path / "runs") as registry:
-        run = registry.create(parent=None, data_hash="x", config={"pairs": 80, "left_pairs": 900})
+        config = {"pairs": 80, "left_pairs": 900, "estimated_seconds": 600.0}
+        run = registry.create(parent=None, data_hash="x", config=config)
 
+    assert f"trained {run.id} in ? (estimated 10m 00s): 80 pairs" in summary(run)[0]
     assert (
         f"900 approved pairs did not fit in train.max_minutes and wait for the next run: "
         f"overlay train --parent {run.id}"

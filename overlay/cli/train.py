@@ -144,7 +144,8 @@ def summary(run: Run) -> list[str]:
     m, c = run.metrics, run.config
     lines = [f"{c['chosen']}"] if c.get("chosen") else []
     lines += [
-        f"trained {run.id} in {_duration(m.get('seconds'))}: {c.get('pairs')} pairs + "
+        f"trained {run.id} in {_duration(m.get('seconds'))}{_estimated(c)}: "
+        f"{c.get('pairs')} pairs + "
         f"{c.get('replay_pairs')} replay, {m.get('steps')} steps "
         f"({m.get('seconds_per_step')} s/step), {_number(m.get('epochs'))} epochs",
         f"loss {_number(m.get('first_loss'))} → {_number(m.get('final_loss'))}; held-out loss "
@@ -163,6 +164,11 @@ def summary(run: Run) -> list[str]:
     lines += [f"recovered: {_recovery(e)}" for e in run.log if e["event"] == "recovered"]
     lines.append(f"folder: {run.folder}")
     return lines
+
+
+def _estimated(config: dict[str, Any]) -> str:
+    estimate = config.get("estimated_seconds")
+    return f" (estimated {_duration(estimate)})" if estimate is not None else ""
 
 
 def _recovery(event: dict[str, Any]) -> str:
