@@ -124,3 +124,20 @@ def test_replay_answers_made_before_an_interrupt_are_kept(tmp_path: Path) -> Non
     replay.ensure(prompts, lambda done, total: made.append((done, total)))
     assert made == [(2, 2)]  # only the two missing answers are made
     assert set(replay.cached()) == set(prompts)
+
+
+def test_auto_training_continues_a_run_that_left_pairs_for_the_next(tmp_path: Path) -> None:
+    from distill.auto_training import continued_from
+    from distill.runs import RunRegistry
+    from overlay.config import Settings
+
+    settings = Settings(data_dir=tmp_path)  # type: ignore[call-arg]
+    assert continued_from(settings) is None  # no runs yet
+    with RunRegistry.from_settings(settings) as registry:
+        whole = registry.create(parent=None, data_hash="a", config={"left_pairs": 0})
+        registry.set_promoted(whole.id)
+        assert continued_from(settings) is None  # it trained everything: start afresh
+        partial = registry.create(parent=None, data_hash="b", config={"left_pairs": 40})
+        registry.set_promoted(partial.id)
+
+    assert continued_from(settings) == partial.id

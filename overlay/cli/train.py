@@ -54,8 +54,9 @@ def train_cmd(
     (15 by default): the pairs most worth remembering fill it (notes asked about in
     chat, then newer notes) and the rest wait for the next run (`--parent RUN` takes
     them first). With SmolLM2-135M on 2 cores a step of 8 examples is ~7 s, so 15
-    minutes hold ~100 pairs with the size table's 6 epochs. The first run on a machine
-    also makes the base model's replay answers (a few minutes; cached as made).
+    minutes hold ~80 pairs (and as many replay rows) with the size table's 6 epochs.
+    The first run on a machine also makes the base model's replay answers (minutes;
+    cached as they are made).
 
     Flags override the `train.*` settings for this run. The run is recorded with its
     config, log and loss curve in `<data dir>/runs/<id>/`; see `overlay runs`.
