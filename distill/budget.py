@@ -2,16 +2,17 @@
 
 Before training, one optimizer step is measured on this machine (`fitting.measure_step`)
 and the run's steps counted: the estimate is their product, plus the per-epoch
-evaluations on the held-out pairs (a forward pass, about a third of a step). On a
-CPU, `train.max_minutes` bounds it: the approved pairs, most worth remembering first
-(`training_data.by_worth`), fill the run until the estimate would pass the budget,
-stopping at a fact's last pair; the rest wait for the next run, which continues
-from this one's adapter (`overlay train --parent RUN`) and takes them first.
+evaluations on the trained facts' held-out pairs (a forward pass, about a third of a
+step). On a CPU, `train.max_minutes` bounds it: the approved pairs, most worth
+remembering first (`training_data.by_worth`), fill the run until the estimate would
+pass the budget, stopping at a fact's last pair; the rest wait for the next run, which
+continues from this one's adapter (`overlay train --parent RUN`) and takes them first.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,13 +71,34 @@ def run_seconds(pairs: int, held_out: int, train: TrainSettings, step_seconds: f
     return (steps + evaluations * EVALUATION_COST) * step_seconds
 
 
+def held_out_counts(pairs: Sequence[Pair], held_out: Sequence[Pair]) -> list[int]:
+    """For each n, how many held-out pairs the first n pairs' facts have (evaluated
+    each epoch: `training_data.held_out_of`)."""
+    per_fact = Counter((pair.note_path, pair.fact) for pair in held_out)
+    counts, seen, total = [0], set(), 0
+    for pair in pairs:
+        key = (pair.note_path, pair.fact)
+        if key not in seen:
+            seen.add(key)
+            total += per_fact[key]
+        counts.append(total)
+    return counts
+
+
 def fitting_count(
-    pairs: Sequence[Pair], held_out: int, train: TrainSettings, step_seconds: float, budget: float
+    pairs: Sequence[Pair],
+    held_out: Sequence[Pair],
+    train: TrainSettings,
+    step_seconds: float,
+    budget: float,
 ) -> int:
-    """How many of `pairs` (in order) fit in `budget` seconds, ending at a fact's last
-    pair where that leaves any; at least one batch."""
+    """How many of `pairs` (in order) fit in `budget` seconds with their facts' held-out
+    pairs, ending at a fact's last pair where that leaves any; at least one batch."""
+    held = held_out_counts(pairs, held_out)
     count = len(pairs)
-    while count > train.batch_size and run_seconds(count, held_out, train, step_seconds) > budget:
+    while (
+        count > train.batch_size and run_seconds(count, held[count], train, step_seconds) > budget
+    ):
         count -= 1
     whole = count
     while (
@@ -90,7 +112,7 @@ def plan_run(
     settings: Settings,
     base: Path | str,
     pairs: Sequence[Pair],
-    held_out: int,
+    held_out: Sequence[Pair],
     replay: Sequence[Row],
 ) -> Plan:
     """The plan of a run over `pairs` (most worth first), `replay` rows beside them."""
@@ -100,7 +122,7 @@ def plan_run(
     step = measure_step(base, sample_rows(pairs, replay, train), settings)
     count = len(pairs) if budget is None else fitting_count(pairs, held_out, train, step, budget)
     steps = run_steps(count + replay_count(count, train.replay_share), train)
-    seconds = run_seconds(count, held_out, train, step)
+    seconds = run_seconds(count, held_out_counts(pairs, held_out)[count], train, step)
     return Plan(list(pairs[:count]), list(pairs[count:]), steps, step, seconds, budget)
 
 

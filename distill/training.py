@@ -116,7 +116,7 @@ def _plan(
         (lambda done, total: progress(TrainProgress("replay", done, total))) if progress else None
     )
     rows = replay.rows(wanted, progress=told)  # made once per machine, cached as made
-    plan = plan_run(settings, base, pairs, len(held_out_pairs(store)), rows)
+    plan = plan_run(settings, base, pairs, held_out_pairs(store), rows)
     if progress is not None:
         progress(TrainProgress("plan", 0, plan.steps, message="\n".join(plan.lines())))
     return plan

@@ -3,7 +3,8 @@
 Approved and edited pairs that are not held out become TRL prompt-completion rows
 (the loss falls on the final assistant message only); a `replay_share` of the
 examples are the base model's own answers to general prompts (`distill.replay`),
-to limit forgetting; held-out pairs nobody rejected are the evaluation set.
+to limit forgetting; held-out pairs nobody rejected, of the facts trained, are the
+evaluation set.
 
 `by_worth` orders the approved pairs by what is most worth remembering, so a run
 that cannot take them all (`distill.budget`) takes those first.
@@ -70,6 +71,14 @@ def held_out_pairs(store: PairStore) -> list[Pair]:
     return store.list(PairFilter(status=EVALUATED_STATUSES, held_out=True))
 
 
+def held_out_of(held_out: Sequence[Pair], trained: Sequence[Pair]) -> list[Pair]:
+    """The held-out pairs of the facts `trained` teaches (same note and fact): the only
+    ones whose loss can say whether the run is learning, so the per-epoch evaluation
+    and its early stopping look at these and not at facts left for another run."""
+    taught = {(pair.note_path, pair.fact) for pair in trained}
+    return [pair for pair in held_out if (pair.note_path, pair.fact) in taught]
+
+
 def replay_count(pairs: int, share: float) -> int:
     """Replay examples that make up `share` of the training set beside `pairs` pairs."""
     return round(pairs * share / (1.0 - share)) if pairs else 0
@@ -119,7 +128,10 @@ def collect_data(
     )
     return TrainingData(
         train=[training_row(pair, "prompt-completion") for pair in pairs] + replay,
-        held_out=[training_row(pair, "prompt-completion") for pair in held_out_pairs(store)],
+        held_out=[
+            training_row(pair, "prompt-completion")
+            for pair in held_out_of(held_out_pairs(store), pairs)
+        ],
         pair_ids=[pair.id for pair in pairs],
         replay=len(replay),
         data_hash=data_hash(pairs),

@@ -13,7 +13,7 @@ from distill.budget import fitting_count, minutes, run_seconds, run_steps
 from distill.callbacks import TrainProgress
 from distill.pairs import Pair
 from distill.replay import ReplaySet
-from distill.training_data import by_worth
+from distill.training_data import by_worth, held_out_of
 from overlay.cli.train import MinuteLines, summary
 from overlay.config import TrainSettings
 from overlay.core.models import resolve_model
@@ -61,13 +61,25 @@ def test_the_budget_takes_the_first_pairs_and_ends_at_a_facts_last_pair() -> Non
     # 10 pairs + 10 replay rows: 5 batches × 2 epochs = 10 steps = 100 s; 11 need 120 s
     budget = run_seconds(10, 0, train, step)
 
-    count = fitting_count(pairs, 0, train, step, budget)
+    count = fitting_count(pairs, [], train, step, budget)
 
     assert (budget, run_seconds(11, 0, train, step)) == (100.0, 120.0)
     assert count == 9  # 10 would cut the fourth fact: three whole facts
-    assert fitting_count(pairs[:2] + pairs, 0, train, step, budget) == 8
-    assert fitting_count(pairs, 0, train, step, budget=1.0) == 3  # never below one batch's fact
-    assert fitting_count(pairs, 0, train, step, budget=1e9) == 30
+    assert fitting_count(pairs[:2] + pairs, [], train, step, budget) == 8
+    assert fitting_count(pairs, [], train, step, budget=1.0) == 3  # never below one batch's fact
+    assert fitting_count(pairs, [], train, step, budget=1e9) == 30
+
+
+def test_only_the_trained_facts_held_out_pairs_are_evaluated_and_counted() -> None:
+    train = TrainSettings(batch_size=4, epochs=1, replay_share=0.0)
+    pairs = [p for n in range(4) for p in fact_pairs("A.md", f"f{n}", 4)]  # 16 pairs
+    held = [p for n in range(4) for p in fact_pairs("A.md", f"f{n}", 8)]  # 8 a fact
+    # the first two facts: 2 steps, and their 16 held-out pairs in 4 evaluation batches
+    budget = 2 * 10.0 + 4 * 10.0 / 3
+
+    assert held_out_of(held, pairs[:8]) == held[:16]
+    assert fitting_count(pairs, held, train, 10.0, budget) == 8
+    assert fitting_count(pairs, [], train, 10.0, budget) == 12  # no evaluations: 3 steps
 
 
 def test_minutes_read_as_a_person_reads_them() -> None:
