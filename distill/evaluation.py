@@ -228,7 +228,8 @@ def evaluate(
         asked = ask(natural, chats, progress) if natural else []
         if natural:
             metrics |= natural_metrics(natural, asked, list(models))
-        for prefix in ("", PREFIX) if incumbent is None or incumbent.id == run.id else ():
+        prefixes = ("", PREFIX) if natural else ("",)
+        for prefix in prefixes if incumbent is None or incumbent.id == run.id else ():
             for suffix in ("", "_ru", "_en"):
                 base_recall = metrics.get(f"{prefix}recall_base{suffix}")
                 metrics[f"{prefix}recall_incumbent{suffix}"] = base_recall
