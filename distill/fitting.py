@@ -88,7 +88,7 @@ def build_trainer(
     """An SFTTrainer for one attempt: a fresh model, LoRA from settings or the parent."""
     import datasets
     from datasets import Dataset
-    from transformers import EarlyStoppingCallback
+    from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTTrainer
 
     datasets.disable_progress_bars()
@@ -102,7 +102,7 @@ def build_trainer(
         peft_config = lora_config(settings)
     evaluate = bool(data.held_out)
     stopping = [EarlyStoppingCallback(settings.train.early_stopping_patience)] if evaluate else []
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=sft_config(settings, attempt, output_dir, evaluate=evaluate),
         train_dataset=Dataset.from_list(data.train),
@@ -111,6 +111,8 @@ def build_trainer(
         peft_config=peft_config,
         callbacks=[*callbacks, *stopping],
     )
+    trainer.remove_callback(PrinterCallback)  # it prints every log to stdout: --json breaks
+    return trainer
 
 
 def load_base(base: Path | str) -> tuple[Any, Any]:
