@@ -1,5 +1,6 @@
 """Training on its own (`train.auto`): count the newly approved pairs, then train,
-evaluate and promote in one go when the daemon's schedule says enough came in."""
+evaluate and promote in one go when the daemon's schedule says enough came in; a run
+whose time budget left pairs over is continued by the next (`distill.budget`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,16 @@ def new_trainable_pairs(settings: Settings) -> int:
     return len(trainable - seen)
 
 
+def continued_from(settings: Settings) -> str | None:
+    """The adapter in service when its run left approved pairs for the next one (its time
+    budget was spent): the next run continues from it and takes those first."""
+    if not (settings.resolved_data_dir() / "runs.sqlite3").is_file():
+        return None
+    with RunRegistry.from_settings(settings) as registry:
+        promoted = registry.promoted()
+    return promoted.id if promoted and promoted.config.get("left_pairs") else None
+
+
 def train_and_promote(settings: Settings, *, llm: Any = None, retriever: Any = None) -> Verdict:
     """Train on the approved pairs, evaluate the run, and promote it if the gates let it.
 
@@ -37,7 +48,7 @@ def train_and_promote(settings: Settings, *, llm: Any = None, retriever: Any = N
     from distill.evaluation import evaluate
     from distill.training import train
 
-    run = train(settings)
+    run = train(settings, parent=continued_from(settings))
     log.info("trained %s; evaluating it", run.id)
     evaluate(settings, run.id, llm=llm, retriever=retriever)
     verdict = promote(settings, run.id)

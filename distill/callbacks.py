@@ -24,13 +24,14 @@ from transformers import TrainerCallback
 class TrainProgress:
     """What the progress callback hears: a phase and how far it is."""
 
-    phase: str  # 'replay' (generating replay answers) or 'train'
+    phase: str  # 'replay' (generating replay answers), 'plan' (before training) or 'train'
     done: int
     total: int
     epoch: float = 0.0
     loss: float | None = None
     eval_loss: float | None = None
     attempt: int = 1
+    message: str = ""  # the plan: pairs, steps, the estimate, what waits for the next run
 
 
 ProgressCallback = Callable[[TrainProgress], None]
@@ -133,18 +134,18 @@ class StepTimer(TrainerCallback):
         self._started = 0.0
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        _synchronize()
+        synchronize()
         self._started = time.perf_counter()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        _synchronize()
+        synchronize()
         self.seconds.append(time.perf_counter() - self._started)
 
     def median(self) -> float | None:
         return statistics.median(self.seconds) if self.seconds else None
 
 
-def _synchronize() -> None:
+def synchronize() -> None:
     import torch
 
     if torch.cuda.is_available():

@@ -43,7 +43,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from distill.natural_questions import (
+    PREFIX,
+    NaturalQuestion,
+    ask,
+    load_questions,
+    natural_metrics,
+)
 from distill.pairs import Pair, PairStore
+from distill.recall_plot import plot_runs
 from distill.runs import Run, RunRegistry
 from overlay.config import Settings
 from overlay.core.chat import Chat, ChatTurn
@@ -55,7 +63,7 @@ if TYPE_CHECKING:
     from overlay.core.retrieval import VaultRetriever
 
 LANGUAGES = ("ru", "en")
-PLOT_FILE = "recall.png"
+PLOT_FILE = "recall.png"  # drawn by distill.recall_plot
 DETAILS_FILE = "eval.json"
 GENERAL_ANSWER_TOKENS = 64  # the base model's answers to general prompts: a few sentences
 
@@ -167,8 +175,10 @@ class Evaluation:
 
     @property
     def fitness(self) -> float:
-        """The adapter's closed-book recall over all held-out questions."""
-        return float(self.metrics["recall_adapter"])
+        """The adapter's closed-book recall on what the gate compares (`eval.gate`): all
+        held-out questions, or all natural questions."""
+        prefix = PREFIX if self.metrics.get("gate") == "questions" else ""
+        return float(self.metrics[f"{prefix}recall_adapter"] or 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -187,40 +197,61 @@ def evaluate(
     retriever: VaultRetriever | None = None,
     progress: Progress | None = None,
     plot: bool = True,
+    questions_file: Path | None = None,
 ) -> Evaluation:
     """Measure a trained run, record the metrics in the registry (status `evaluated`
     unless it is promoted or retired) and redraw the plot across runs.
 
     `llm` is the base model in this process (default: `llm.model` with the
     transformers backend); `retriever` the index to measure the RAG ceiling with
-    (without it, the ceiling is not measured).
+    (without it, the ceiling is not measured); `questions_file` natural questions to
+    ask too (default `eval.questions`; `distill.natural_questions`).
     """
     started = time.monotonic()
+    natural = _natural_questions(settings, questions_file)
     with RunRegistry.from_settings(settings) as registry:
         run = registry.get(run_id)
         _require_adapter(run)
         questions = held_out_questions(settings)
-        if len(questions) < settings.eval.min_questions:
+        if len(questions) < settings.eval.min_questions and settings.eval.gate == "held_out":
             raise ConfigError(
                 f"{len(questions)} held-out question(s); an evaluation needs at least "
                 f"{settings.eval.min_questions}: distill facts first (overlay distill --source fact)"
             )
-        base = _base_llm(settings, llm)
+        base = base_llm(settings, llm)
         incumbent = registry.promoted()
         models = _models(base, run, incumbent)
         answers = _answer_all(questions, models, retriever, progress)
         metrics = _metrics(questions, answers, settings.eval.recall_threshold)
         metrics["incumbent"] = incumbent.id if incumbent and incumbent.id != run.id else "base"
-        if incumbent is None or incumbent.id == run.id:
+        chats = {name: Chat(None, model) for name, model in models.items()}  # type: ignore[arg-type]
+        asked = ask(natural, chats, progress) if natural else []
+        if natural:
+            metrics |= natural_metrics(natural, asked, list(models))
+        prefixes = ("", PREFIX) if natural else ("",)
+        for prefix in prefixes if incumbent is None or incumbent.id == run.id else ():
             for suffix in ("", "_ru", "_en"):
-                metrics["recall_incumbent" + suffix] = metrics["recall_base" + suffix]
+                base_recall = metrics.get(f"{prefix}recall_base{suffix}")
+                metrics[f"{prefix}recall_incumbent{suffix}"] = base_recall
+        metrics["gate"] = settings.eval.gate
         metrics["forgetting"] = forgetting(settings, base, models["adapter"])
         metrics["eval_seconds"] = round(time.monotonic() - started, 1)
-        evaluation = Evaluation(run.id, metrics, answers)
+        evaluation = Evaluation(run.id, metrics, answers + asked)
         _record(registry, run, evaluation)
         if plot:
             evaluation.plot = plot_runs(registry.list(), registry.runs_dir / PLOT_FILE)
     return evaluation
+
+
+def _natural_questions(settings: Settings, given: Path | None) -> list[NaturalQuestion]:
+    """The natural questions to ask: `given`, else `eval.questions`; required by that gate."""
+    path = given or settings.eval.questions
+    if path is None and settings.eval.gate == "questions":
+        raise ConfigError(
+            "eval.gate is 'questions' but no question file is given: pass --questions FILE "
+            "or set eval.questions"
+        )
+    return load_questions(path) if path else []
 
 
 def _require_adapter(run: Run) -> None:
@@ -228,7 +259,7 @@ def _require_adapter(run: Run) -> None:
         raise ConfigError(f"the run {run.id} has no adapter to evaluate (status: {run.status})")
 
 
-def _base_llm(settings: Settings, llm: TransformersLLM | None) -> TransformersLLM:
+def base_llm(settings: Settings, llm: TransformersLLM | None) -> TransformersLLM:
     """The base model, greedy, with the evaluation's answer length."""
     from overlay.core.llms.transformers_backend import TransformersLLM
 
@@ -394,41 +425,3 @@ def _record(registry: RunRegistry, run: Run, evaluation: Evaluation) -> None:
     (run.folder / DETAILS_FILE).write_text(
         json.dumps(details, ensure_ascii=False, indent=2), encoding="utf-8"
     )
-
-
-def plot_runs(runs: Sequence[Run], path: Path) -> Path | None:
-    """Recall (ru/en: base, adapter, RAG ceiling) and forgetting of every evaluated run,
-    in run order, as a PNG at `path`; None when no run has been evaluated."""
-    evaluated = [run for run in runs if "recall_adapter" in run.metrics]
-    if not evaluated:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-    import matplotlib.pyplot as plt
-
-    labels = [run.id.split("-")[0] for run in evaluated]
-    figure, (top, bottom) = plt.subplots(
-        2, 1, figsize=(max(6.0, 0.7 * len(evaluated) + 3), 6), sharex=True
-    )
-    for language, color in (("ru", "tab:red"), ("en", "tab:blue")):
-        for name, style in (("adapter", "-o"), ("base", ":"), ("rag", "--")):
-            values = [_value(run.metrics.get(f"recall_{name}_{language}")) for run in evaluated]
-            label = {"adapter": "adapter", "base": "base", "rag": "RAG ceiling"}[name]
-            top.plot(labels, values, style, color=color, label=f"{label} ({language})")
-    top.set_ylabel("closed-book recall")
-    top.set_ylim(-0.02, 1.02)
-    top.legend(fontsize="small", ncol=2)
-    top.set_title("Held-out recall per run")
-    bottom.bar(labels, [_value(run.metrics.get("forgetting")) for run in evaluated], color="gray")
-    bottom.set_ylabel("forgetting (perplexity rise)")
-    bottom.set_xlabel("run")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
-
-
-def _value(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else math.nan

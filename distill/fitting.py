@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from distill.callbacks import DivergenceGuard, ProgressCallback, ProgressReporter, StepTimer
+from distill.callbacks import (
+    DivergenceGuard,
+    ProgressCallback,
+    ProgressReporter,
+    StepTimer,
+    synchronize,
+)
 from distill.training_data import TrainingData
 from overlay.config import Settings
 from overlay.core.llms.causal_lm import accelerator
@@ -82,7 +88,7 @@ def build_trainer(
     """An SFTTrainer for one attempt: a fresh model, LoRA from settings or the parent."""
     import datasets
     from datasets import Dataset
-    from transformers import EarlyStoppingCallback
+    from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTTrainer
 
     datasets.disable_progress_bars()
@@ -96,7 +102,7 @@ def build_trainer(
         peft_config = lora_config(settings)
     evaluate = bool(data.held_out)
     stopping = [EarlyStoppingCallback(settings.train.early_stopping_patience)] if evaluate else []
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=sft_config(settings, attempt, output_dir, evaluate=evaluate),
         train_dataset=Dataset.from_list(data.train),
@@ -105,6 +111,8 @@ def build_trainer(
         peft_config=peft_config,
         callbacks=[*callbacks, *stopping],
     )
+    trainer.remove_callback(PrinterCallback)  # it prints every log to stdout: --json breaks
+    return trainer
 
 
 def load_base(base: Path | str) -> tuple[Any, Any]:
@@ -187,6 +195,43 @@ def sft_config(settings: Settings, attempt: Attempt, output_dir: Path, *, evalua
         seed=train.seed,
         data_seed=train.seed,
     )
+
+
+def measure_step(base: Path | str, rows: Sequence[dict[str, Any]], settings: Settings) -> float:
+    """Seconds one optimizer step takes on this machine: a fresh LoRA on the base model,
+    forward and backward over a batch of `rows` (cycled to the batch size), the second
+    of two timed (the first warms up), times the gradient accumulation."""
+    import torch
+    from peft import get_peft_model
+
+    from overlay.core.llms.causal_lm import render_chat
+
+    train = settings.train
+    model, tokenizer = load_base(base)
+    model = get_peft_model(model, lora_config(settings)).train()
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    texts = [
+        render_chat(tokenizer, [*row["prompt"], *row["completion"]], thinking=False)
+        for row in (rows[n % len(rows)] for n in range(train.batch_size))
+    ]
+    batch = tokenizer(
+        texts, return_tensors="pt", padding=True, truncation=True,
+        max_length=train.max_length, add_special_tokens=False,
+    ).to(model.device)  # fmt: skip
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=train.learning_rate)
+    seconds = 0.0
+    for _ in range(2):
+        started = time.perf_counter()
+        model(**batch, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        synchronize()
+        seconds = time.perf_counter() - started
+    del model, optimizer, trained
+    _free_memory()
+    return seconds * train.gradient_accumulation
 
 
 @dataclass

@@ -5,7 +5,8 @@
     overlay adapters rollback ──▶ the adapter in service before this one (or the base)
     RunCatalog ──▶ overlay.core.llms.adapter_service.AdapterService.refresh ──▶ the backend loads the promoted adapter, chat switches, the old one goes
 
-A run is promoted only when, on the same held-out questions, its closed-book recall
+A run is promoted only when, on the same questions (the held-out restatements, or the
+natural questions of `eval.questions` where `eval.gate` says so), its closed-book recall
 beats the adapter in service (or the base model when none is) by `eval.min_recall_gain`
 and its forgetting stays within `eval.forgetting_budget`; otherwise it is rejected and
 the adapter in service stays. There is no way around the gates: a run that should
@@ -87,17 +88,18 @@ def check_gates(run: Run, in_service: Run | None, gates: EvalSettings) -> Verdic
             f"it was measured against {metrics.get('incumbent')}, but {expected} is in "
             f"service now: run `overlay eval {run.id}` again"
         )
-    if int(metrics.get("questions", 0)) < gates.min_questions:
-        reasons.append(
-            f"{metrics.get('questions', 0)} held-out questions; the gates need "
-            f"{gates.min_questions}"
-        )
-    recall, before = metrics["recall_adapter"], metrics.get("recall_incumbent")
+    prefix, kind = ("natural_", "natural") if gates.gate == "questions" else ("", "held-out")
+    asked = int(metrics.get(f"{prefix}questions", 0))
+    if asked < gates.min_questions:
+        reasons.append(f"{asked} {kind} questions; the gates need {gates.min_questions}")
+    recall = metrics.get(f"{prefix}recall_adapter") or 0.0
+    before = metrics.get(f"{prefix}recall_incumbent")
     gain = None if before is None else round(recall - before, 4)
     if gain is None or gain < gates.min_recall_gain:
         reasons.append(
-            f"recall {recall:.0%} against {before or 0:.0%} for {metrics.get('incumbent')}: "
-            f"a gain of {gain or 0:+.0%}, the gate asks for {gates.min_recall_gain:+.0%}"
+            f"{kind} recall {recall:.0%} against {before or 0:.0%} for "
+            f"{metrics.get('incumbent')}: a gain of {gain or 0:+.0%}, the gate asks for "
+            f"{gates.min_recall_gain:+.0%}"
         )
     lost = metrics.get("forgetting")
     if lost is None or lost > gates.forgetting_budget:

@@ -5,9 +5,10 @@ it could do; a share of examples that are the base model's own greedy answers to
 general prompts (English and Russian, `distill/prompts/general-<n>.txt`) holds it
 near where it started, at almost no cost in what it learns.
 
-The answers are generated once per base model and prompt version and cached in
-`<data dir>/replay/`; asking for more than the cache holds generates only the
-missing ones. The cache is written under a file lock and renamed into place.
+The answers are generated once per base model and prompt version, in batches, and
+cached beside the models (`replay_cache_path`); asking for more than the cache holds
+generates only the missing ones. Each batch is appended to the cache as soon as it
+is made, under a file lock, so an interrupted run keeps what it made.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,14 @@ class ReplaySet:
         as empty strings, so they are not generated again)."""
         if not self.path.is_file():
             return {}
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        return {row["prompt"]: row["answer"] for row in map(json.loads, lines)}
+        answers = {}
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:  # the last line of a process killed while writing it
+                continue
+            answers[row["prompt"]] = row["answer"]
+        return answers
 
     def rows(self, count: int, progress: Callable[[int, int], None] | None = None) -> list[Row]:
         """`count` replay rows, cycling through the prompts in order; generates what is missing."""
@@ -94,18 +101,26 @@ class ReplaySet:
         with FileLock(str(self.path) + ".lock", timeout=600):
             answers = self.cached()
             missing = [p for p in prompts if p not in answers]
-            if missing:
-                answers.update(generate_answers(self.base, missing, self.max_new_tokens, progress))
-                self._write(answers)
+            if not missing:
+                return answers
+            made = 0
+            for batch in generate_answers(self.base, missing, self.max_new_tokens):
+                self._append(batch)
+                answers.update(batch)
+                made += len(batch)
+                if progress is not None:
+                    progress(made, len(missing))
         return answers
 
-    def _write(self, answers: dict[str, str]) -> None:
-        scratch = self.path.with_suffix(".tmp")
-        with scratch.open("w", encoding="utf-8") as handle:
-            for prompt, answer in answers.items():
-                handle.write(json.dumps({"prompt": prompt, "answer": answer}, ensure_ascii=False))
-                handle.write("\n")
-        os.replace(scratch, self.path)
+    def _append(self, answers: dict[str, str]) -> None:
+        """Adds answers to the cache at once, each a line, flushed to disk."""
+        lines = [
+            json.dumps({"prompt": p, "answer": a}, ensure_ascii=False) for p, a in answers.items()
+        ]
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write("".join(line + "\n" for line in lines))
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def replay_row(prompt: str, answer: str) -> Row:
@@ -116,13 +131,10 @@ def replay_row(prompt: str, answer: str) -> Row:
 
 
 def generate_answers(
-    base: Path | str,
-    prompts: Sequence[str],
-    max_new_tokens: int,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict[str, str]:
-    """The base model's greedy answers, in batches; an answer cut off by the length limit
-    keeps its complete sentences only (empty when it has none)."""
+    base: Path | str, prompts: Sequence[str], max_new_tokens: int
+) -> Iterator[dict[str, str]]:
+    """The base model's greedy answers, a batch at a time (prompt → answer); an answer
+    cut off by the length limit keeps its complete sentences only (empty when it has none)."""
     import torch
     from transformers import AutoTokenizer
 
@@ -135,7 +147,6 @@ def generate_answers(
         raise ModelUnavailable(f"cannot load the base model {base} for replay: {error}") from error
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     stops = _stop_tokens(model, tokenizer)
-    answers: dict[str, str] = {}
     for start in range(0, len(prompts), GENERATION_BATCH):
         batch = prompts[start : start + GENERATION_BATCH]
         texts = [
@@ -149,13 +160,12 @@ def generate_answers(
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
             )
+        answers = {}
         for prompt, tokens in zip(batch, output[:, encoded["input_ids"].shape[1] :], strict=True):
             finished = not stops.isdisjoint(tokens.tolist())
             text = str(tokenizer.decode(tokens, skip_special_tokens=True)).strip()
             answers[prompt] = text if finished else complete_sentences(text)
-        if progress is not None:
-            progress(len(answers), len(prompts))
-    return answers
+        yield answers
 
 
 def _stop_tokens(model: Any, tokenizer: Any) -> set[int]:

@@ -34,14 +34,20 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from distill.callbacks import ProgressCallback
+from distill.budget import Plan, plan_run
+from distill.callbacks import ProgressCallback, TrainProgress
 from distill.fitting import Attempt, Fitted, fit, parameter_count
 from distill.pairs import PairStore
 from distill.runs import Run, RunRegistry, mark_abandoned, training_lock
 from distill.training_data import (
     Row,
     TrainingData,
+    asked_notes,
+    by_worth,
     collect_data,
+    held_out_pairs,
+    replay_count,
+    replay_set,
     require_training_pairs,
     training_pairs,
 )
@@ -79,17 +85,51 @@ def train(
         sized, chosen = settings.train.for_model(parameter_count(base))
         settings = settings.model_copy(update={"train": sized})
         parent_run = _trained_parent(registry, parent) if parent else None
-        data = collect_data(settings, store, base, progress)
+        plan = _plan(settings, store, base, parent_run, progress)
+        data = collect_data(settings, store, base, progress, plan.pairs)
+        config = run_config(settings, base, data, parent_run)
+        config |= {"chosen": chosen, **_planned(plan)}
         run = registry.create(
-            parent=parent_run.id if parent_run else None,
-            data_hash=data.data_hash,
-            config={**run_config(settings, base, data, parent_run), "chosen": chosen},
+            parent=parent_run.id if parent_run else None, data_hash=data.data_hash, config=config
         )
         with _recorded_failure(registry, run):
             _train_run(settings, registry, run, base, data, parent_run, progress, faults)
         total = round(time.monotonic() - started, 2)  # replay, every attempt, saving
         return registry.update(run.id, metrics={"total_seconds": total})
     raise AssertionError("unreachable")  # mypy: ExitStack may swallow exceptions
+
+
+def _plan(
+    settings: Settings,
+    store: PairStore,
+    base: Path | str,
+    parent: Run | None,
+    progress: ProgressCallback | None,
+) -> Plan:
+    """The run's pairs (most worth first, within the time budget) and its estimate, told
+    to `progress`; the replay answers it may need are made first (and cached)."""
+    trained = parent.config.get("pair_ids", []) if parent else []
+    pairs = by_worth(require_training_pairs(store), asked_notes(settings), set(trained))
+    wanted = replay_count(len(pairs), settings.train.replay_share)
+    replay = replay_set(settings, base)
+    told = (
+        (lambda done, total: progress(TrainProgress("replay", done, total))) if progress else None
+    )
+    rows = replay.rows(wanted, progress=told)  # made once per machine, cached as made
+    plan = plan_run(settings, base, pairs, held_out_pairs(store), rows)
+    if progress is not None:
+        progress(TrainProgress("plan", 0, plan.steps, message="\n".join(plan.lines())))
+    return plan
+
+
+def _planned(plan: Plan) -> dict[str, Any]:
+    """What a run records of its plan."""
+    return {
+        "estimated_seconds": round(plan.seconds, 1),
+        "measured_step_seconds": round(plan.step_seconds, 3),
+        "max_seconds": plan.budget_seconds,
+        "left_pairs": len(plan.left),
+    }
 
 
 def _trained_parent(registry: RunRegistry, parent: str) -> Run:

@@ -3,14 +3,18 @@
 Approved and edited pairs that are not held out become TRL prompt-completion rows
 (the loss falls on the final assistant message only); a `replay_share` of the
 examples are the base model's own answers to general prompts (`distill.replay`),
-to limit forgetting; held-out pairs nobody rejected are the evaluation set.
+to limit forgetting; held-out pairs nobody rejected, of the facts trained, are the
+evaluation set.
+
+`by_worth` orders the approved pairs by what is most worth remembering, so a run
+that cannot take them all (`distill.budget`) takes those first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,9 +71,43 @@ def held_out_pairs(store: PairStore) -> list[Pair]:
     return store.list(PairFilter(status=EVALUATED_STATUSES, held_out=True))
 
 
+def held_out_of(held_out: Sequence[Pair], trained: Sequence[Pair]) -> list[Pair]:
+    """The held-out pairs of the facts `trained` teaches (same note and fact): the only
+    ones whose loss can say whether the run is learning, so the per-epoch evaluation
+    and its early stopping look at these and not at facts left for another run."""
+    taught = {(pair.note_path, pair.fact) for pair in trained}
+    return [pair for pair in held_out if (pair.note_path, pair.fact) in taught]
+
+
 def replay_count(pairs: int, share: float) -> int:
     """Replay examples that make up `share` of the training set beside `pairs` pairs."""
     return round(pairs * share / (1.0 - share)) if pairs else 0
+
+
+def by_worth(
+    pairs: Sequence[Pair], asked: Collection[str] = (), trained: Collection[str] = ()
+) -> list[Pair]:
+    """`pairs`, most worth remembering first, each fact's pairs together: those no run
+    before trained on (`trained`: pair ids), then those of notes the person asked about
+    (`asked`: note paths), then those of newer notes. The one place that says what a
+    run takes first when its time budget cannot take everything."""
+
+    def worth(pair: Pair) -> tuple[Any, ...]:
+        newer = -pair.note_date.timestamp() if pair.note_date else 0.0
+        return (pair.id in trained, pair.note_path not in asked, newer, pair.note_path, pair.fact)
+
+    return sorted(pairs, key=worth)
+
+
+def asked_notes(settings: Settings) -> set[str]:
+    """The notes the conversation log's answers drew on: what the person asks about."""
+    from overlay.core.conversations import ConversationLog, LogFilter
+
+    if not (settings.resolved_data_dir() / "conversations.sqlite3").is_file():
+        return set()
+    with ConversationLog.from_settings(settings) as log:
+        entries = log.list(LogFilter(limit=None))
+    return {str(s["note_path"]) for e in entries for s in e.sources if s.get("note_path")}
 
 
 def collect_data(
@@ -77,9 +115,11 @@ def collect_data(
     store: PairStore,
     base: Path | str,
     progress: ProgressCallback | None = None,
+    pairs: Sequence[Pair] | None = None,
 ) -> TrainingData:
-    """The run's examples; generates the replay answers the cache lacks."""
-    pairs = require_training_pairs(store)
+    """The run's examples (`pairs`, default every training pair); generates the replay
+    answers the cache lacks."""
+    pairs = list(pairs) if pairs is not None else require_training_pairs(store)
     replay = replay_set(settings, base).rows(
         replay_count(len(pairs), settings.train.replay_share),
         progress=(lambda done, total: progress(TrainProgress("replay", done, total)))
@@ -88,7 +128,10 @@ def collect_data(
     )
     return TrainingData(
         train=[training_row(pair, "prompt-completion") for pair in pairs] + replay,
-        held_out=[training_row(pair, "prompt-completion") for pair in held_out_pairs(store)],
+        held_out=[
+            training_row(pair, "prompt-completion")
+            for pair in held_out_of(held_out_pairs(store), pairs)
+        ],
         pair_ids=[pair.id for pair in pairs],
         replay=len(replay),
         data_hash=data_hash(pairs),

@@ -366,6 +366,13 @@ class TrainSettings(Section):
         4.0, gt=1.0, description="A logged loss this many times the first one counts as diverging."
     )
     seed: int = Field(0, description="Seed of the adapter's initial weights and data order.")
+    max_minutes: float = Field(
+        15.0,
+        ge=0.0,
+        description="On a CPU, the longest a run's training may take, estimated from a "
+        "measured step: the approved pairs most worth remembering fill it, the rest wait for "
+        "the next run (`overlay train --parent`). 0: no limit. Ignored on a GPU.",
+    )
 
     def for_model(self, parameters: int) -> tuple[TrainSettings, str]:
         """These settings with the ones not set explicitly (SIZED_FIELDS, and alpha as
@@ -411,6 +418,17 @@ class EvalSettings(Section):
     )
     max_new_tokens: int = Field(
         48, ge=1, description="Longest answer generated per question (greedy)."
+    )
+    questions: Path | None = Field(
+        None,
+        description="A JSON file of natural questions never trained on ([{q, lang, answer: "
+        "[accepted strings]}], as benchmarks/dev_sets/*/memory.json): every evaluation also "
+        "asks them closed-book (`overlay eval --questions` for one run).",
+    )
+    gate: Literal["held_out", "questions"] = Field(
+        "held_out",
+        description="Which recall the promotion gate compares: the held-out restatements' or "
+        "the natural questions' (eval.questions).",
     )
     general_prompts: str = Field(
         "forgetting-1",

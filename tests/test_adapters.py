@@ -128,6 +128,27 @@ def test_forgetting_over_the_budget_is_refused_however_much_is_learned(
     assert verdict.reasons == ["forgetting 80%, the budget is 25%"]
 
 
+def test_the_gate_can_compare_recall_on_natural_questions_instead(
+    registry: RunRegistry, adapters: dict[str, Path]
+) -> None:
+    natural = {"natural_recall_adapter": 0.1, "natural_recall_incumbent": 0.1}
+    run = registered_run(
+        registry,
+        adapters["blank"],
+        status="evaluated",
+        metrics=measured(0.9, 0.1, natural_questions=112, **natural),
+    )
+
+    on_templates = check_gates(run, None, EvalSettings())
+    on_questions = check_gates(run, None, EvalSettings(gate="questions"))
+
+    assert on_templates.promote  # the held-out restatements gained 80 points
+    assert not on_questions.promote and on_questions.gain == 0.0
+    assert on_questions.reasons == [
+        "natural recall 10% against 10% for base: a gain of +0%, the gate asks for +5%"
+    ]
+
+
 def test_a_run_measured_against_another_incumbent_must_be_evaluated_again(
     registry: RunRegistry, adapters: dict[str, Path]
 ) -> None:

@@ -174,6 +174,43 @@ def test_a_garbling_adapter_shows_as_forgetting_from_the_command_line(
     assert Path(result["plot"]).is_file()
 
 
+@pytest.mark.slow
+def test_natural_questions_are_asked_closed_book_beside_the_held_out_ones(
+    world: tuple[Settings, Memory], smollm2: Path, tmp_path: Path
+) -> None:
+    settings, _ = world
+    with RunRegistry.from_settings(settings) as registry:
+        run = registered_run(registry, blank_adapter(smollm2, tmp_path / "blank"))
+    questions = tmp_path / "memory.json"
+    asked = [
+        {"q": "What is the capital of France?", "lang": "en", "answer": ["Paris"]},
+        {"q": "Как зовут моего кота?", "lang": "ru", "answer": ["Фунтик"], "fact": "cat"},
+    ]
+    questions.write_text(json.dumps(asked, ensure_ascii=False), encoding="utf-8")
+    where = ["--vault", str(settings.vault), "--data-dir", str(settings.data_dir)]
+    env = {"OVERLAY_LLM__MODEL": str(smollm2), "OVERLAY_EVAL__MAX_NEW_TOKENS": "12"}
+
+    shown = runner.invoke(
+        app, [*where, "eval", run.id, "--no-rag", "--json", "--questions", str(questions)], env=env
+    )
+
+    assert shown.exit_code == 0, shown.output
+    m = json.loads(shown.stdout)["metrics"]
+    assert (m["natural_questions"], m["natural_questions_ru"], m["natural_questions_en"]) == (
+        2,
+        1,
+        1,
+    )
+    assert m["natural_recall_base_en"] == m["natural_recall_adapter_en"] == 1.0  # Paris
+    assert m["natural_recall_base_ru"] == 0.0  # nobody told it the cat's name
+    assert m["natural_recall_incumbent"] == m["natural_recall_base"]
+    assert m["questions"] == 6  # the held-out restatements are asked as before
+    answers = json.loads((run.folder / "eval.json").read_text(encoding="utf-8"))["answers"]
+    natural = [row for row in answers if "accepted" in row]
+    assert [row["question"] for row in natural] == [q["q"] for q in asked]
+    assert natural[0]["base_recalled"] is True and "Paris" in natural[0]["base"]
+
+
 def test_evaluating_without_held_out_questions_says_what_to_do(
     make_settings: Any, tmp_path: Path, smollm2: Path
 ) -> None:
@@ -186,3 +223,14 @@ def test_evaluating_without_held_out_questions_says_what_to_do(
     assert isinstance(result.exception, ConfigError)
     assert "0 held-out question(s)" in str(result.exception)
     assert "overlay distill" in str(result.exception)
+
+
+def test_a_gate_on_natural_questions_needs_a_question_file(
+    make_settings: Any, tmp_path: Path, smollm2: Path
+) -> None:
+    settings = make_settings(tmp_path, llm__model=str(smollm2), eval__gate="questions")
+    with RunRegistry.from_settings(settings) as registry:
+        run = registered_run(registry, blank_adapter(smollm2, tmp_path / "blank"))
+
+    with pytest.raises(ConfigError, match=r"pass --questions FILE or set eval\.questions"):
+        evaluate(settings, run.id)

@@ -276,6 +276,10 @@ def test_the_loss_falls_on_the_answer_only(base_model: Path, tmp_path: Path) -> 
     )
 
     example, tokenizer = trainer.train_dataset[0], trainer.processing_class
+    printers = [
+        c for c in trainer.callback_handler.callbacks if type(c).__name__ == "PrinterCallback"
+    ]
+    assert not printers  # it would print each log line into `overlay train --json`
     learned = [
         t for t, label in zip(example["input_ids"], example["labels"], strict=True) if label != -100
     ]

@@ -4,6 +4,7 @@ choose (through the gates) which adapter answers."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -34,22 +35,36 @@ def eval_cmd(
     no_rag: Annotated[
         bool, typer.Option("--no-rag", help="Skip the RAG ceiling (no index needed).")
     ] = False,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions",
+            help="Also ask these natural questions closed-book (JSON: [{q, lang, answer: "
+            "[accepted strings]}], e.g. benchmarks/dev_sets/personal-vault-b/memory.json); "
+            "default: eval.questions.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Measure a run on the held-out questions: closed-book recall of the base model and
-    the adapter (Russian and English apart), the RAG ceiling, forgetting on general prompts.
+    the adapter (Russian and English apart), the RAG ceiling, forgetting on general prompts;
+    with `--questions`, closed-book recall on natural questions too (an answer is right
+    when it contains an accepted string). `eval.gate` says which recall the gate compares.
 
     The metrics go into the run's record (status `evaluated`), every answer into
     `<run folder>/eval.json`, and a plot across runs into `<data dir>/runs/recall.png`.
     JSON: `{run, fitness, plot, metrics: {recall_base, recall_adapter, recall_rag,
-    recall_incumbent (each also _ru, _en), recovered, forgetting, questions, incumbent, …}}`.
+    recall_incumbent (each also _ru, _en), recovered, forgetting, questions, incumbent,
+    natural_recall_base, natural_recall_adapter, natural_questions (with --questions), …}}`.
     """
     from distill.evaluation import evaluate
 
     settings = state(ctx).settings()
     retriever = None if no_rag else _retriever(settings)
     with stderr_bars(enabled=not json_output and sys.stderr.isatty()) as tell:
-        evaluation = evaluate(settings, run, retriever=retriever, progress=tell)
+        evaluation = evaluate(
+            settings, run, retriever=retriever, progress=tell, questions_file=questions
+        )
     if json_output:
         print_json(evaluation.to_dict())
         return
@@ -184,6 +199,8 @@ def _show_evaluation(evaluation: Evaluation, settings: Settings) -> None:
         "recovered of the ceiling", *(_share(metrics.get(f"recovered{s}")) for s in _SUFFIXES)
     )
     console.print(table)
+    if "natural_questions" in metrics:
+        console.print(_natural_table(metrics))
     console.print(
         f"questions: {metrics['questions']} (ru {metrics['questions_ru']}, en "
         f"{metrics['questions_en']}; {metrics['facts']} facts), an answer recalls its fact "
@@ -203,6 +220,18 @@ def _show_evaluation(evaluation: Evaluation, settings: Settings) -> None:
 
 
 _SUFFIXES = ("_ru", "_en", "")
+
+
+def _natural_table(metrics: dict[str, Any]) -> Table:
+    counts = [metrics.get(f"natural_questions{s}") for s in _SUFFIXES]
+    title = "closed-book recall, natural questions ({} ru, {} en)".format(*counts[:2])
+    table = Table("", "ru", "en", "all", title=title)
+    names = [("base model", "base"), ("adapter", "adapter")]
+    if metrics["incumbent"] != "base":
+        names.append((f"in service ({metrics['incumbent']})", "incumbent"))
+    for label, name in names:
+        table.add_row(label, *(_share(metrics.get(f"natural_recall_{name}{s}")) for s in _SUFFIXES))
+    return table
 
 
 def _show_verdict(verdict: Verdict, *, dry_run: bool) -> None:

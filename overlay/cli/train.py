@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,15 +38,31 @@ def train_cmd(
     parent: Annotated[
         str | None, typer.Option(help="Continue from this run's adapter (an id or prefix).")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(help="On a CPU, the longest the training may take (0: no limit)."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar: a line a minute.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Train a LoRA adapter on the approved and edited pairs (never the held-out ones).
 
+    How long: before the first step it measures one step on this machine and prints
+    the steps and the estimate. On a CPU a run takes at most `train.max_minutes`
+    (15 by default): the pairs most worth remembering fill it (notes asked about in
+    chat, then newer notes) and the rest wait for the next run (`--parent RUN` takes
+    them first). With SmolLM2-135M on 2 cores a step of 8 examples is ~7 s, so 15
+    minutes hold ~80 pairs (and as many replay rows) with the size table's 6 epochs.
+    The first run on a machine also makes the base model's replay answers (minutes;
+    cached as they are made).
+
     Flags override the `train.*` settings for this run. The run is recorded with its
     config, log and loss curve in `<data dir>/runs/<id>/`; see `overlay runs`.
-    JSON: the run (`id`, `status`, `parent`, `config`, `metrics` with `steps`,
-    `seconds`, `first_loss`, `final_loss`, `best_eval_loss`, …, `folder`, `log`).
+    JSON: the run (`id`, `status`, `parent`, `config` with `estimated_seconds` and
+    `left_pairs`, `metrics` with `steps`, `seconds`, `first_loss`, `final_loss`,
+    `best_eval_loss`, …, `folder`, `log`).
     """
     from distill.training import train
 
@@ -57,9 +74,11 @@ def train_cmd(
         "batch_size": batch_size,
         "max_length": max_length,
         "replay_share": replay_share,
+        "max_minutes": max_minutes,
     }
     settings = state(ctx).settings(**{f"train.{k}": v for k, v in flags.items()})
-    with _progress(enabled=not (quiet or json_output) and sys.stderr.isatty()) as tell:
+    bars = not (quiet or json_output) and sys.stderr.isatty()
+    with _progress(bars=bars, lines=not json_output) as tell:
         run = train(settings, parent=parent, progress=tell)
     if json_output:
         print_json(run.to_dict())
@@ -69,20 +88,45 @@ def train_cmd(
 
 
 @contextmanager
-def _progress(*, enabled: bool) -> Iterator[ProgressCallback | None]:
+def _progress(*, bars: bool, lines: bool) -> Iterator[ProgressCallback | None]:
+    """Progress as bars on a terminal, else (with `lines`) a line a minute on stderr;
+    the plan before training is printed either way."""
     from overlay.cli.progress import stderr_bars
     from overlay.progress import Step
 
-    with stderr_bars(enabled=enabled) as tell:
-        if tell is None:
+    minute = MinuteLines()
+    with stderr_bars(enabled=bars) as shown:
+        if shown is None and not lines:
             yield None
             return
-        shown = tell
 
         def hook(step: TrainProgress) -> None:
-            shown(Step(step.phase, step.done, step.total or None, _describe(step)))
+            if step.phase == "plan":
+                for line in step.message.splitlines():
+                    console.print(line, highlight=False, markup=False)
+            elif shown is not None:
+                shown(Step(step.phase, step.done, step.total or None, _describe(step)))
+            else:
+                minute(step)
 
         yield hook
+
+
+class MinuteLines:
+    """A progress line on stderr at most once a minute (and at each phase's end), for
+    `--quiet` and runs without a terminal: a log that shows the run is alive."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self.last: dict[str, float] = {}
+
+    def __call__(self, step: TrainProgress) -> None:
+        now = self.clock()
+        done = bool(step.total) and step.done >= step.total
+        if not done and now - self.last.get(step.phase, -self.every) < self.every:
+            return
+        self.last[step.phase] = now
+        print(f"{_describe(step)}: {step.done}/{step.total}", file=sys.stderr, flush=True)
 
 
 def _describe(step: TrainProgress) -> str:
@@ -101,7 +145,8 @@ def summary(run: Run) -> list[str]:
     m, c = run.metrics, run.config
     lines = [f"{c['chosen']}"] if c.get("chosen") else []
     lines += [
-        f"trained {run.id} in {_duration(m.get('seconds'))}: {c.get('pairs')} pairs + "
+        f"trained {run.id} in {_duration(m.get('seconds'))}{_estimated(c)}: "
+        f"{c.get('pairs')} pairs + "
         f"{c.get('replay_pairs')} replay, {m.get('steps')} steps "
         f"({m.get('seconds_per_step')} s/step), {_number(m.get('epochs'))} epochs",
         f"loss {_number(m.get('first_loss'))} → {_number(m.get('final_loss'))}; held-out loss "
@@ -112,9 +157,19 @@ def summary(run: Run) -> list[str]:
             else "not measured (no held-out pairs)"
         ),
     ]
+    if c.get("left_pairs"):
+        lines.append(
+            f"{c['left_pairs']} approved pairs did not fit in train.max_minutes and wait for "
+            f"the next run: overlay train --parent {run.id}"
+        )
     lines += [f"recovered: {_recovery(e)}" for e in run.log if e["event"] == "recovered"]
     lines.append(f"folder: {run.folder}")
     return lines
+
+
+def _estimated(config: dict[str, Any]) -> str:
+    estimate = config.get("estimated_seconds")
+    return f" (estimated {_duration(estimate)})" if estimate is not None else ""
 
 
 def _recovery(event: dict[str, Any]) -> str:
