@@ -39,10 +39,10 @@ from distill.callbacks import ProgressCallback, TrainProgress
 from distill.fitting import Attempt, Fitted, fit, parameter_count
 from distill.pairs import PairStore
 from distill.runs import Run, RunRegistry, mark_abandoned, training_lock
+from distill.selection import Worth
 from distill.training_data import (
     Row,
     TrainingData,
-    asked_notes,
     by_worth,
     collect_data,
     held_out_pairs,
@@ -109,7 +109,7 @@ def _plan(
     """The run's pairs (most worth first, within the time budget) and its estimate, told
     to `progress`; the replay answers it may need are made first (and cached)."""
     trained = parent.config.get("pair_ids", []) if parent else []
-    pairs = by_worth(require_training_pairs(store), asked_notes(settings), set(trained))
+    pairs = by_worth(require_training_pairs(store), Worth.from_settings(settings), set(trained))
     wanted = replay_count(len(pairs), settings.train.replay_share)
     replay = replay_set(settings, base)
     told = (

@@ -23,6 +23,7 @@ from distill.callbacks import ProgressCallback, TrainProgress
 from distill.export import training_row
 from distill.pairs import Pair, PairFilter, PairStore
 from distill.replay import ReplaySet, load_replay_prompts, replay_cache_path
+from distill.selection import Worth, facts_by_worth
 from overlay.config import Settings
 from overlay.errors import ConfigError
 
@@ -84,30 +85,14 @@ def replay_count(pairs: int, share: float) -> int:
     return round(pairs * share / (1.0 - share)) if pairs else 0
 
 
-def by_worth(
-    pairs: Sequence[Pair], asked: Collection[str] = (), trained: Collection[str] = ()
-) -> list[Pair]:
-    """`pairs`, most worth remembering first, each fact's pairs together: those no run
-    before trained on (`trained`: pair ids), then those of notes the person asked about
-    (`asked`: note paths), then those of newer notes. The one place that says what a
-    run takes first when its time budget cannot take everything."""
-
-    def worth(pair: Pair) -> tuple[Any, ...]:
-        newer = -pair.note_date.timestamp() if pair.note_date else 0.0
-        return (pair.id in trained, pair.note_path not in asked, newer, pair.note_path, pair.fact)
-
-    return sorted(pairs, key=worth)
-
-
-def asked_notes(settings: Settings) -> set[str]:
-    """The notes the conversation log's answers drew on: what the person asks about."""
-    from overlay.core.conversations import ConversationLog, LogFilter
-
-    if not (settings.resolved_data_dir() / "conversations.sqlite3").is_file():
-        return set()
-    with ConversationLog.from_settings(settings) as log:
-        entries = log.list(LogFilter(limit=None))
-    return {str(s["note_path"]) for e in entries for s in e.sources if s.get("note_path")}
+def by_worth(pairs: Sequence[Pair], worth: Worth, trained: Collection[str] = ()) -> list[Pair]:
+    """`pairs`, most worth remembering first, each fact's pairs together: the facts no run
+    before trained on (`trained`: pair ids) ahead of the others, each part in the order of
+    `selection.facts_by_worth` (asked about in the log, linked, recent, long-lived), the
+    one order of worth review and training share."""
+    facts = facts_by_worth(pairs, worth)
+    facts.sort(key=lambda fact: any(pair.id in trained for pair in fact))  # stable
+    return [pair for fact in facts for pair in fact]
 
 
 def collect_data(

@@ -13,6 +13,7 @@ from distill.budget import fitting_count, minutes, run_seconds, run_steps
 from distill.callbacks import TrainProgress
 from distill.pairs import Pair
 from distill.replay import ReplaySet
+from distill.selection import Worth
 from distill.training_data import by_worth, held_out_of
 from overlay.cli.train import MinuteLines, summary
 from overlay.config import TrainSettings
@@ -34,7 +35,7 @@ def test_pairs_of_notes_asked_about_come_first_then_newer_notes_each_fact_togeth
     asked = fact_pairs("Asked.md", "asked", 2, datetime(2019, 1, 1))
     mixed = [old[0], new[0], asked[0], old[1], new[1], asked[1]]
 
-    ordered = by_worth(mixed, asked={"Asked.md"})
+    ordered = by_worth(mixed, Worth(asked={"Asked.md": 1}, now=datetime(2025, 6, 1).timestamp()))
 
     assert [p.fact for p in ordered] == ["asked", "asked", "new", "new", "old", "old"]
 
@@ -42,7 +43,7 @@ def test_pairs_of_notes_asked_about_come_first_then_newer_notes_each_fact_togeth
 def test_pairs_a_parent_run_trained_on_go_last() -> None:
     first, rest = fact_pairs("A.md", "a", 2), fact_pairs("B.md", "b", 2)
 
-    ordered = by_worth([*first, *rest], trained={p.id for p in first})
+    ordered = by_worth([*first, *rest], Worth(), trained={p.id for p in first})
 
     assert ordered == [*rest, *first]
 
