@@ -30,12 +30,15 @@ from overlay.core.answers import (
     extractive_answer,
     grounding_problem,
     is_degenerate,
+    is_russian,
     quotable,
 )
 from overlay.core.retrieval import SearchHit, VaultRetriever
+from overlay.errors import InvalidQuestion
 from vault_schema import count_tokens
 
 NOT_IN_NOTES = "I could not find this in your notes."
+NOT_IN_NOTES_RU = "Я не нашёл этого в ваших заметках."
 STILL_INDEXING = (
     "Your notes are still being indexed, and what is indexed so far holds nothing on this: "
     "ask again once indexing is done (`overlay status`)."
@@ -165,9 +168,18 @@ class Chat:
         `indexing` (the first index is still being built) is said in the answer's warning,
         and, when nothing is found yet, instead of 'not in your notes'. `sampling` holds
         generation keywords (`max_new_tokens`, `temperature`, `top_p`, `stop`, `seed`);
-        `max_new_tokens` bounds an extractive answer too."""
-        warning = INDEXING_WARNING if indexing and rag else ""
+        `max_new_tokens` bounds an extractive or canned answer too. An empty question is
+        refused here, before any event, so a server can still answer it with a 400."""
+        if not turns or not turns[-1].content.strip():
+            raise InvalidQuestion("the question is empty: ask something about your notes")
         self._sampling = dict(sampling or {})
+        self._truncated = False
+        return self._events(turns, rag, think, indexing)
+
+    def _events(
+        self, turns: Sequence[ChatTurn], rag: bool, think: bool, indexing: bool
+    ) -> Iterator[AnswerEvent]:
+        warning = INDEXING_WARNING if indexing and rag else ""
         for event in self._stream(turns, rag, think, indexing):
             if event.kind == "done" and warning:
                 event = AnswerEvent("done", dataclasses.replace(event.data, warning=warning))
@@ -180,7 +192,9 @@ class Chat:
         hits = self._follow_up_hits(turns, question) if rag else []
         yield AnswerEvent("sources", [_citation(i, h, False) for i, h in enumerate(hits, 1)])
         if rag and not hits:
-            silent = STILL_INDEXING if indexing else NOT_IN_NOTES
+            asked = turns[-1].content
+            silent = self._within_limit(STILL_INDEXING if indexing else not_in_notes(asked))
+            self._prompt_tokens = self.count_tokens(asked)
             yield AnswerEvent("token", silent)
             yield AnswerEvent("done", self._answer(silent, "", hits, question, "none"))
             return
@@ -336,6 +350,11 @@ class Chat:
             prompt_tokens=self._prompt_tokens,
             completion_tokens=used,
         )
+
+
+def not_in_notes(question: str) -> str:
+    """The decline, in the language of the question."""
+    return NOT_IN_NOTES_RU if is_russian(question) else NOT_IN_NOTES
 
 
 def format_sources(hits: Sequence[SearchHit]) -> str:
