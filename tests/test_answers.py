@@ -195,8 +195,12 @@ def test_a_passage_of_markup_only_is_never_a_quote() -> None:
         "created: 2024-01-05T10:00\nup: [[Home]], [[Categories]]\n- [[Blade Runner]]\n"
         "![[Pasted image 2024.png]]\nDirector: {{director}} ({{year}})\n"
         "See [the guide](https://example.org) for how the port 2283 is set.\n"
+        "- Handover on Monday 10:00.\n"
     )
-    assert sentences(text) == ["See the guide for how the port 2283 is set."]
+    assert sentences(text) == [
+        "See the guide for how the port 2283 is set.",
+        "Handover on Monday 10:00.",  # a time, not a property
+    ]
 
 
 def test_notes_that_disagree_are_both_quoted_and_the_answer_says_so(

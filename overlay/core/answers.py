@@ -42,7 +42,7 @@ _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _URL = re.compile(r"<?https?://\S+>?")
 # A property line whose value is only links or a date: `up: [[Home]]`, `created: 2024-01-05`
 _PROPERTY = re.compile(
-    r"^[\w -]{1,40}::?\s*(?:!?\[\[[^\]]*\]\]|!?\[[^\]]*\]\([^)]*\)|<?https?://\S+|[\d:T.+-]+|[,\s\"])*$"
+    r"^[^\W\d][\w-]{0,39}::?(?:\s+|$)(?:!?\[\[[^\]]*\]\]|!?\[[^\]]*\]\([^)]*\)|<?https?://\S+|[\d:T.+-]+|[,\s\"])*$"
 )
 _PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")  # a template's `{{title}}`
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
