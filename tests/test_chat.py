@@ -13,9 +13,10 @@ from vaults import IndexedVault
 from indexer.embedders import Embedder
 from overlay.cli import app
 from overlay.config import Settings, default_models_dir
-from overlay.core.chat import NOT_IN_NOTES, ChatTurn
+from overlay.core.chat import NOT_IN_NOTES, NOT_IN_NOTES_RU, ChatTurn
 from overlay.core.llms import llm_from_settings
 from overlay.core.memory import Memory
+from overlay.errors import InvalidQuestion
 
 REPO = Path(__file__).resolve().parents[1]
 UNANSWERABLE = json.loads((REPO / "tests/fixtures/example_vault_unanswerable.json").read_text())
@@ -77,6 +78,20 @@ def test_a_declined_question_says_so_without_inventing(memory: Memory) -> None:
     assert answer.abstained
     assert answer.text == NOT_IN_NOTES
     assert answer.citations == ()
+
+
+def test_a_russian_question_is_declined_in_russian(memory: Memory) -> None:
+    answer = memory.answer([ChatTurn("user", "За какой футбольный клуб я болею?")])
+    assert answer.abstained and answer.text == NOT_IN_NOTES_RU
+
+
+def test_an_empty_question_is_refused_with_a_clear_error(memory: Memory) -> None:
+    with pytest.raises(InvalidQuestion, match="empty"):
+        memory.answer([ChatTurn("user", " \n")])
+    settings = memory.settings
+    args = ["--vault", str(settings.vault), "--data-dir", str(settings.data_dir)]
+    result = CliRunner().invoke(app, [*args, "ask", "  "])
+    assert result.exit_code == 2 and "empty" in result.output
 
 
 def test_without_rag_the_bare_model_answers_without_sources(memory: Memory) -> None:

@@ -17,7 +17,7 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from overlay.core.chat import STILL_INDEXING, ChatTurn
+from overlay.core.chat import NOT_IN_NOTES, STILL_INDEXING, ChatTurn
 from overlay.core.memory import Memory
 from overlay.daemon.daemon import SyncWorker
 from server.app import create_app
@@ -121,6 +121,28 @@ def test_only_the_cited_sources_are_listed(client: openai.OpenAI, model: str) ->
     cited = [c for c in citations if c["cited"]]
     assert len(listed) == len(cited) < len(citations)
     assert "Bolderāja" in content and "The boat" in content.split("Sources:")[1]
+
+
+def test_a_declined_answer_keeps_max_tokens_and_counts_the_prompt(
+    client: openai.OpenAI, model: str
+) -> None:
+    """The canned 'not in your notes' is an answer like any other: cut to `max_tokens`,
+    with `length`, and its usage counts the question."""
+    question = "Which football club do I support?"
+    whole = ask(client, model, question, extra_body={})
+    assert whole.choices[0].message.content == NOT_IN_NOTES
+    assert whole.usage is not None and whole.usage.prompt_tokens > 0
+    cut = ask(client, model, question, max_tokens=3, extra_body={})
+    assert cut.usage is not None and 0 < cut.usage.completion_tokens <= 3
+    assert cut.choices[0].finish_reason == "length"
+    assert NOT_IN_NOTES.startswith(str(cut.choices[0].message.content))
+    assert cut.usage.total_tokens == cut.usage.prompt_tokens + cut.usage.completion_tokens
+
+
+def test_an_empty_question_is_a_400(http: TestClient, model: str) -> None:
+    body = {"model": model, "messages": [{"role": "user", "content": "  "}]}
+    response = http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400 and "empty" in response.text
 
 
 def test_a_preflight_with_the_sdk_headers_is_allowed(http: TestClient, model: str) -> None:

@@ -190,15 +190,16 @@ def iter_note_paths(
 
 
 def templates_folder(vault: Path) -> str | None:
-    """The folder named by Obsidian's Templates plugin (`.obsidian/templates.json`), if any."""
+    """The folder named by Obsidian's Templates plugin (`.obsidian/templates.json`), else
+    a top-level folder named `Templates` (many shared vaults have one and no settings)."""
     try:
         settings = json.loads((vault / ".obsidian" / "templates.json").read_text("utf-8"))
     except (OSError, ValueError):
-        return None
+        settings = None
     folder = settings.get("folder") if isinstance(settings, dict) else None
-    if not isinstance(folder, str) or not folder.strip("/ "):
-        return None
-    return folder.strip("/ ")
+    if isinstance(folder, str) and folder.strip("/ "):
+        return folder.strip("/ ")
+    return "Templates" if (vault / "Templates").is_dir() else None
 
 
 def vault_excludes(vault: Path, exclude: Sequence[str], *, templates: bool = True) -> list[str]:

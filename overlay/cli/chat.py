@@ -83,9 +83,11 @@ def _print_sources(citations: list[dict[str, Any]]) -> None:
 
 def _print_footer(answer: dict[str, Any]) -> None:
     typer.echo("")
-    cited = [f"[{c['n']}]" for c in answer.get("citations", []) if c["cited"]]
-    if cited:
-        console.print(f"[dim]cited: {' '.join(cited)}[/dim]", highlight=False)
+    # Every [n] of the text with where it points: a quote may come from a passage the
+    # sources above did not list.
+    for citation in answer.get("citations", []):
+        if citation["cited"]:
+            console.print(f"[dim]* [{citation['n']}] {citation['target']}[/dim]", highlight=False)
     kind = answer.get("answer_kind", "generated")
     if kind in KIND_NOTES:
         console.print(f"[dim]({KIND_NOTES[kind]})[/dim]", highlight=False)
@@ -106,12 +108,17 @@ def ask(
     adapter: Adapter = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Answer one question from your notes, with numbered sources (* = cited).
+    """Answer one question from your notes, with numbered sources; after the answer, the
+    ones it cites, marked *.
 
     JSON: `{text, reasoning, citations: [{n, note_path, heading_path, snippet, cited,
     target}], model, question, abstained, answer_kind, note}`; `answer_kind` is
     'generated' (the model's own), 'extractive' (quoted from the notes) or 'none'.
     """
+    if not question.strip():
+        raise typer.BadParameter(
+            "it is empty: ask something about your notes", param_hint="QUESTION"
+        )
     turns = [ChatTurn("user", question)]
     events = answer_events(ctx, turns, not no_rag, think, adapter)
     answer = finished(events, echo=not json_output)

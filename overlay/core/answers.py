@@ -26,6 +26,9 @@ CANDIDATE_HITS = 6  # the extractive answer quotes from the best passages only
 # The best notes are read whole: retrieval shows a note's best-matching chunks, and the
 # sentence that answers may stand in another ('Small things', below 'Working with her').
 WHOLE_NOTES = 2
+# Sentences embedded for one answer, the hits' first: a 300-page PDF read whole would
+# be thousands of embeddings a question.
+MAX_SENTENCES = 80
 MAX_QUOTES = 3
 NEXT_QUOTE_MARGIN = 0.03  # a further sentence is quoted only when it scores nearly as well
 SHORT_LINE = 160
@@ -34,6 +37,15 @@ MIN_SUPPORT = 0.5  # share of a sentence's words its cited source must hold
 _CITATION = re.compile(r"\s*\[(\d{1,2})\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"«(]?[A-ZА-ЯЁ0-9])")
 _WIKILINK = re.compile(r"!?\[\[([^\]|]+)\|?([^\]]*)\]\]")
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_URL = re.compile(r"<?https?://\S+>?")
+# A property line whose value is only links or a date: `up: [[Home]]`, `created: 2024-01-05`
+_PROPERTY = re.compile(
+    r"^[^\W\d][\w-]{0,39}::?(?:\s+|$)(?:!?\[\[[^\]]*\]\]|!?\[[^\]]*\]\([^)]*\)|<?https?://\S+|[\d:T.+-]+|[,\s\"])*$"
+)
+_PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")  # a template's `{{title}}`
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
 _MARKUP = re.compile(
     r"\*\*|__|`|^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?|^>\s*(?:\[![^\]]*\]\s*)?"
 )
@@ -87,6 +99,11 @@ def sentences(text: str) -> list[str]:
         ):
             continue
         line = _COMMENT.sub("", line)
+        if _PROPERTY.match(line) or _PLACEHOLDER.search(line):  # markup, or a template's
+            continue
+        line = _IMAGE.sub("", line)
+        line = _LINK.sub(lambda m: m.group(1), line)
+        line = _URL.sub("", line)
         line = _WIKILINK.sub(lambda m: m.group(2) or m.group(1), line)
         line = _MARKUP.sub("", line).strip()
         if line.startswith("|"):  # a table row reads as its cells
@@ -110,9 +127,15 @@ def _rejoined(pieces: list[str]) -> list[str]:
 
 
 def _is_statement(sentence: str) -> bool:
-    """A sentence worth quoting: not a question, not a line of a recorded dialogue."""
+    """A sentence worth quoting: words of its own (not only markup, names of links or
+    numbers), not a question, not a line of a recorded dialogue."""
     text = sentence.strip()
-    return len(_WORD.findall(text)) >= 3 and not text.endswith("?") and not _DIALOGUE.match(text)
+    return (
+        len(_WORD.findall(text)) >= 3
+        and bool(_LETTERS.search(text))
+        and not text.endswith("?")
+        and not _DIALOGUE.match(text)
+    )
 
 
 def quotable(
@@ -146,6 +169,7 @@ def best_quotes(
     tie in meaning goes to the sentence that names what was asked about.
     """
     candidates = [(p, sentence) for p in passages for sentence in sentences(p.hit.text)]
+    candidates = candidates[:MAX_SENTENCES]
     if not candidates:
         return []
     # A sentence is embedded with where it stands, so 'husband Kaspars' under
@@ -174,9 +198,32 @@ def best_quotes(
     return [best, *[q for q in scored[1:limit] if q.score >= best.score - NEXT_QUOTE_MARGIN]]
 
 
-def extractive_answer(question: str, quotes: Sequence[tuple[str, int]]) -> str:
-    """The quoted sentences, each with its source's number, in the question's language."""
-    lead = "В заметках сказано:" if is_russian(question) else "Your notes say:"
+def contradicts(first: Quote, second: Quote) -> bool:
+    """Two notes give different figures for one thing: the quotes say the same in most
+    of their words, and hold numbers they do not share."""
+    if first.passage.note_path == second.passage.note_path:
+        return False
+    a, b = set(_NUMBER.findall(first.text)), set(_NUMBER.findall(second.text))
+    words_a, words_b = _stems(first.text) - a, _stems(second.text) - b
+    alike = len(words_a & words_b) >= min(len(words_a), len(words_b)) / 2
+    return bool(a and b) and not a & b and alike
+
+
+def differ(quotes: Sequence[Quote]) -> bool:
+    """Whether a further quote gives another figure than the first for the same thing."""
+    return any(contradicts(quotes[0], quote) for quote in quotes[1:])
+
+
+def extractive_answer(
+    question: str, quotes: Sequence[tuple[str, int]], *, differ: bool = False
+) -> str:
+    """The quoted sentences, each with its source's number, in the question's language;
+    with `differ`, saying first that the notes disagree."""
+    russian = is_russian(question)
+    if differ:
+        lead = "Заметки расходятся:" if russian else "Your notes differ:"
+    else:
+        lead = "В заметках сказано:" if russian else "Your notes say:"
     quoted = " ".join(f"«{text.rstrip()}» [{n}]" for text, n in quotes)
     return f"{lead} {quoted}"
 

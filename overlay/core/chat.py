@@ -3,9 +3,9 @@
 A turn goes: search for the question (a follow-up together with the user's earlier
 turns, never a model's rewrite of it), then answer from the numbered sources, or say
 the notes do not hold the answer. That last decision is made from the retrieval
-scores before the model is asked (the nearest chunk's similarity, the best word match,
-a note named in the question), because a small model asked to abstain will invent an
-answer anyway; it is measured in `benchmarks/abstention.py`.
+scores before the model is asked (`overlay.core.relevance`), because a small model
+asked to abstain will invent an answer anyway; it is measured in
+`benchmarks/abstention.py`.
 
 How the answer is made is its `answer_kind`: 'extractive' quotes the sources' best
 sentences (`overlay.core.answers`), for a model known to be too small and whenever a
@@ -27,15 +27,20 @@ from llama_index.core.llms import LLM
 
 from overlay.core.answers import (
     best_quotes,
+    differ,
     extractive_answer,
     grounding_problem,
     is_degenerate,
+    is_russian,
     quotable,
 )
+from overlay.core.relevance import holds_answer
 from overlay.core.retrieval import SearchHit, VaultRetriever
+from overlay.errors import InvalidQuestion
 from vault_schema import count_tokens
 
 NOT_IN_NOTES = "I could not find this in your notes."
+NOT_IN_NOTES_RU = "Я не нашёл этого в ваших заметках."
 STILL_INDEXING = (
     "Your notes are still being indexed, and what is indexed so far holds nothing on this: "
     "ask again once indexing is done (`overlay status`)."
@@ -165,9 +170,18 @@ class Chat:
         `indexing` (the first index is still being built) is said in the answer's warning,
         and, when nothing is found yet, instead of 'not in your notes'. `sampling` holds
         generation keywords (`max_new_tokens`, `temperature`, `top_p`, `stop`, `seed`);
-        `max_new_tokens` bounds an extractive answer too."""
-        warning = INDEXING_WARNING if indexing and rag else ""
+        `max_new_tokens` bounds an extractive or canned answer too. An empty question is
+        refused here, before any event, so a server can still answer it with a 400."""
+        if not turns or not turns[-1].content.strip():
+            raise InvalidQuestion("the question is empty: ask something about your notes")
         self._sampling = dict(sampling or {})
+        self._truncated = False
+        return self._events(turns, rag, think, indexing)
+
+    def _events(
+        self, turns: Sequence[ChatTurn], rag: bool, think: bool, indexing: bool
+    ) -> Iterator[AnswerEvent]:
+        warning = INDEXING_WARNING if indexing and rag else ""
         for event in self._stream(turns, rag, think, indexing):
             if event.kind == "done" and warning:
                 event = AnswerEvent("done", dataclasses.replace(event.data, warning=warning))
@@ -180,9 +194,7 @@ class Chat:
         hits = self._follow_up_hits(turns, question) if rag else []
         yield AnswerEvent("sources", [_citation(i, h, False) for i, h in enumerate(hits, 1)])
         if rag and not hits:
-            silent = STILL_INDEXING if indexing else NOT_IN_NOTES
-            yield AnswerEvent("token", silent)
-            yield AnswerEvent("done", self._answer(silent, "", hits, question, "none"))
+            yield from self._declined(turns[-1].content, hits, question, indexing)
             return
         if rag and self.mode == "extractive":
             yield from self._extractive(turns[-1].content, hits, question, "", "")
@@ -228,22 +240,33 @@ class Chat:
     ) -> Iterator[AnswerEvent]:
         passages = quotable(hits, self.retriever.store.scene_notes(), self.retriever.passages_of)
         quotes = best_quotes(asked, passages, self.retriever.embedder)
+        if not quotes:  # nothing there says what was asked
+            yield from self._declined(asked, hits, question, indexing=False)
+            return
         sources = list(hits)  # a quote from a chunk retrieval did not show becomes a source
         for quote in quotes:
             if quote.passage not in sources:
                 sources.append(quote.passage)
         numbered = [(q.text, sources.index(q.passage) + 1) for q in quotes]
-        text = self._within_limit(extractive_answer(asked, numbered))
+        text = self._within_limit(extractive_answer(asked, numbered, differ=differ(quotes)))
         self._prompt_tokens = self.count_tokens(asked)
         why = f"the model's answer was replaced: {problem}" if problem else ""
         yield AnswerEvent("replace" if problem else "token", text)
         answer = self._answer(text, reasoning, sources, question, "extractive")
         yield AnswerEvent("done", dataclasses.replace(answer, note=why))
 
+    def _declined(
+        self, asked: str, hits: Sequence[SearchHit], question: str, indexing: bool
+    ) -> Iterator[AnswerEvent]:
+        silent = self._within_limit(STILL_INDEXING if indexing else not_in_notes(asked))
+        self._prompt_tokens = self.count_tokens(asked)
+        yield AnswerEvent("token", silent)
+        yield AnswerEvent("done", self._answer(silent, "", hits, question, "none"))
+
     def relevant(self, question: str) -> list[SearchHit]:
         """The hits worth showing the model; none when the evidence is too weak."""
         found = self.retriever.find(question)
-        return found.hits if found.is_relevant(self.retriever.settings) else []
+        return found.hits if holds_answer(question, found, self.retriever.settings) else []
 
     def _follow_up_hits(self, turns: Sequence[ChatTurn], question: str) -> list[SearchHit]:
         """The hits for `question`; for a follow-up, the best ones for the question before
@@ -336,6 +359,11 @@ class Chat:
             prompt_tokens=self._prompt_tokens,
             completion_tokens=used,
         )
+
+
+def not_in_notes(question: str) -> str:
+    """The decline, in the language of the question."""
+    return NOT_IN_NOTES_RU if is_russian(question) else NOT_IN_NOTES
 
 
 def format_sources(hits: Sequence[SearchHit]) -> str:

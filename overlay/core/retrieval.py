@@ -260,14 +260,6 @@ class Retrieval:
     best_lexical: float  # BM25 score of the best word match
     named: bool = False  # the question names a note (its title or an alias) that was found
 
-    def is_relevant(self, settings: RetrievalSettings) -> bool:
-        """Whether the notes plausibly hold the answer (see benchmarks/abstention.py)."""
-        return bool(self.hits) and (
-            self.named
-            or self.best_dense >= settings.min_relevance
-            or self.best_lexical >= settings.min_word_relevance
-        )
-
 
 def hit_from_node(node: NodeWithScore) -> SearchHit:
     meta = node.node.metadata
