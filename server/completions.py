@@ -31,6 +31,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from overlay.core.note_links import wiki_link
 from server.answering import Citation, answer_options, as_dict, to_turns
 from server.answering import Message as Turn
 from server.errors import error_responses
@@ -267,13 +268,7 @@ def sources_text(citations: list[Any]) -> str:
     cited = [c for c in map(as_dict, citations) if c.get("cited")]
     if not cited:
         return ""
-    lines = []
-    for citation in cited:
-        target = citation["note_path"].removesuffix(".md")
-        headings = citation.get("heading_path") or []
-        if headings:
-            target += "#" + headings[-1]
-        lines.append(f"[{citation['n']}] [[{target}]]")
+    lines = [f"[{c['n']}] {wiki_link(c['note_path'], c.get('heading_path') or [])}" for c in cited]
     return "\n\nSources:\n" + "\n".join(lines)
 
 

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import mcp_types as types
 import yaml
 from pydantic import BaseModel, Field
 
 from overlay.core.chat import ChatTurn
+from overlay.core.note_links import obsidian_url, wiki_link
 from vault_schema import read_note
 
 if TYPE_CHECKING:
@@ -287,13 +287,3 @@ TOOLS: dict[str, ToolSpec] = {
         recent,
     ),
 }
-
-
-def wiki_link(note_path: str, heading_path: list[str] | tuple[str, ...]) -> str:
-    target = note_path.removesuffix(".md")
-    return f"[[{target}#{heading_path[-1]}]]" if heading_path else f"[[{target}]]"
-
-
-def obsidian_url(vault_name: str, note_path: str) -> str:
-    file = quote(note_path.removesuffix(".md"), safe="")
-    return f"obsidian://open?vault={quote(vault_name, safe='')}&file={file}"

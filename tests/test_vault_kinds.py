@@ -25,6 +25,8 @@ from overlay.cli import app
 from overlay.config import Settings
 from overlay.core.chat import Citation
 from overlay.core.memory import Memory
+from server.completions import sources_text
+from server.mcp import call_tool_now
 from vault_schema import chunk_note, load_vault, read_note
 
 TIDES = [
@@ -221,6 +223,19 @@ def test_a_citation_opens_a_pdf_at_its_page_and_a_canvas_whole() -> None:
     assert cited("Board.canvas", "Board", "Trip") == "Board.canvas"
     assert cited("Kyoto.md", "Kyoto", "Shrines") == "Kyoto.md#Shrines"
     assert cited("Kyoto.md") == "Kyoto.md"
+
+
+def test_the_openai_footnote_and_the_mcp_link_of_a_canvas_hit_open_in_obsidian(
+    memory: Memory,
+) -> None:
+    found = call_tool_now(memory, "search", {"query": "night bus to Kanazawa"})
+    hit = found.structured_content["hits"][0]
+    assert hit["note_path"] == "Board.canvas" and hit["heading_path"]  # a group heading
+    assert hit["link"] == "[[Board.canvas]]"  # Obsidian opens no place inside a canvas
+    footnotes = sources_text([{**hit, "n": 1, "cited": True}])
+    assert footnotes.endswith("[1] [[Board.canvas]]")
+    page = {"n": 2, "note_path": "tides.pdf", "heading_path": ["page=2"], "cited": True}
+    assert sources_text([page]).endswith("[2] [[tides.pdf#page=2]]")
 
 
 def test_properties_are_found_by_their_words(memory: Memory) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
 
+from overlay.core import note_links
 from overlay.core.answers import (
     best_quotes,
     differ,
@@ -82,11 +83,8 @@ class Citation:
 
     @property
     def target(self) -> str:
-        """`path#heading`, what a citation opens: a PDF at its page (`#page=N`); a canvas
-        whole, since Obsidian opens no place inside one (its group headings are ours)."""
-        if not self.heading_path or self.note_path.endswith(".canvas"):
-            return self.note_path
-        return f"{self.note_path}#{self.heading_path[-1]}"
+        """`path#heading`, what a citation opens (overlay/core/note_links.py)."""
+        return note_links.target(self.note_path, self.heading_path)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "heading_path": list(self.heading_path), "target": self.target}
