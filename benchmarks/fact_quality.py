@@ -1,6 +1,6 @@
 """What `overlay distill --all` finds with its defaults: facts, not pairs, and none of them junk.
 
-    nice -n 5 .venv/bin/python benchmarks/fact_quality.py [--seed 27] [--sample 30] [--data ../shared/data]
+    nice -n 5 .venv/bin/python -m benchmarks.fact_quality [--seed 27] [--sample 30] [--data ../shared/data]
 
 Distills (template sources, the defaults; no model) examples/vault, the blind dev
 vault benchmarks/dev_sets/personal-vault-b/vault and the public vaults in

@@ -57,6 +57,7 @@ from overlay.config import Settings
 from overlay.core.chat import Chat, ChatTurn
 from overlay.errors import ConfigError, ModelUnavailable
 from overlay.progress import Progress, Step
+from vault_schema.words import stem
 
 if TYPE_CHECKING:
     from overlay.core.llms.transformers_backend import TransformersLLM
@@ -93,13 +94,13 @@ def words(text: str) -> list[str]:
 
 
 def same_word(a: str, b: str) -> bool:
-    """Equal, or (both ≥ 4 letters, not numbers) differing only in the last letters."""
+    """Equal, or (both ≥ 4 letters, not numbers) forms of one word: the same stem by
+    vault_schema.words, the rule search uses ('Фунтиком' is 'Фунтик')."""
     if a == b:
         return True
     if a.isdigit() or b.isdigit() or min(len(a), len(b)) < 4:
         return False
-    common = len(_common_prefix(a, b))
-    return common >= max(4, min(len(a), len(b)) - 2)
+    return stem(a) == stem(b)
 
 
 def key_terms(reference: str, question: str = "") -> list[str]:
@@ -117,13 +118,6 @@ def recall_score(answer: str, reference: str, question: str = "") -> float:
         return 0.0
     said = set(words(answer))
     return sum(any(same_word(term, w) for w in said) for term in terms) / len(terms)
-
-
-def _common_prefix(a: str, b: str) -> str:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return a[:n]
 
 
 # ---- the questions ----

@@ -32,6 +32,11 @@ STOPWORDS = frozenset(
 )
 
 
+def stem(word: str) -> str:
+    """One word's stem (Snowball: Russian for Cyrillic words, else English)."""
+    return _stem(word)
+
+
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     stemmer = _RUSSIAN if _CYRILLIC.search(word) else _ENGLISH
@@ -47,3 +52,8 @@ def tokenize(text: str) -> list[str]:
 def stems(text: str) -> list[str]:
     """Every word's stem, stop words kept: names like 'The Who' are made of them."""
     return [_stem(w) for w in _WORD.findall(text.lower().replace("ё", "е"))]
+
+
+def stemmed_words(text: str) -> list[tuple[str, str]]:
+    """Each word (casefolded, 'ё' read as 'е') with its stem, stop words kept."""
+    return [(w, _stem(w)) for w in _WORD.findall(text.lower().replace("ё", "е"))]

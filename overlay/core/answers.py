@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from indexer.embedders import Embedder
 from overlay.core.retrieval import SearchHit
+from vault_schema.words import stemmed_words
 
 # Models too small to answer from sources: their answers are replaced by extractive ones.
 TOO_SMALL_MARKERS = ("135m", "360m")
@@ -54,7 +55,6 @@ _DIALOGUE = re.compile(r"^(user|assistant|system|you|me)\s*[:—–-]", re.IGNOR
 _ABBREVIATION = re.compile(r"(?:^|[\s(])\w{1,3}\.$")
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"\d+")
-_STEM = 5  # words compared by their first letters, so inflected forms still match
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +272,9 @@ def _supported(claim: str, sources: str) -> bool:
 
 
 def _stems(text: str) -> set[str]:
-    return {w[:_STEM] for w in _WORD.findall(text.casefold()) if len(w) > 2 or w.isdigit()}
+    """The words' stems (vault_schema.words: Snowball, the rule BM25 uses too), short
+    words but numbers left out."""
+    return {stem for word, stem in stemmed_words(text) if len(word) > 2 or word.isdigit()}
 
 
 def _place(hit: SearchHit) -> list[str]:
