@@ -16,7 +16,7 @@ modules), trained further on all approved pairs; the new run records the parent.
 How: `distill.training_data` collects the examples, `distill.fitting` trains
 with recovery from out-of-memory and divergence, `distill.callbacks` time the
 steps and report progress. Learning rate, epochs, rank and replay share not set
-explicitly are chosen from the base model's size (`overlay.config.SIZE_DEFAULTS`);
+explicitly are chosen from the base model's size (`overlay.config_memory.SIZE_DEFAULTS`);
 the run records what was chosen and why.
 """
 

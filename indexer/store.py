@@ -3,9 +3,8 @@
 SQLite (`index.sqlite3` in the data dir) keeps the manifest (note path -> content hash,
 mtime, size, chunks), the distinct chunks with their text, the link graph with each
 link's resolution, aliases, tags, the vault's attachments and the files skipped for
-what they hold (with their mtime and size, so a sync does not read them again).
-Chroma (`vectors.py`) keeps one vector per chunk id, in one collection per embedder,
-so vectors of two models never mix.
+what they hold (with their mtime and size, so a sync does not read them again). Chroma
+(`vectors.py`) keeps one vector per chunk id, one collection per embedder.
 
 Writes go through `Store.commit`, which keeps DESIGN decision 2 in one place: new
 vectors are written to Chroma first, then the manifest is committed in one SQLite

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         [
             "overlay.config",
             "overlay.config_loading",
+            "overlay.config_memory",
             "overlay.errors",
             "overlay.sqlite",
             "overlay.progress",

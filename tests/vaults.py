@@ -8,6 +8,7 @@ under CI=true, so CI never passes by skipping it.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from pypdf import PdfReader, PdfWriter
 
 from overlay.config import Settings
 
@@ -80,3 +82,11 @@ def pdf_bytes(pages: list[str]) -> bytes:
         else:  # a drawing and no text: how a scan looks to a text extractor
             pdf.rect(20, 20, 100, 60)
     return bytes(pdf.output())
+
+
+def encrypted(data: bytes) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.encrypt("secret", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
