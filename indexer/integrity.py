@@ -131,6 +131,9 @@ def _element_whole(raw: bytes, count: int, max_m0: int, data: int, label: int) -
     return abs(norm - 1.0) < 1e-2
 
 
+NEIGHBOURS_SEARCHED = 10  # an approximate search may rank an equal vector below others
+
+
 class SampledStore(Protocol):
     def chunk_ids(self) -> set[str]: ...
     def stored_vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]: ...
@@ -139,25 +142,31 @@ class SampledStore(Protocol):
 
 def vector_damage(store: SampledStore, sample: int = SAMPLED_VECTORS) -> str | None:
     """A sentence when stored vectors read back wrong: a sample spread over the index is
-    read back from Chroma; each must be of unit length (Overlay stores no other) and
-    found by a search for it, at distance 0."""
+    read back from Chroma; each must be of unit length (Overlay stores no other), and most
+    must be found by a search for them at distance 0. The search is approximate (HNSW):
+    a healthy index of many near-equal vectors misses a few, so only a majority missing
+    counts; damaged bytes fail the length check itself."""
     held = sorted(store.chunk_ids())
     picked = held[:: max(1, len(held) // sample)][:sample]
     if not picked:
         return None
     vectors = store.stored_vectors(picked)  # a missing one is `vector_gap`'s to tell
-    wrong = [i for i, vector in vectors.items() if not _finds_itself(store, vector)]
-    if not wrong:
+    malformed = [i for i, vector in vectors.items() if not _unit_length(vector)]
+    unfound = [i for i, vector in vectors.items() if not _finds_itself(store, vector)]
+    if not malformed and len(unfound) * 2 <= len(vectors):
         return None
+    wrong = len(set(malformed) | set(unfound))
     return (
-        f"{len(wrong)} of {len(vectors)} vectors sampled from the vector store read back "
+        f"{wrong} of {len(vectors)} vectors sampled from the vector store read back "
         f"wrong: its HNSW file data_level0.bin (in chroma/) is damaged; {REBUILD_HINT}"
     )
 
 
-def _finds_itself(store: SampledStore, vector: npt.NDArray[np.float32]) -> bool:
+def _unit_length(vector: npt.NDArray[np.float32]) -> bool:
     with np.errstate(all="ignore"):
-        if not np.isfinite(vector).all() or abs(float(np.linalg.norm(vector)) - 1.0) > 1e-3:
-            return False
-    hits = store.nearest(vector, 1)  # itself, or a chunk whose vector is the same
-    return bool(hits) and hits[0].distance < 1e-3
+        return bool(np.isfinite(vector).all()) and abs(float(np.linalg.norm(vector)) - 1) < 1e-3
+
+
+def _finds_itself(store: SampledStore, vector: npt.NDArray[np.float32]) -> bool:
+    hits = store.nearest(vector, NEIGHBOURS_SEARCHED)  # itself, or a chunk of the same vector
+    return any(hit.distance < 1e-3 for hit in hits)

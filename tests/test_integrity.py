@@ -14,12 +14,14 @@ import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from indexer.integrity import vector_gap
+from indexer.integrity import vector_damage, vector_gap
 from indexer.store import DB_FILE, Store
 from indexer.vectors import CHROMA_DB
 from overlay.cli import app
@@ -254,3 +256,32 @@ def test_damaged_vector_files_are_named_by_doctor_and_index_and_rebuild_repairs_
     assert invoke("index", str(vault), "--rebuild", data=data).exit_code == 0
     assert invoke("--vault", str(vault), "doctor", data=data).exit_code == 0
     assert snapshot(data) == snapshot(clean_data)
+
+
+class ApproximateStore:
+    """A stand-in store whose nearest-neighbour search misses some vectors, as HNSW
+    does on a large index of near-equal vectors (a 20,000-note hash-embedded index: 1
+    of 16 sampled vectors not found among its own 10 nearest)."""
+
+    def __init__(self, vectors: dict[str, Any], missed: set[str]) -> None:
+        self.vectors, self.missed = vectors, missed
+
+    def chunk_ids(self) -> set[str]:
+        return set(self.vectors)
+
+    def stored_vectors(self, ids: Any) -> dict[str, Any]:
+        return {i: self.vectors[i] for i in ids}
+
+    def nearest(self, vector: Any, k: int) -> list[Any]:
+        owner = next(i for i, v in self.vectors.items() if v is vector)
+        distance = 0.3 if owner in self.missed else 0.0
+        return [SimpleNamespace(id=owner, distance=distance)]
+
+
+def test_an_approximate_search_missing_a_few_vectors_is_not_damage() -> None:
+    unit = {f"c{n}": np.eye(16, dtype=np.float32)[n] for n in range(16)}
+    assert vector_damage(ApproximateStore(unit, missed={"c3"})) is None
+    most = {f"c{n}" for n in range(10)}
+    assert "10 of 16 vectors" in (vector_damage(ApproximateStore(unit, missed=most)) or "")
+    garbled = {**unit, "c5": np.full(16, 7.0, dtype=np.float32)}
+    assert "1 of 16 vectors" in (vector_damage(ApproximateStore(garbled, missed=set())) or "")
