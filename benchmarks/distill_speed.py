@@ -47,7 +47,7 @@ from distill.reports import DistillReport
 from distill.selection import Selection
 from overlay.config import Settings, default_models_dir
 from overlay.config_loading import load_settings
-from overlay.core.models import BUNDLED, ensure_converted
+from overlay.core.model_files import BUNDLED, ensure_converted
 from vault_schema import iter_note_paths
 
 REPO = Path(__file__).resolve().parents[1]

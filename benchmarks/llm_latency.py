@@ -26,7 +26,7 @@ from llama_index.core.llms import LLM, ChatMessage
 from benchmarks.record import write_results
 from overlay.config import LLMSettings, default_models_dir
 from overlay.core.llms import llm_from_settings
-from overlay.core.models import BUNDLED, ensure_converted
+from overlay.core.model_files import BUNDLED, ensure_converted
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = [

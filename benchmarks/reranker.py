@@ -27,7 +27,7 @@ from benchmarks.vaults import build_hotpotqa_vault
 from overlay.config_loading import load_settings
 from overlay.core.llms.causal_lm import load_causal_lm, render_chat
 from overlay.core.memory import Memory
-from overlay.core.models import resolve_model
+from overlay.core.model_files import resolve_model
 from overlay.core.retrieval import VaultRetriever
 
 PROMPT = (

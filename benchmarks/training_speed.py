@@ -31,7 +31,7 @@ from distill.pairs import Pair, PairStore
 from distill.training import train
 from distill.training_data import collect_data
 from overlay.config import Settings
-from overlay.core.models import resolve_model
+from overlay.core.model_files import resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -366,7 +366,7 @@ def general_answers(settings: Settings, base: TransformersLLM) -> list[tuple[str
     """(prompt, the base model's greedy answer) for the forgetting prompts, cached per base
     model and prompt version (with the replay cache's machinery)."""
     from distill.replay import ReplaySet, load_replay_prompts, replay_cache_path
-    from overlay.core.models import resolve_model
+    from overlay.core.model_files import resolve_model
 
     version = settings.eval.general_prompts
     prompts = load_replay_prompts(version)

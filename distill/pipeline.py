@@ -148,7 +148,7 @@ def _without_unfit(
 ) -> tuple[str, ...]:
     """The sources without `fact` when the model is the embedded tiny one: it cannot write
     the two-language JSON the source asks for (measured: 0 pairs from 7 notes in 50 min)."""
-    from overlay.core.models import BUNDLED
+    from overlay.core.model_files import BUNDLED
 
     embedded = settings.llm.backend == "transformers" and settings.llm.model in BUNDLED
     if "fact" not in kinds or not embedded:

@@ -52,7 +52,7 @@ from distill.training_data import (
     training_pairs,
 )
 from overlay.config import Settings
-from overlay.core.models import resolve_model
+from overlay.core.model_files import resolve_model
 from overlay.errors import ConfigError, StoreLocked
 
 __all__ = ["train", "training_pairs"]  # training_pairs: what a run would train on

@@ -58,7 +58,7 @@ from vault_schema.files import (
     read_note,
     vault_excludes,
 )
-from vault_schema.privacy import is_private
+from vault_schema.privacy_rule import is_private
 from vault_schema.vault_paths import VaultListing, fs_path, is_hidden, stored_name
 
 MAX_NOTES_PER_BATCH = 500  # commit at least this often even when nothing needs embedding

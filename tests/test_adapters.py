@@ -26,7 +26,7 @@ from overlay.cli import app
 from overlay.config import EvalSettings, Settings, default_models_dir
 from overlay.core.chat import ChatTurn
 from overlay.core.memory import Memory
-from overlay.core.models import BUNDLED, ensure_converted
+from overlay.core.model_files import BUNDLED, ensure_converted
 from overlay.daemon.daemon import schedule_jobs
 from overlay.daemon.schedule import Scheduler
 from overlay.errors import ConfigError

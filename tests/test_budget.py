@@ -17,7 +17,7 @@ from distill.selection import Worth
 from distill.training_data import by_worth, held_out_of
 from overlay.cli.train import MinuteLines, summary
 from overlay.config import TrainSettings
-from overlay.core.models import resolve_model
+from overlay.core.model_files import resolve_model
 
 
 def fact_pairs(note: str, fact: str, count: int, date: datetime | None = None) -> list[Pair]:

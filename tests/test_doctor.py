@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from overlay.cli import app
 from overlay.config import LLMSettings
-from overlay.core.local_servers import chat_model_finding, find_local_servers
+from overlay.core.server_probe import chat_model_finding, find_local_servers
 
 
 class ModelsHandler(BaseHTTPRequestHandler):

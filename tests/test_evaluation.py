@@ -19,7 +19,7 @@ from indexer.embedders import Embedder
 from overlay.cli import app
 from overlay.config import Settings, default_models_dir
 from overlay.core.memory import Memory
-from overlay.core.models import BUNDLED, ensure_converted
+from overlay.core.model_files import BUNDLED, ensure_converted
 from overlay.errors import ConfigError
 
 runner = CliRunner()

@@ -22,7 +22,13 @@ from overlay.core.llms.local import LocalLLM
 from overlay.core.llms.openai_backend import OpenAICompatibleLLM, openai_llm
 from overlay.core.llms.reasoning import opens_reasoning
 from overlay.core.llms.transformers_backend import TransformersLLM
-from overlay.core.models import BUNDLED, BundledModel, bundled_gguf, ensure_converted, resolve_model
+from overlay.core.model_files import (
+    BUNDLED,
+    BundledModel,
+    bundled_gguf,
+    ensure_converted,
+    resolve_model,
+)
 from overlay.errors import ConfigError, DependencyMissing, ModelUnavailable
 
 SMOLLM2 = "smollm2-135m-instruct"

@@ -40,7 +40,7 @@ from distill.training_data import (
 from overlay.cli import app
 from overlay.cli.train import summary
 from overlay.config import Settings, TrainSettings
-from overlay.core.models import resolve_model
+from overlay.core.model_files import resolve_model
 from overlay.errors import ConfigError, TrainingFailed
 
 SMOLLM2 = "smollm2-135m-instruct"

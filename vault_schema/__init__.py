@@ -33,7 +33,7 @@ from vault_schema.notes import (
 )
 from vault_schema.parser import parse_note
 from vault_schema.pdfs import iter_pdf_pages, read_pdf
-from vault_schema.privacy import is_private
+from vault_schema.privacy_rule import is_private
 from vault_schema.scenes import (
     Scene,
     SceneError,

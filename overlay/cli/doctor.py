@@ -11,7 +11,7 @@ import typer
 
 from overlay.cli.app import JsonOption, app, console, print_json, state
 from overlay.config import Settings
-from overlay.core.local_servers import (
+from overlay.core.server_probe import (
     LocalServer,
     chat_model_finding,
     connect_settings,

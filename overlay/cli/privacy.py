@@ -56,7 +56,7 @@ def check(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
     JSON: `{forgotten, leaks: [{note, place}], kept: [tainted adapter folders]}`.
     """
-    from distill.privacy import privacy_check
+    from distill.privacy_audit import privacy_check
 
     report = privacy_check(state(ctx).settings())
     if json_output:

