@@ -345,9 +345,30 @@ def held_out_answers(r: Results) -> str:
     )
 
 
+def memory_recall(r: Results) -> str:
+    d = r["memory_recall"]
+    recall, train = d["recall"], d["train"]
+
+    def part(who: str, lang: str = "") -> str:
+        suffix = f"_{lang}" if lang else ""
+        asked = recall[f"natural_questions{suffix}"]
+        return f"{round(recall[f'natural_recall_{who}{suffix}'] * asked)}/{asked}"
+
+    return (
+        "On the blind dev vault (`benchmarks/dev_sets/personal-vault-b`, closed-book, its "
+        f"{recall['natural_questions']} natural questions) after `{d['command']}`: base "
+        f"{part('base')}, adapter {part('adapter')} (ru {part('adapter', 'ru')}, en "
+        f"{part('adapter', 'en')}); the time budget let {train['pairs']} pairs train and left "
+        f"{train['left_pairs']:,} for later runs ({train['steps']} steps at "
+        f"{train['seconds_per_step']:.0f} s on a loaded 2-core CPU; "
+        f"`python -m benchmarks.memory_recall`).\n"
+    )
+
+
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "held_out_answers": held_out_answers,
     "answers_dev": answers_dev,
+    "memory_recall": memory_recall,
     "benchmarks": benchmarks_table,
     "mcp_search": mcp_search,
     "gpu_training": gpu_training,
