@@ -5,6 +5,7 @@ mentions and tags. Reads only; a part of `Store` (indexer/store.py), kept apart 
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -13,12 +14,13 @@ from indexer.records import StoredLink
 from overlay.sqlite import temp_keys
 
 
-class LinkGraphReads:
+class LinkGraphReads(ABC):
     """The link-graph reads of `Store`, on its `db` connection."""
 
     @property
+    @abstractmethod
     def db(self) -> sqlite3.Connection:
-        raise NotImplementedError  # Store's, one connection a thread
+        """Store's: one connection a thread."""
 
     def links(self, *, source: str | None = None, resolved: str | None = None) -> list[StoredLink]:
         """Links as written, all or those from `source` or those resolving to `resolved`."""

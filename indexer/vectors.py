@@ -12,6 +12,7 @@ its full-text index, and handled them in memory it may later write into its HNSW
 from __future__ import annotations
 
 import posixpath
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -133,15 +134,17 @@ class VectorCollection:
         ]
 
 
-class VectorReads:
+class VectorReads(ABC):
     """The vector reads of `Store` (indexer/store.py), on its current collection."""
 
     @property
+    @abstractmethod
     def embedder_name(self) -> str | None:
-        raise NotImplementedError  # Store's: the embedder the index is bound to
+        """Store's: the embedder the index is bound to."""
 
+    @abstractmethod
     def _vectors(self) -> VectorCollection:
-        raise NotImplementedError  # Store's: the current embedder's collection
+        """Store's: the current embedder's collection."""
 
     def stored_vectors(self, ids: Iterable[str]) -> dict[str, npt.NDArray[np.float32]]:
         """The vectors Chroma holds for these chunk ids, as it reads them back."""
