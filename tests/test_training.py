@@ -16,16 +16,14 @@ import pytest
 from factories import qa_pair
 from typer.testing import CliRunner
 
-from distill.callbacks import DivergenceGuard, InjectedNaNLoss, InjectedOutOfMemory, TrainProgress
+from distill.callbacks import InjectedNaNLoss, InjectedOutOfMemory, TrainProgress
 from distill.fitting import (
     Attempt,
     build_trainer,
-    checkpointing,
-    is_out_of_memory,
     parameter_count,
 )
 from distill.pairs import Pair, PairStore
-from distill.replay import ReplaySet, complete_sentences, load_replay_prompts
+from distill.replay import ReplaySet
 from distill.runs import Run, RunNotFound, RunRegistry
 from distill.training import train
 from distill.training_data import (
@@ -33,13 +31,12 @@ from distill.training_data import (
     collect_data,
     data_hash,
     held_out_pairs,
-    replay_count,
     replay_set,
     training_pairs,
 )
 from overlay.cli import app
 from overlay.cli.train import summary
-from overlay.config import Settings, TrainSettings
+from overlay.config import Settings
 from overlay.core.model_files import resolve_model
 from overlay.errors import ConfigError, TrainingFailed
 
@@ -134,111 +131,12 @@ def test_without_approved_pairs_training_says_what_to_do(tmp_path: Path) -> None
         assert registry.list() == []  # nothing recorded for a run that never started
 
 
-def test_replay_makes_up_its_share_of_the_training_set() -> None:
-    assert replay_count(80, 0.2) == 20  # 20 of 100 examples
-    assert replay_count(4, 0.2) == 1
-    assert replay_count(10, 0.0) == 0
-    assert replay_count(0, 0.5) == 0
-
-
-def test_replay_prompts_are_in_english_and_russian() -> None:
-    prompts = load_replay_prompts("general-1")
-
-    assert len(prompts) == 40
-    assert sum(any("а" <= ch <= "я" for ch in p.lower()) for p in prompts) == 20
-    assert not any(p.startswith("#") for p in prompts)
-    with pytest.raises(ConfigError, match="general-99"):
-        load_replay_prompts("general-99")
-
-
-def test_a_cut_off_replay_answer_keeps_its_complete_sentences() -> None:
-    assert complete_sentences("Paris is the capital. It has the Louvre and the Eif") == (
-        "Paris is the capital."
-    )
-    assert complete_sentences("Небо голубое! Потому что рассеива") == "Небо голубое!"
-    assert complete_sentences("no sentence ends here") == ""
-
-
-# ---- recovery logic (no model) ----
-
-
-def test_activations_are_recomputed_only_where_memory_is_short() -> None:
-    import torch
-
-    assert checkpointing(None) is torch.cuda.is_available()  # a CPU has time to save
-    assert checkpointing(True) and not checkpointing(False)  # a setting wins
-
-
-def test_training_defaults_are_chosen_from_the_model_size_and_explicit_ones_win() -> None:
-    small, said = TrainSettings().for_model(134_515_008)
-    assert (small.learning_rate, small.epochs, small.rank, small.replay_share) == (
-        1e-3, 6, 16, 0.5,
-    )  # fmt: skip
-    assert small.alpha == 2 * small.rank
-    assert said == (
-        "chosen for a 135M model: learning_rate 0.001, epochs 6, rank 16, replay_share 0.5"
-    )
-    large, said = TrainSettings(epochs=1).for_model(14_800_000_000)
-    assert (large.learning_rate, large.epochs) == (1e-4, 1)
-    assert said.startswith("chosen for a 14.8B model: ") and "(set explicitly: epochs)" in said
-    huge, _ = TrainSettings().for_model(32_000_000_000)
-    assert huge.learning_rate < large.learning_rate and huge.replay_share > large.replay_share
-    assert small.replay_share > huge.replay_share  # a small model forgets most per fact
+# ---- the model's size (on the real model) ----
 
 
 @pytest.mark.slow
 def test_the_model_size_is_counted_without_loading_weights(base_model: Path) -> None:
     assert 130e6 < parameter_count(base_model) < 140e6  # SmolLM2-135M
-
-
-def test_out_of_memory_halves_the_batch_and_keeps_the_effective_batch() -> None:
-    attempt = Attempt(1, batch_size=8, gradient_accumulation=1, learning_rate=1e-3)
-
-    following = attempt.after_out_of_memory()
-
-    assert following == Attempt(2, batch_size=4, gradient_accumulation=2, learning_rate=1e-3)
-    assert Attempt(3, 1, 8, 1e-3).after_out_of_memory() is None  # nothing left to halve
-
-
-def test_divergence_halves_the_learning_rate() -> None:
-    assert Attempt(1, 8, 1, 1e-3).after_divergence() == Attempt(2, 8, 1, 5e-4)
-
-
-def test_out_of_memory_errors_are_recognised_by_kind_and_message() -> None:
-    import torch
-
-    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
-    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: 9 GB"))
-    assert is_out_of_memory(RuntimeError("MPS backend out of memory"))
-    assert not is_out_of_memory(RuntimeError("shape mismatch"))
-    assert not is_out_of_memory(ValueError("out of memory"))
-
-
-class _Control:
-    should_training_stop = False
-
-
-@pytest.mark.parametrize(
-    ("losses", "stops"),
-    [
-        ([2.0, 1.5, 1.2, 0.9], False),
-        ([2.0, 1.5, math.nan], True),
-        ([2.0, 1.5, math.inf], True),
-        ([2.0, 9.0], True),  # more than 4x the first loss
-        ([math.nan], True),
-    ],
-)
-def test_the_divergence_guard_stops_on_nan_inf_or_explosion(
-    losses: list[float], stops: bool
-) -> None:
-    guard, control = DivergenceGuard(factor=4.0), _Control()
-
-    for loss in losses:
-        guard.on_log(None, None, control, logs={"loss": loss})
-        guard.on_log(None, None, control, logs={"eval_loss": 100.0})  # not a training loss
-
-    assert control.should_training_stop is stops
-    assert (guard.diverged is not None) is stops
 
 
 # ---- the real model ----
