@@ -103,7 +103,7 @@ A failure after the stream began arrives as `error` `{"type", "message"}`.
     response_model=ChatAnswer,
     responses={
         200: {"content": {"text/event-stream": {"schema": ANSWER_EVENT}}},
-        **error_responses(404, 503),
+        **error_responses(400, 404, 503),
     },
     description="Answer the last message from the vault, citing notes.\n\n" + STREAM_DOC,
 )

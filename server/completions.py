@@ -178,7 +178,7 @@ class ChatCompletion(BaseModel):
     response_model=ChatCompletion,
     responses={
         200: {"content": {"text/event-stream": {"schema": CHUNK_EVENT}}},
-        **error_responses(404, 503),
+        **error_responses(400, 404, 503),
     },
 )
 def create_chat_completion(

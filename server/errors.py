@@ -34,7 +34,7 @@ class ErrorBody(BaseModel):
 
 
 WHY = {
-    400: "A path outside the vault, or a request Overlay cannot serve.",
+    400: "A path outside the vault, an empty question, or a request Overlay cannot serve.",
     401: "Missing or wrong bearer token.",
     404: "No such note, heading, model or adapter.",
     409: "Another process is writing the index.",

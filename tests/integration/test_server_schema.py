@@ -33,6 +33,9 @@ OPERATIONS = sorted(
 
 
 VAULT_PATHS = {"/api/v1/notes/section", "/api/v1/forget"}
+# The question (the last user turn) must hold text, which a schema cannot say of one
+# message of a list: a schema-valid chat with an empty question gets the documented 400.
+CHAT_PATHS = {"/api/v1/chat", "/v1/chat/completions"}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,7 @@ def test_the_api_honours_its_schema(
     operation = api_schema[path][method]
     # The schema cannot say "inside the vault" (a symlink may lead out), so a schema-valid
     # path can rightly get the documented 400 (PathOutsideVault, ConfigError).
-    excluded = [positive_data_acceptance] if path in VAULT_PATHS else []
+    excluded = [positive_data_acceptance] if path in VAULT_PATHS | CHAT_PATHS else []
     examples = 3 if "chat" in path else 8  # every chat example runs the model
 
     @given(case=operation.as_strategy())
