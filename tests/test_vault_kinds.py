@@ -143,18 +143,6 @@ def test_a_vault_reads_notes_canvases_and_pdfs_and_says_what_it_skipped(kinds_va
     assert "Templates/Daily.md" in load_vault(kinds_vault, exclude_templates=False).notes
 
 
-def test_a_top_level_templates_folder_is_left_out_without_templates_settings(
-    tmp_path: Path,
-) -> None:
-    """kepano's public vault has no .obsidian/templates.json; its Templates/ notes ranked
-    first for questions about the films they are templates for."""
-    (tmp_path / "Templates").mkdir()
-    (tmp_path / "Templates/Movie Template.md").write_text("# Director\n\n-\n", encoding="utf-8")
-    (tmp_path / "Blade Runner.md").write_text("Directed by Ridley Scott.\n", encoding="utf-8")
-    assert sorted(load_vault(tmp_path).notes) == ["Blade Runner.md"]
-    assert "Templates/Movie Template.md" in load_vault(tmp_path, exclude_templates=False).notes
-
-
 def test_pdf_pages_are_sections_cited_by_page(kinds_vault: Path) -> None:
     chunks = chunk_note(read_note(kinds_vault, "tides.pdf"))
     assert [c.heading_path for c in chunks] == [("page=1",), ("page=2",), ("page=3",)]

@@ -190,8 +190,9 @@ def iter_note_paths(
 
 
 def templates_folder(vault: Path) -> str | None:
-    """The folder named by Obsidian's Templates plugin (`.obsidian/templates.json`), else
-    a top-level folder named `Templates` (many shared vaults have one and no settings)."""
+    """The folder named by Obsidian's Templates plugin (`.obsidian/templates.json`), if any.
+    (Not a top-level `Templates/` without it: kepano's vault keeps the `.base` files its
+    notes embed there, which links must still resolve to.)"""
     try:
         settings = json.loads((vault / ".obsidian" / "templates.json").read_text("utf-8"))
     except (OSError, ValueError):
@@ -199,7 +200,7 @@ def templates_folder(vault: Path) -> str | None:
     folder = settings.get("folder") if isinstance(settings, dict) else None
     if isinstance(folder, str) and folder.strip("/ "):
         return folder.strip("/ ")
-    return "Templates" if (vault / "Templates").is_dir() else None
+    return None
 
 
 def vault_excludes(vault: Path, exclude: Sequence[str], *, templates: bool = True) -> list[str]:
